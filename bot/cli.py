@@ -1,0 +1,162 @@
+"""The `intake-bot` command line: serve, and the helper commands the issues ask for."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Callable, Coroutine, Sequence
+from pathlib import Path
+from typing import Any
+
+from bot.config import Settings, load_policy
+from bot.errors import ConfigError, UserError
+
+EXIT_OK, EXIT_FAILED = 0, 1
+
+
+class CliError(UserError):
+    """A user-facing failure of the command line itself."""
+
+
+class StartupFailed(ConfigError):
+    """The service could not start (exit code 2)."""
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.app import StartupError, serve
+    from bot.logs import setup_logging
+
+    setup_logging(settings.log_level)
+    try:
+        asyncio.run(serve(settings))
+    except (StartupError, OSError) as exc:
+        raise StartupFailed(f"cannot start: {exc}") from exc
+    return EXIT_OK
+
+
+def _policy_check(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.policy_check import answer_lines
+    from bot.sla.engine import Engine
+
+    engine = Engine(load_policy(settings.policy_file))
+    source = open(args.file, encoding="utf-8") if args.file else sys.stdin  # noqa: SIM115
+    ok_all = True
+    with source:
+        out = sys.stdout
+        for answer, ok in answer_lines(engine, source):
+            out.write(answer + "\n")
+            ok_all &= ok
+    return EXIT_OK if ok_all else EXIT_FAILED
+
+
+Command = Callable[..., Coroutine[Any, Any, str]]
+
+
+def _run_db(func: Command, settings: Settings, *args: object) -> str:
+    from bot.cli_db import run_with_db
+
+    return asyncio.run(run_with_db(settings, func, *args))
+
+
+def _db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.cli_db import db_upgrade
+
+    print(_run_db(db_upgrade, settings))
+    return EXIT_OK
+
+
+def _customers_import(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.cli_db import customers_import
+
+    text = _read_csv(args)
+    print(_run_db(customers_import, settings, text, args.if_empty))
+    return EXIT_OK
+
+
+def _read_csv(args: argparse.Namespace) -> str:
+    if args.demo:
+        return Path(__file__).with_name("demo_customers.csv").read_text(encoding="utf-8")
+    if not args.file:
+        raise CliError("name a CSV file, or use --demo")
+    try:
+        return Path(args.file).read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CliError(f"cannot read {args.file}: {exc}") from exc
+
+
+def _customers_list(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.cli_db import customers_list
+
+    print(_run_db(customers_list, settings, args.json))
+    return EXIT_OK
+
+
+def _tickets_list(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.cli_db import tickets_list
+
+    print(_run_db(tickets_list, settings, args.json))
+    return EXIT_OK
+
+
+def _tickets_show(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.cli_db import tickets_show
+
+    print(_run_db(tickets_show, settings, args.number, args.json))
+    return EXIT_OK
+
+
+def parser() -> argparse.ArgumentParser:
+    """The argument parser with every subcommand."""
+    top = argparse.ArgumentParser(prog="intake-bot", description=__doc__)
+    sub = top.add_subparsers(dest="command", required=True)
+    sub.add_parser("serve", help="run the service").set_defaults(run=_serve)
+
+    db = sub.add_parser("db", help="database schema").add_subparsers(dest="db", required=True)
+    db.add_parser("upgrade", help="migrate to the newest schema").set_defaults(run=_db_upgrade)
+
+    customers = sub.add_parser("customers", help="customer organisations")
+    csub = customers.add_subparsers(dest="customers", required=True)
+    imp = csub.add_parser("import", help="create or update customers from a CSV file")
+    imp.add_argument("file", nargs="?", help="CSV with number,name,emails,slack,contact_24_7 and "
+                     "one column per product line holding the plan")
+    imp.add_argument("--demo", action="store_true", help="import the built-in demo customers")
+    imp.add_argument("--if-empty", action="store_true", help="only if no customer exists yet")
+    imp.set_defaults(run=_customers_import)
+    lst = csub.add_parser("list", help="list customers")
+    lst.add_argument("--json", action="store_true")
+    lst.set_defaults(run=_customers_list)
+
+    policy = sub.add_parser("policy", help="the support policy")
+    psub = policy.add_subparsers(dest="policy", required=True)
+    check = psub.add_parser("check", help="answer JSON-lines cases with the policy's verdict")
+    check.add_argument("--file", help="read cases from this file instead of standard input")
+    check.set_defaults(run=_policy_check)
+
+    tickets = sub.add_parser("tickets", help="tickets")
+    tsub = tickets.add_subparsers(dest="tickets", required=True)
+    tl = tsub.add_parser("list", help="newest tickets first")
+    tl.add_argument("--json", action="store_true")
+    tl.set_defaults(run=_tickets_list)
+    ts = tsub.add_parser("show", help="one ticket with its thread and audit trail")
+    ts.add_argument("number", type=int)
+    ts.add_argument("--json", action="store_true")
+    ts.set_defaults(run=_tickets_show)
+    return top
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script; returns the exit code."""
+    args = parser().parse_args(argv)
+    try:
+        code: int = args.run(args, Settings())
+    except UserError as exc:
+        print(f"intake-bot: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except OSError as exc:
+        print(f"intake-bot: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    return code
+
+if __name__ == "__main__":
+    sys.exit(main())

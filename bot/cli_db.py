@@ -1,0 +1,149 @@
+"""The CLI commands that need the database; each returns the text to print."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Coroutine
+from datetime import UTC, datetime
+from typing import Any
+
+from bot.config import Settings, load_policy
+from bot.customers_csv import parse_customer_csv
+from bot.errors import UserError
+from models import customers as customer_repo
+from models import migrate
+from models import tickets as ticket_repo
+from models.db import Database
+from models.tables import Ticket
+
+
+class CommandError(UserError):
+    """A command that failed for a reason the user can fix; the message says which."""
+
+
+async def run_with_db(
+    settings: Settings,
+    func: Callable[..., Coroutine[Any, Any, str]],
+    *args: Any,
+) -> str:
+    """Open the database, run one command, close it again."""
+    db = Database(settings.database_url.get_secret_value())
+    try:
+        return await func(db, settings, *args)
+    finally:
+        await db.dispose()
+
+
+async def _require_schema(db: Database) -> None:
+    if await migrate.current_revision(db) != migrate.head_revision():
+        raise CommandError("the database schema is not current: run `intake-bot db upgrade`")
+
+
+async def db_upgrade(db: Database, settings: Settings) -> str:
+    """Migrate to the newest schema."""
+    before = await migrate.current_revision(db)
+    await migrate.upgrade(db)
+    after = await migrate.current_revision(db)
+    if before == after:
+        return f"database schema is current ({after}, {db.backend})"
+    return f"database schema upgraded from {before or 'empty'} to {after} ({db.backend})"
+
+
+async def customers_import(db: Database, settings: Settings, text: str, if_empty: bool) -> str:
+    """Create or update customers from CSV text; nothing is written if any line is bad."""
+    records = parse_customer_csv(text, load_policy(settings.policy_file))
+    await _require_schema(db)
+    async with db.session() as session:
+        if if_empty and await customer_repo.count_customers(session):
+            return "customers already present; nothing imported"
+        created, updated = await customer_repo.upsert_customers(
+            session, records, now=datetime.now(UTC)
+        )
+    return f"imported {len(records)} customers ({created} new, {updated} updated)"
+
+
+async def customers_list(db: Database, settings: Settings, as_json: bool) -> str:
+    """Every customer with plans, addresses and Slack channels."""
+    await _require_schema(db)
+    async with db.session() as session:
+        views = await customer_repo.list_customers(session)
+    if as_json:
+        return "\n".join(
+            json.dumps({
+                "number": v.number, "name": v.name, "plans": v.plans, "emails": list(v.emails),
+                "slack": list(v.slack), "contact_24_7": v.contact_24_7,
+            }, ensure_ascii=False)
+            for v in views
+        )
+    lines = [f"{'number':<8} {'name':<32} {'plans':<34} emails"]
+    for v in views:
+        plans = ", ".join(f"{product}:{plan}" for product, plan in sorted(v.plans.items()))
+        lines.append(f"{v.number:<8} {v.name[:32]:<32} {plans or '-':<34} {' '.join(v.emails)}")
+    return "\n".join(lines)
+
+
+def _when(moment: datetime | None, settings: Settings) -> str | None:
+    if moment is None:
+        return None
+    zone = load_policy(settings.policy_file).business_hours.timezone
+    from zoneinfo import ZoneInfo
+
+    return moment.astimezone(ZoneInfo(zone)).isoformat()
+
+
+def ticket_json(ticket: Ticket, settings: Settings) -> dict[str, Any]:
+    """A ticket as JSON-ready data; instants in the policy's local time."""
+    data = ticket.model_dump(mode="json")
+    for key, value in list(data.items()):
+        if isinstance(getattr(ticket, key), datetime):
+            data[key] = _when(value and getattr(ticket, key), settings)
+    data["price_eur"] = f"{ticket.price_cents / 100:.2f}"
+    del data["price_cents"]
+    return data
+
+
+async def tickets_list(db: Database, settings: Settings, as_json: bool) -> str:
+    """The newest tickets, one line each."""
+    await _require_schema(db)
+    async with db.session() as session:
+        tickets = await ticket_repo.list_tickets(session)
+    if as_json:
+        return "\n".join(json.dumps(ticket_json(t, settings), ensure_ascii=False) for t in tickets)
+    lines = [f"{'ticket':<9} {'status':<17} {'dept':<11} sev {'price':>8}  due"]
+    for t in tickets:
+        lines.append(
+            f"NT#{t.number:<6} {t.status:<17} {t.department:<11} {t.severity:<3} "
+            f"{t.price_cents / 100:>8.2f}  {_when(t.due_at, settings) or '-'}"
+        )
+    return "\n".join(lines) if tickets else "no tickets"
+
+
+async def tickets_show(db: Database, settings: Settings, number: int, as_json: bool) -> str:
+    """One ticket with its messages and audit trail."""
+    await _require_schema(db)
+    async with db.session() as session:
+        ticket = await ticket_repo.get_ticket(session, number)
+        if ticket is None:
+            raise CommandError(f"no ticket NT#{number}")
+        messages, events = await ticket_repo.ticket_history(session, number)
+    thread = [
+        {"direction": m.direction, "channel": m.channel, "id": m.external_id, "from": m.sender,
+         "at": _when(m.created_at, settings), "text": m.text}
+        for m in messages
+    ]
+    trail = [
+        {"at": _when(e.at, settings), "actor": e.actor, "action": e.action,
+         "detail": json.loads(e.detail)}
+        for e in events
+    ]
+    data = ticket_json(ticket, settings)
+    if as_json:
+        return json.dumps({**data, "messages": thread, "audit": trail}, ensure_ascii=False)
+    lines = [f"NT#{number}  {ticket.subject}"]
+    shown = {k: v for k, v in data.items() if k not in ("number", "subject")}
+    lines += [f"  {key}: {value}" for key, value in shown.items()]
+    lines.append("messages:")
+    lines += [f"  {m['at']} {m['direction']} {m['from']}: {str(m['text'])[:200]}" for m in thread]
+    lines.append("audit:")
+    lines += [f"  {e['at']} {e['actor']} {e['action']} {json.dumps(e['detail'])}" for e in trail]
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""The ticket store: SQLModel tables, the async engine, and the repositories."""

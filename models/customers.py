@@ -1,0 +1,118 @@
+"""Customer repository: import, list, and match a sender to an organisation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import delete, func
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.customers_csv import CustomerRecord
+from models.tables import Customer, CustomerEmail, CustomerPlan, CustomerSlack
+
+
+@dataclass(frozen=True)
+class CustomerView:
+    """A customer with its plans, as the service needs it."""
+
+    id: int
+    number: str
+    name: str
+    contact_24_7: str | None
+    plans: dict[str, str]
+    emails: tuple[str, ...] = ()
+    slack: tuple[str, ...] = ()
+
+
+async def count_customers(session: AsyncSession) -> int:
+    """How many customer organisations are stored."""
+    result = await session.exec(select(func.count()).select_from(Customer))
+    return int(result.one())
+
+
+async def upsert_customers(
+    session: AsyncSession, records: list[CustomerRecord], *, now: datetime
+) -> tuple[int, int]:
+    """Create or replace customers by number; returns (created, updated)."""
+    created = updated = 0
+    for record in records:
+        existing = (
+            await session.exec(select(Customer).where(Customer.number == record.number))
+        ).first()
+        if existing is None:
+            customer = Customer(number=record.number, name=record.name, created_at=now)
+            created += 1
+        else:
+            customer = existing
+            customer.name = record.name
+            updated += 1
+        customer.contact_24_7 = record.contact_24_7
+        session.add(customer)
+        await session.flush()
+        assert customer.id is not None
+        for table in (CustomerEmail, CustomerSlack, CustomerPlan):
+            await session.execute(delete(table).where(col(table.customer_id) == customer.id))
+        await session.flush()
+        for kind, values in (("address", record.addresses), ("domain", record.domains)):
+            for value in values:
+                session.add(CustomerEmail(customer_id=customer.id, kind=kind, value=value))
+        for team, channel in record.slack:
+            session.add(CustomerSlack(customer_id=customer.id, team_id=team, channel_id=channel))
+        for product, plan in record.plans.items():
+            session.add(CustomerPlan(customer_id=customer.id, product=product, plan=plan))
+    await session.flush()
+    return created, updated
+
+
+async def _view(session: AsyncSession, customer: Customer) -> CustomerView:
+    assert customer.id is not None
+    plans = await session.exec(select(CustomerPlan).where(CustomerPlan.customer_id == customer.id))
+    emails = await session.exec(
+        select(CustomerEmail).where(CustomerEmail.customer_id == customer.id)
+    )
+    slack = await session.exec(
+        select(CustomerSlack).where(CustomerSlack.customer_id == customer.id)
+    )
+    return CustomerView(
+        id=customer.id,
+        number=customer.number,
+        name=customer.name,
+        contact_24_7=customer.contact_24_7,
+        plans={row.product: row.plan for row in plans},
+        emails=tuple(
+            ("@" + e.value) if e.kind == "domain" else e.value
+            for e in sorted(emails, key=lambda e: e.value)
+        ),
+        slack=tuple(f"{s.team_id}/{s.channel_id}" for s in slack),
+    )
+
+
+async def list_customers(session: AsyncSession) -> list[CustomerView]:
+    """Every customer, by number."""
+    customers = await session.exec(select(Customer).order_by(col(Customer.number)))
+    return [await _view(session, customer) for customer in customers.all()]
+
+
+async def get_customer(session: AsyncSession, customer_id: int) -> CustomerView | None:
+    """One customer by id."""
+    customer = await session.get(Customer, customer_id)
+    return None if customer is None else await _view(session, customer)
+
+
+async def find_by_email(session: AsyncSession, address: str) -> CustomerView | None:
+    """The customer of a sender: exact address first, then the address's domain."""
+    address = address.strip().lower()
+    domain = address.rpartition("@")[2]
+    for kind, value in (("address", address), ("domain", domain)):
+        match = (
+            await session.exec(
+                select(CustomerEmail).where(
+                    CustomerEmail.kind == kind, CustomerEmail.value == value
+                )
+            )
+        ).first()
+        if match is not None:
+            return await get_customer(session, match.customer_id)
+    return None

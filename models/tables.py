@@ -1,0 +1,154 @@
+"""The SQLModel tables. Instants are UTC; money is whole cents."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Column, Index, LargeBinary, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from models.types import UTCDateTime
+
+
+def _instant(*, nullable: bool = True, index: bool = False) -> Any:
+    return Field(default=None, sa_column=Column(UTCDateTime(), nullable=nullable, index=index))
+
+
+class Customer(SQLModel, table=True):
+    """A customer organisation."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    number: str = Field(unique=True, index=True, max_length=32)
+    name: str = Field(max_length=200)
+    contact_24_7: str | None = Field(default=None, max_length=200)
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class CustomerEmail(SQLModel, table=True):
+    """An email address or a whole domain that belongs to a customer."""
+
+    __tablename__ = "customer_email"
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: int = Field(foreign_key="customer.id", index=True)
+    kind: str = Field(max_length=10)  # "address" or "domain"
+    value: str = Field(unique=True, max_length=320)  # lower-case
+
+
+class CustomerSlack(SQLModel, table=True):
+    """A Slack workspace and channel where a customer chats with support."""
+
+    __tablename__ = "customer_slack"
+    __table_args__ = (UniqueConstraint("team_id", "channel_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: int = Field(foreign_key="customer.id", index=True)
+    team_id: str = Field(max_length=32)
+    channel_id: str = Field(max_length=32)
+
+
+class CustomerPlan(SQLModel, table=True):
+    """The plan a customer holds on one product line (at most one per line)."""
+
+    __tablename__ = "customer_plan"
+    customer_id: int = Field(foreign_key="customer.id", primary_key=True)
+    product: str = Field(primary_key=True, max_length=32)
+    plan: str = Field(max_length=64)
+
+
+class Usage(SQLModel, table=True):
+    """How much of a monthly allowance a customer used: incidents, premier, callbacks."""
+
+    customer_id: int = Field(foreign_key="customer.id", primary_key=True)
+    product: str = Field(primary_key=True, max_length=32)
+    month: str = Field(primary_key=True, max_length=7)  # "2026-11", Europe/Berlin
+    kind: str = Field(primary_key=True, max_length=16)
+    used: int = 0
+
+
+class Ticket(SQLModel, table=True):
+    """A support ticket. `number` is what customers see, as [NT#number]."""
+
+    number: int | None = Field(default=None, primary_key=True)
+    customer_id: int | None = Field(default=None, foreign_key="customer.id", index=True)
+    channel: str = Field(max_length=10)
+    subject: str = Field(default="", sa_column=Column(Text, nullable=False))
+    product: str = Field(max_length=32)
+    plan: str | None = Field(default=None, max_length=64)
+    department: str = Field(max_length=16)
+    severity: str = Field(max_length=1)
+    language: str = Field(max_length=2)
+    predicted_department: str | None = Field(default=None, max_length=16)
+    predicted_severity: str | None = Field(default=None, max_length=1)
+    predicted_product: str | None = Field(default=None, max_length=32)
+    predicted_confidence: float | None = None
+    model_version: str | None = Field(default=None, max_length=64)
+    confirmed_by: str | None = Field(default=None, max_length=64)
+    confirmed_at: datetime | None = _instant()
+    status: str = Field(max_length=20, index=True)
+    entitled: bool = True
+    included: bool = False  # used one of the plan's included incidents
+    usage_month: str = Field(max_length=7)
+    billable: bool = False
+    price_cents: int = 0
+    consent: bool | None = None
+    consent_at: datetime | None = _instant()
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    accepted_at: datetime | None = _instant()
+    target_hours: float | None = None
+    clock: str | None = Field(default=None, max_length=20)
+    due_at: datetime | None = _instant(index=True)
+    first_response_at: datetime | None = _instant()
+    breached_at: datetime | None = _instant()
+
+
+class Message(SQLModel, table=True):
+    """One message of a conversation, inbound or outbound, with its raw source."""
+
+    __table_args__ = (UniqueConstraint("channel", "direction", "external_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_number: int | None = Field(default=None, foreign_key="ticket.number", index=True)
+    direction: str = Field(max_length=3)  # "in" or "out"
+    channel: str = Field(max_length=10)
+    external_id: str = Field(max_length=998)  # Message-ID, or Slack channel:ts
+    thread_id: str | None = Field(default=None, max_length=998)
+    sender: str = Field(default="", max_length=320)
+    text: str = Field(default="", sa_column=Column(Text, nullable=False))
+    raw: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
+    disposition: str = Field(default="pending", max_length=16)
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class CallbackBooking(SQLModel, table=True):
+    """A telephone callback slot booked for a ticket."""
+
+    __tablename__ = "callback_booking"
+    __table_args__ = (UniqueConstraint("slot_start"),)
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_number: int = Field(foreign_key="ticket.number", index=True)
+    slot_start: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    slot_end: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    status: str = Field(default="booked", max_length=16)
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class Reminder(SQLModel, table=True):
+    """Something to post or send at a given time (deadline warnings, callback reminders)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_number: int = Field(foreign_key="ticket.number", index=True)
+    kind: str = Field(max_length=32)
+    due_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False, index=True))
+    sent_at: datetime | None = _instant()
+
+
+class AuditEvent(SQLModel, table=True):
+    """One state change, who made it and when; never updated, never deleted."""
+
+    __tablename__ = "audit_event"
+    __table_args__ = (Index("ix_audit_event_ticket_at", "ticket_number", "at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_number: int | None = Field(default=None, foreign_key="ticket.number")
+    at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    actor: str = Field(max_length=64)
+    action: str = Field(max_length=32)
+    detail: str = Field(default="{}", sa_column=Column(Text, nullable=False))
