@@ -53,7 +53,7 @@ async def upsert_customers(
         await session.flush()
         assert customer.id is not None
         for table in (CustomerEmail, CustomerSlack, CustomerPlan):
-            await session.execute(delete(table).where(col(table.customer_id) == customer.id))
+            await session.exec(delete(table).where(col(table.customer_id) == customer.id))
         await session.flush()
         for kind, values in (("address", record.addresses), ("domain", record.domains)):
             for value in values:

@@ -31,8 +31,8 @@ async def claim_allowance(
         return None
     key = {"customer_id": customer_id, "product": product, "month": month, "kind": kind}
     dialect = session.get_bind().dialect.name
-    await session.execute(_insert_usage_row(dialect, key))
-    result = await session.execute(
+    await session.exec(_insert_usage_row(dialect, key))
+    result = await session.exec(
         update(Usage)
         .where(
             col(Usage.customer_id) == customer_id,

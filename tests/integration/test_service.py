@@ -1,0 +1,138 @@
+"""The service as a user starts it: `intake-bot` commands and the HTTP health endpoint."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from bot import __version__
+from bot.app import StartupError, build
+from bot.config import Settings
+from bot.http import make_http_app
+from models.db import Database
+
+BIN = [sys.executable, "-m", "bot"]
+
+
+def cli(env: dict[str, str], *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*BIN, *args], env={**os.environ, **env}, input=stdin,
+                          capture_output=True, text=True, timeout=60, check=False)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def test_health_reports_version_and_database(db: Database, database_url: str) -> None:
+    await db.dispose()
+    service = build(Settings(database_url=database_url, http_port=0))  # type: ignore[arg-type]
+    await service.start()
+    try:
+        async with aiohttp.ClientSession() as http:
+            url = f"http://127.0.0.1:{service.http_port}/health"
+            async with http.get(url) as response:
+                body = await response.json()
+                assert response.status == 200
+    finally:
+        await service.stop()
+    assert body["version"] == __version__
+    assert body["database"]["ok"] is True
+    assert body["database"]["backend"] == service.db.backend
+
+
+async def test_health_is_503_when_the_database_is_unreachable() -> None:
+    # nothing listens on port 1 of the loopback: every connection attempt is refused
+    db = Database("postgresql://nobody@127.0.0.1:1/none")
+    runner = web.AppRunner(make_http_app(db))
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        port = runner.addresses[0][1]
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"http://127.0.0.1:{port}/health") as response:
+                body = await response.json()
+                assert response.status == 503
+    finally:
+        await runner.cleanup()
+        await db.dispose()
+    assert body["status"] == "degraded" and body["database"]["ok"] is False
+    assert "error" in body["database"]
+
+
+async def test_start_refuses_an_unmigrated_database(tmp_path: Path) -> None:
+    service = build(Settings(database_url=f"sqlite:///{tmp_path}/x.db",  # type: ignore[arg-type]
+                             http_port=0))
+    with pytest.raises(StartupError, match="intake-bot db upgrade"):
+        await service.start()
+    await service.stop()
+
+
+def test_serve_end_to_end(tmp_path: Path) -> None:
+    """db upgrade, demo customers, serve, /health, SIGTERM: the README's run command's steps."""
+    port = free_port()
+    env = {"DATABASE_URL": f"sqlite:///{tmp_path}/intake.db", "HTTP_PORT": str(port)}
+    assert cli(env, "db", "upgrade").returncode == 0
+    imported = cli(env, "customers", "import", "--demo", "--if-empty")
+    assert imported.returncode == 0 and "9 new" in imported.stdout
+    again = cli(env, "customers", "import", "--demo", "--if-empty")
+    assert "nothing imported" in again.stdout
+    listed = cli(env, "customers", "list", "--json")
+    assert len(listed.stdout.splitlines()) == 9
+    server = subprocess.Popen([*BIN, "serve"], env={**os.environ, **env},
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        body = None
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and body is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as r:
+                    body = json.load(r)
+            except (urllib.error.URLError, ConnectionError):
+                time.sleep(0.1)
+        assert body is not None and body["status"] == "ok"
+    finally:
+        server.send_signal(signal.SIGTERM)
+        _, err = server.communicate(timeout=20)
+    assert server.returncode == 0, err
+    assert "event=started" in err and "event=stopped" in err
+
+
+def test_serve_with_a_broken_policy_exits_2_naming_the_key(tmp_path: Path) -> None:
+    policy = tmp_path / "policy.toml"
+    shipped = (Path(__file__).parents[2] / "bot" / "policy.toml").read_text(encoding="utf-8")
+    policy.write_text(shipped.replace('slot_minutes = 30', 'slot_minutes = "half an hour"'))
+    result = cli({"POLICY_FILE": str(policy), "DATABASE_URL": f"sqlite:///{tmp_path}/x.db"},
+                 "serve")
+    assert result.returncode == 2
+    assert "callbacks.slot_minutes" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_bad_database_url_and_bad_csv_are_clear(tmp_path: Path) -> None:
+    bad_url = cli({"DATABASE_URL": "mysql://x@y/z"}, "tickets", "list")
+    assert bad_url.returncode == 2 and "sqlite:///path or postgresql://" in bad_url.stderr
+    env = {"DATABASE_URL": f"sqlite:///{tmp_path}/x.db"}
+    not_migrated = cli(env, "tickets", "list")
+    assert not_migrated.returncode == 1 and "intake-bot db upgrade" in not_migrated.stderr
+    csv = tmp_path / "c.csv"
+    csv.write_text("number,name,dehosted\nK-1,Acme,gold\n")
+    cli(env, "db", "upgrade")
+    bad_csv = cli(env, "customers", "import", str(csv))
+    assert bad_csv.returncode == 1 and "line 2: dehosted plan 'gold'" in bad_csv.stderr
+    missing = cli(env, "tickets", "show", "42")
+    assert missing.returncode == 1 and "no ticket NT#42" in missing.stderr
