@@ -15,3 +15,5 @@ def setup_logging(level: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # alembic announces its dialect on every revision check (each /health); keep its warnings
+    logging.getLogger("alembic").setLevel(logging.WARNING)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from alembic import command
@@ -29,28 +30,26 @@ def head_revision() -> str | None:
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
-async def upgrade(db: Database, revision: str = "head") -> None:
-    """Bring the schema to `revision` on the database's own connection."""
+async def _run(db: Database, step: Callable[[Config, str], None], revision: str) -> None:
+    """Run one alembic command on the database's own (async) connection."""
 
-    def _upgrade(connection: Connection) -> None:
+    def _step(connection: Connection) -> None:
         config = alembic_config()
         config.attributes["connection"] = connection
-        command.upgrade(config, revision)
+        step(config, revision)
 
     async with db.engine.begin() as connection:
-        await connection.run_sync(_upgrade)
+        await connection.run_sync(_step)
+
+
+async def upgrade(db: Database, revision: str = "head") -> None:
+    """Bring the schema to `revision`."""
+    await _run(db, command.upgrade, revision)
 
 
 async def downgrade(db: Database, revision: str = "base") -> None:
     """Take the schema back to `revision`."""
-
-    def _downgrade(connection: Connection) -> None:
-        config = alembic_config()
-        config.attributes["connection"] = connection
-        command.downgrade(config, revision)
-
-    async with db.engine.begin() as connection:
-        await connection.run_sync(_downgrade)
+    await _run(db, command.downgrade, revision)
 
 
 async def current_revision(db: Database) -> str | None:
