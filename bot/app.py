@@ -3,16 +3,26 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from aiohttp import web
 
 from bot import __version__
-from bot.config import Settings, load_policy
+from bot.classify import Classifier
+from bot.classify.keywords import KeywordClassifier
+from bot.config import ConfigError, Settings, load_policy
 from bot.http import make_http_app
+from bot.inbound import MailConfig, MailIntake
+from bot.intake.email import SupportHandler, start_smtp
+from bot.intake.language import LanguageDetector
+from bot.intake.outbound import Deliverer, MaildirOutbox, SmtpRelay, Transport
 from bot.sla.engine import Engine
+from bot.workers import MailWorker
 from models.db import Database
 from models.migrate import current_revision, head_revision
 
@@ -23,6 +33,11 @@ class StartupError(RuntimeError):
     """The service cannot start; the message says why in one sentence."""
 
 
+def utc_now() -> datetime:
+    """The service's clock; tests and benchmarks pass their own."""
+    return datetime.now(UTC)
+
+
 @dataclass
 class Service:
     """The running parts of the service."""
@@ -30,7 +45,19 @@ class Service:
     settings: Settings
     engine: Engine
     db: Database
+    intake: MailIntake
+    clock: Callable[[], datetime] = utc_now
     runner: web.AppRunner | None = None
+    smtp: asyncio.Server | None = None
+    worker: MailWorker | None = None
+    deliverer: Deliverer | None = None
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    @property
+    def smtp_port(self) -> int:
+        """The port the SMTP server listens on (useful when configured as 0)."""
+        assert self.smtp is not None
+        return int(self.smtp.sockets[0].getsockname()[1])
 
     @property
     def http_port(self) -> int:
@@ -46,28 +73,80 @@ class Service:
                 f"the database schema is at revision {revision or 'none'}, the code needs "
                 f"{head_revision()}: run `intake-bot db upgrade` first"
             )
+        settings = self.settings
+        self.deliverer = Deliverer(
+            db=self.db, transport=transport(settings), clock=self.clock,
+            max_attempts=settings.relay_max_attempts,
+            backoff_seconds=settings.relay_backoff_seconds,
+        )
+        self.worker = MailWorker(self.intake, clock=self.clock,
+                                 on_processed=self.deliverer.wake.set)
+        await self.worker.start()
+        self._tasks.append(asyncio.create_task(self.deliverer.run()))
+        handler = SupportHandler(db=self.db, addresses=settings.support_mailboxes,
+                                 on_stored=self.worker.submit, clock=self.clock)
+        self.smtp = await start_smtp(settings, handler)
         self.runner = web.AppRunner(make_http_app(self.db), access_log=None)
         await self.runner.setup()
-        site = web.TCPSite(self.runner, self.settings.http_host, self.settings.http_port)
+        site = web.TCPSite(self.runner, settings.http_host, settings.http_port)
         await site.start()
         log.info(
-            "event=started version=%s http=%s:%s database=%s",
-            __version__, self.settings.http_host, self.http_port, self.db.backend,
+            "event=started version=%s http=%s:%s smtp=%s:%s database=%s outbound=%s",
+            __version__, settings.http_host, self.http_port, settings.smtp_host,
+            self.smtp_port, self.db.backend, type(self.deliverer.transport).__name__,
         )
 
     async def stop(self) -> None:
-        """Close the endpoint and the database pool."""
+        """Stop taking mail, finish nothing half-way (pending mail resumes on start), close."""
+        if self.smtp is not None:
+            self.smtp.close()
+            # Give open sessions a moment; a client cut off mid-DATA got no 250 and retries,
+            # and whatever got 250 is already stored.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(2):
+                    await self.smtp.wait_closed()
         if self.runner is not None:
             await self.runner.cleanup()
+        if self.worker is not None:
+            await self.worker.stop()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.db.dispose()
         log.info("event=stopped")
 
 
-def build(settings: Settings) -> Service:
-    """Load the policy and connect the store; PolicyError or DatabaseUrlError on bad input."""
+def transport(settings: Settings) -> Transport:
+    """The SMTP relay when MAIL_RELAY_URL is set, else the Maildir outbox."""
+    url = settings.mail_relay_url.get_secret_value()
+    if url:
+        try:
+            return SmtpRelay(url, sender=settings.support_mailboxes[0])
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from exc
+    return MaildirOutbox(settings.outbox_dir)
+
+
+def mail_config(settings: Settings) -> MailConfig:
+    """The mail settings the intake use case needs."""
+    return MailConfig(
+        support_addresses=settings.support_mailboxes, from_name=settings.mail_from_name,
+        authserv_id=settings.trusted_authserv_id,
+        auto_reply_limit_per_day=settings.auto_reply_limit_per_day,
+        followup_reopen_days=settings.followup_reopen_days,
+        max_attempts=settings.processing_max_attempts,
+    )
+
+
+def build(settings: Settings, *, classifier: Classifier | None = None,
+          clock: Callable[[], datetime] = utc_now) -> Service:
+    """Load the policy, connect the store, build the intake; ConfigError on bad settings."""
     engine = Engine(load_policy(settings.policy_file))
     db = Database(settings.database_url.get_secret_value())
-    return Service(settings=settings, engine=engine, db=db)
+    intake = MailIntake(db=db, engine=engine, config=mail_config(settings),
+                        classifier=classifier or KeywordClassifier(),
+                        detector=LanguageDetector())
+    return Service(settings=settings, engine=engine, db=db, intake=intake, clock=clock)
 
 
 async def serve(settings: Settings) -> None:

@@ -106,6 +106,32 @@ def _tickets_show(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def _mail_list(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.cli_db import mail_list
+
+    print(_run_db(mail_list, settings, args.json))
+    return EXIT_OK
+
+
+def _mail_send_test(args: argparse.Namespace, settings: Settings) -> int:
+    import smtplib
+
+    from bot.cli_db import wait_for_reply
+    from bot.sample_mail import sample_mail
+
+    mail = sample_mail(settings.support_mailboxes[0])
+    try:
+        with smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=30) as smtp:
+            smtp.send_message(mail)
+    except (OSError, smtplib.SMTPException) as exc:
+        raise CliError(
+            f"cannot send to {settings.smtp_host}:{settings.smtp_port} ({exc}); "
+            "is `intake-bot serve` running?"
+        ) from exc
+    print(_run_db(wait_for_reply, settings, str(mail["Message-ID"]), args.wait))
+    return EXIT_OK
+
+
 def parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
     top = argparse.ArgumentParser(prog="intake-bot", description=__doc__)
@@ -132,6 +158,15 @@ def parser() -> argparse.ArgumentParser:
     check = psub.add_parser("check", help="answer JSON-lines cases with the policy's verdict")
     check.add_argument("--file", help="read cases from this file instead of standard input")
     check.set_defaults(run=_policy_check)
+
+    mail = sub.add_parser("mail", help="the mail channel")
+    msub = mail.add_subparsers(dest="mail", required=True)
+    ml = msub.add_parser("list", help="every stored inbound mail and what became of it")
+    ml.add_argument("--json", action="store_true")
+    ml.set_defaults(run=_mail_list)
+    st = msub.add_parser("send-test", help="send a sample mail to the running server")
+    st.add_argument("--wait", type=float, default=10.0, help="seconds to wait for the reply")
+    st.set_defaults(run=_mail_send_test)
 
     tickets = sub.add_parser("tickets", help="tickets")
     tsub = tickets.add_subparsers(dest="tickets", required=True)

@@ -11,6 +11,7 @@ from bot.config import Settings, load_policy
 from bot.customers_csv import parse_customer_csv
 from bot.errors import UserError
 from models import customers as customer_repo
+from models import messages as message_repo
 from models import migrate
 from models import tickets as ticket_repo
 from models.db import Database
@@ -88,18 +89,70 @@ def _when(moment: datetime | None, settings: Settings) -> str | None:
     zone = load_policy(settings.policy_file).business_hours.timezone
     from zoneinfo import ZoneInfo
 
-    return moment.astimezone(ZoneInfo(zone)).isoformat()
+    return moment.astimezone(ZoneInfo(zone)).isoformat(timespec="seconds")
 
 
 def ticket_json(ticket: Ticket, settings: Settings) -> dict[str, Any]:
     """A ticket as JSON-ready data; instants in the policy's local time."""
-    data = ticket.model_dump(mode="json")
+    dumped = ticket.model_dump(mode="json")
+    data = {key: dumped[key] for key in Ticket.model_fields}
     for key, value in list(data.items()):
         if isinstance(getattr(ticket, key), datetime):
             data[key] = _when(value and getattr(ticket, key), settings)
     data["price_eur"] = f"{ticket.price_cents / 100:.2f}"
     del data["price_cents"]
     return data
+
+
+async def mail_list(db: Database, settings: Settings, as_json: bool) -> str:
+    """Every stored inbound mail and what became of it, newest first."""
+    await _require_schema(db)
+    async with db.session() as session:
+        rows = await message_repo.list_inbound(session)
+    items = [
+        {"id": m.id, "message_id": m.external_id, "from": m.sender,
+         "received": _when(m.created_at, settings), "subject": m.subject,
+         "disposition": m.disposition,
+         "ticket": f"NT#{m.ticket_number}" if m.ticket_number else None,
+         "reason": m.reason, "attempts": m.attempts}
+        for m in rows
+    ]
+    if as_json:
+        return "\n".join(json.dumps(item, ensure_ascii=False) for item in items)
+    if not items:
+        return "no mail received yet"
+    lines = [f"{'received':<25} {'disposition':<11} {'ticket':<8} {'from':<32} message-id"]
+    for item in items:
+        lines.append(
+            f"{item['received']:<25} {item['disposition']:<11} {item['ticket'] or '-':<8} "
+            f"{str(item['from'])[:32]:<32} {item['message_id']}"
+            + (f"\n{'':<26}reason: {item['reason']}" if item["reason"] else "")
+        )
+    return "\n".join(lines)
+
+
+async def wait_for_reply(db: Database, settings: Settings, message_id: str,
+                         seconds: float) -> str:
+    """Wait until the mail with `message_id` is processed; say what became of it."""
+    import asyncio
+    import time
+
+    deadline = time.monotonic() + seconds
+    while True:
+        async with db.session() as session:
+            found = await message_repo.find(session, "in", message_id)
+            reply = await message_repo.reply_to(session, message_id) if found else None
+        delivered = reply is not None and reply.disposition != "queued"
+        if found is not None and found.disposition != "pending":
+            if delivered or found.disposition != "ticket":
+                break
+        if time.monotonic() > deadline:
+            return f"sent {message_id}; not processed after {seconds:.0f} s (see `mail list`)"
+        await asyncio.sleep(0.05)
+    assert found is not None
+    ticket = f"NT#{found.ticket_number}" if found.ticket_number else "no ticket"
+    answer = f"reply {reply.external_id} ({reply.disposition})" if reply else "no reply"
+    return f"sent {message_id}: {found.disposition}, {ticket}, {answer}"
 
 
 async def tickets_list(db: Database, settings: Settings, as_json: bool) -> str:

@@ -30,6 +30,48 @@ class Settings(BaseSettings):
     policy_file: Path = DEFAULT_POLICY_FILE
     log_level: str = "INFO"
 
+    # Mail in
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = Field(default=2525, ge=0, le=65535)
+    smtp_hostname: str = "intake.nettask.local"
+    support_addresses: str = "support@nettask.de"
+    max_message_bytes: int = Field(default=25 * 1024 * 1024, gt=0)
+    smtp_tls_cert: Path | None = None
+    smtp_tls_key: Path | None = None
+    smtp_require_starttls: bool = False
+    smtp_auth_users: SecretStr = SecretStr("")
+    smtp_auth_required: bool = False
+    trusted_authserv_id: str = ""
+    # Mail out
+    mail_relay_url: SecretStr = SecretStr("")
+    outbox_dir: Path = Path("var/outbox")
+    mail_from_name: str = "NetTask Support"
+    relay_max_attempts: int = Field(default=8, ge=1)
+    relay_backoff_seconds: float = Field(default=30.0, gt=0)
+    auto_reply_limit_per_day: int = Field(default=10, ge=0)
+    followup_reopen_days: int = Field(default=14, ge=0)
+    processing_max_attempts: int = Field(default=5, ge=1)
+
+    @property
+    def support_mailboxes(self) -> tuple[str, ...]:
+        """The support addresses, lower-case; the first one is our From address."""
+        boxes = tuple(a.strip().lower() for a in self.support_addresses.split(",") if a.strip())
+        if not boxes:
+            raise ConfigError("SUPPORT_ADDRESSES names no address")
+        return boxes
+
+    @property
+    def auth_users(self) -> dict[str, str]:
+        """SMTP AUTH logins from SMTP_AUTH_USERS ("user:password,user2:password2")."""
+        users: dict[str, str] = {}
+        for pair in self.smtp_auth_users.get_secret_value().split(","):
+            if pair.strip():
+                user, sep, password = pair.strip().partition(":")
+                if not sep or not user:
+                    raise ConfigError("SMTP_AUTH_USERS must be comma-separated user:password")
+                users[user] = password
+        return users
+
 
 def load_policy(path: Path) -> Policy:
     """Read and validate the policy file; PolicyError says what is wrong and where."""

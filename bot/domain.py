@@ -1,5 +1,6 @@
 """Plain domain vocabulary shared by the policy, the store and the adapters."""
 
+from dataclasses import dataclass
 from enum import StrEnum
 
 
@@ -38,3 +39,15 @@ class TicketStatus(StrEnum):
     ANSWERED = "answered"
     CLOSED = "closed"
     DECLINED = "declined"
+
+
+@dataclass(frozen=True)
+class Triage:
+    """A classifier's suggestion for one message, with calibrated confidences in [0, 1]."""
+
+    department: Department
+    severity: Severity
+    product: str | None  # a product line key, or None when the text does not say
+    confidence: dict[str, float]  # "department", "severity", "product"
+    needs_triage: bool  # below the threshold: an agent must decide, not the model
+    model: str  # which model (and version) decided

@@ -1,4 +1,8 @@
-"""Use cases: open a ticket under the policy, record consent. Adapters call these."""
+"""Use cases on tickets: open one under the policy, record consent. Adapters call these.
+
+Each takes the caller's session, so that a ticket, its messages and the reply are one
+transaction: a crash leaves all of them or none.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +11,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from bot.domain import Channel, Clock, Department, Language, Severity, TicketStatus
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.domain import Channel, Clock, Department, Language, Severity, TicketStatus, Triage
 from bot.sla.allowances import usage_month
-from bot.sla.engine import Case, Engine
+from bot.sla.engine import Assessment, Case, Engine
 from models.customers import CustomerView
-from models.db import Database
 from models.tables import Ticket
 from models.tickets import add_ticket, allowance_used, audit, claim_allowance, get_ticket
 
@@ -30,112 +35,133 @@ class NewTicket:
     department: Department
     severity: Severity
     language: Language
+    requester: str = ""
+    triage: Triage | None = None
+    flags: tuple[str, ...] = ()
+    linked_ticket: int | None = None
 
 
 class TicketNotFound(LookupError):
     """No ticket has that number."""
 
 
+def choose_product(engine: Engine, customer: CustomerView | None, suggested: str | None) -> str:
+    """The product line: the customer's only line, else the classifier's, else the first."""
+    lines = list(engine.policy.products)
+    held = [p for p in lines if customer and p in customer.plans]
+    if len(held) == 1:
+        return held[0]
+    if suggested in lines and (not held or suggested in held):
+        return str(suggested)
+    return held[0] if held else lines[0]
+
+
 async def open_ticket(
+    session: AsyncSession,
     *,
-    db: Database,
     engine: Engine,
     customer: CustomerView | None,
     new: NewTicket,
     now: datetime,
     actor: str = "intake",
-) -> Ticket:
+) -> tuple[Ticket, Assessment]:
     """Store a ticket priced and timed by the policy, claiming an included incident if due."""
     plan = customer.plans.get(new.product) if customer else None
     rule = engine.plan_rule(new.product, plan)
     month = usage_month(now, engine.calendar.zone)
-    wants_included = (
-        customer is not None
-        and rule is not None
-        and engine.policy.departments[new.department].consumes_incident
-        and engine.entitled(rule, new.department)
-    )
-    async with db.session() as session:
-        used = 0
-        if customer is not None:
-            if wants_included and rule is not None:
-                claimed = await claim_allowance(
-                    session, customer_id=customer.id, product=new.product, month=month,
-                    kind=INCIDENT, limit=rule.included_incidents,
-                )
-                used = rule.included_incidents if claimed is None else claimed - 1
-            else:
-                used = await allowance_used(
-                    session, customer_id=customer.id, product=new.product, month=month,
-                    kind=INCIDENT,
-                )
-        result = engine.assess(
-            Case(
-                product=new.product, plan=plan, department=new.department,
-                severity=new.severity, language=new.language, accepted=now, used=used,
+    used = 0
+    if customer is not None:
+        wants_included = (
+            rule is not None
+            and engine.policy.departments[new.department].consumes_incident
+            and engine.entitled(rule, new.department)
+        )
+        if wants_included and rule is not None:
+            claimed = await claim_allowance(
+                session, customer_id=customer.id, product=new.product, month=month,
+                kind=INCIDENT, limit=rule.included_incidents,
             )
-        )
-        needs_consent = result.billable
-        ticket = await add_ticket(
-            session,
-            Ticket(
-                customer_id=customer.id if customer else None,
-                channel=new.channel.value,
-                subject=new.subject,
-                product=new.product,
-                plan=plan,
-                department=new.department.value,
-                severity=new.severity.value,
-                language=new.language.value,
-                status=(TicketStatus.AWAITING_CONSENT if needs_consent else TicketStatus.OPEN),
-                entitled=result.entitled,
-                included=result.included,
-                usage_month=month,
-                billable=result.billable,
-                price_cents=int(result.price_eur * 100),
-                created_at=now,
-                accepted_at=None if needs_consent else now,
-                target_hours=float(result.target_hours),
-                clock=result.clock.value,
-                due_at=None if needs_consent else result.due,
-            ),
-        )
-        await audit(
-            session, ticket_number=ticket.number, actor=actor, action="created", now=now,
-            customer=customer.number if customer else None, plan=plan,
-            department=new.department.value, severity=new.severity.value,
-            included=result.included, billable=result.billable,
-            price_eur=f"{result.price_eur:.2f}", due=result.due if not needs_consent else None,
-        )
+            used = rule.included_incidents if claimed is None else claimed - 1
+        else:
+            used = await allowance_used(
+                session, customer_id=customer.id, product=new.product, month=month,
+                kind=INCIDENT,
+            )
+    result = engine.assess(
+        Case(product=new.product, plan=plan, department=new.department, severity=new.severity,
+             language=new.language, accepted=now, used=used)
+    )
+    needs_consent = result.billable
+    triage = new.triage
+    ticket = await add_ticket(
+        session,
+        Ticket(
+            customer_id=customer.id if customer else None,
+            channel=new.channel.value,
+            subject=new.subject,
+            product=new.product,
+            plan=plan,
+            department=new.department.value,
+            severity=new.severity.value,
+            language=new.language.value,
+            predicted_department=triage.department.value if triage else None,
+            predicted_severity=triage.severity.value if triage else None,
+            predicted_product=triage.product if triage else None,
+            predicted_confidence=min(triage.confidence.values()) if triage else None,
+            model_version=triage.model if triage else None,
+            status=TicketStatus.AWAITING_CONSENT if needs_consent else TicketStatus.OPEN,
+            entitled=result.entitled,
+            included=result.included,
+            usage_month=month,
+            billable=result.billable,
+            price_cents=int(result.price_eur * 100),
+            created_at=now,
+            accepted_at=None if needs_consent else now,
+            target_hours=float(result.target_hours),
+            clock=result.clock.value,
+            due_at=None if needs_consent else result.due,
+            requester=new.requester,
+            linked_ticket=new.linked_ticket,
+            flags=",".join(new.flags),
+        ),
+    )
+    await audit(
+        session, ticket_number=ticket.number, actor=actor, action="created", now=now,
+        customer=customer.number if customer else None, plan=plan,
+        department=new.department.value, severity=new.severity.value,
+        included=result.included, billable=result.billable,
+        price_eur=f"{result.price_eur:.2f}", due=None if needs_consent else result.due,
+        needs_triage=triage.needs_triage if triage else None, flags=list(new.flags),
+    )
     log.info(
         "event=ticket_opened ticket=%s customer=%s included=%s billable=%s",
         ticket.number, customer.number if customer else "-", result.included, result.billable,
     )
-    return ticket
+    return ticket, result
 
 
 async def record_consent(
-    *, db: Database, engine: Engine, number: int, consent: bool, now: datetime, actor: str
+    session: AsyncSession, *, engine: Engine, number: int, consent: bool, now: datetime,
+    actor: str,
 ) -> Ticket:
     """Record the customer's yes or no to a billable incident; yes starts the clock."""
-    async with db.session() as session:
-        ticket = await get_ticket(session, number)
-        if ticket is None:
-            raise TicketNotFound(f"no ticket NT#{number}")
-        if ticket.status != TicketStatus.AWAITING_CONSENT:
-            return ticket  # a repeated or late answer changes nothing
-        ticket.consent = consent
-        ticket.consent_at = now
-        if consent:
-            ticket.status = TicketStatus.OPEN
-            ticket.accepted_at = now
-            assert ticket.target_hours is not None and ticket.clock is not None
-            ticket.due_at = engine.due(now, Decimal(str(ticket.target_hours)), Clock(ticket.clock))
-        else:
-            ticket.status = TicketStatus.DECLINED
-        session.add(ticket)
-        await audit(
-            session, ticket_number=number, actor=actor, action="consent", now=now,
-            consent=consent, due=ticket.due_at,
-        )
+    ticket = await get_ticket(session, number)
+    if ticket is None:
+        raise TicketNotFound(f"no ticket NT#{number}")
+    if ticket.status != TicketStatus.AWAITING_CONSENT:
+        return ticket  # a repeated or late answer changes nothing
+    ticket.consent = consent
+    ticket.consent_at = now
+    if consent:
+        assert ticket.target_hours is not None and ticket.clock is not None
+        ticket.status = TicketStatus.OPEN
+        ticket.accepted_at = now
+        ticket.due_at = engine.due(now, Decimal(str(ticket.target_hours)), Clock(ticket.clock))
+    else:
+        ticket.status = TicketStatus.DECLINED
+        ticket.closed_at = now
+    session.add(ticket)
+    await audit(session, ticket_number=number, actor=actor, action="consent", now=now,
+                consent=consent, due=ticket.due_at)
+    log.info("event=consent ticket=%s consent=%s", number, consent)
     return ticket

@@ -99,10 +99,18 @@ class Ticket(SQLModel, table=True):
     due_at: datetime | None = _instant(index=True)
     first_response_at: datetime | None = _instant()
     breached_at: datetime | None = _instant()
+    closed_at: datetime | None = _instant()
+    requester: str = Field(default="", max_length=320)  # where replies go
+    linked_ticket: int | None = None  # the closed ticket a follow-up came from
+    flags: str = Field(default="", max_length=200)  # comma-separated, e.g. sender_unverified
 
 
 class Message(SQLModel, table=True):
-    """One message of a conversation, inbound or outbound, with its raw source."""
+    """One message of a conversation, inbound or outbound, with its raw source.
+
+    Inbound dispositions: pending, ticket, follow-up, auto-reply, bounce, bulk, loop, failed.
+    Outbound: queued, sent, failed (after the last retry).
+    """
 
     __table_args__ = (UniqueConstraint("channel", "direction", "external_id"),)
     id: int | None = Field(default=None, primary_key=True)
@@ -114,7 +122,13 @@ class Message(SQLModel, table=True):
     sender: str = Field(default="", max_length=320)
     text: str = Field(default="", sa_column=Column(Text, nullable=False))
     raw: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
-    disposition: str = Field(default="pending", max_length=16)
+    recipient: str = Field(default="", max_length=320)
+    subject: str = Field(default="", sa_column=Column(Text, nullable=False))
+    disposition: str = Field(default="pending", max_length=16, index=True)
+    reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    attempts: int = 0
+    next_attempt_at: datetime | None = _instant()
+    done_at: datetime | None = _instant()
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
 
 

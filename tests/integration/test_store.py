@@ -18,9 +18,24 @@ from bot.sla.engine import Engine
 from models import customers, migrate, tickets
 from models.db import Database
 from models.tables import AuditEvent, Ticket, Usage
+from models.tables import Ticket as TicketRow
 
 BERLIN = ZoneInfo("Europe/Berlin")
 MONDAY_10 = datetime(2026, 11, 23, 10, tzinfo=BERLIN)
+
+
+async def opened(db: Database, engine: Engine, customer: customers.CustomerView | None,
+                 new: NewTicket, now: datetime) -> TicketRow:
+    async with db.session() as session:
+        ticket, _ = await open_ticket(session, engine=engine, customer=customer, new=new, now=now)
+    return ticket
+
+
+async def consent(db: Database, engine: Engine, number: int, yes: bool,
+                  now: datetime) -> TicketRow:
+    async with db.session() as session:
+        return await record_consent(session, engine=engine, number=number, consent=yes, now=now,
+                                    actor="customer")
 
 
 async def add_customer(db: Database, number: str, plans: dict[str, str],
@@ -91,8 +106,7 @@ async def test_reimport_replaces_plans_and_addresses(db: Database) -> None:
 
 async def test_instants_come_back_aware_utc(db: Database, engine: Engine) -> None:
     customer = await add_customer(db, "K-1", {"dehosted": "professional"})
-    ticket = await open_ticket(db=db, engine=engine, customer=customer, new=trouble(),
-                               now=MONDAY_10)
+    ticket = await opened(db, engine, customer, trouble(), MONDAY_10)
     async with db.session() as session:
         stored = await tickets.get_ticket(session, ticket.number or 0)
     assert stored is not None and stored.due_at is not None
@@ -106,13 +120,12 @@ async def test_twenty_concurrent_tickets_get_exactly_two_free(
 ) -> None:
     # Basic Plus: 2 included incidents a month (spec "Product lines and plans")
     customer = await add_customer(db, "K-1", {"dehosted": "basic-plus"})
-    opened = await asyncio.gather(*[
-        open_ticket(db=db, engine=engine, customer=customer, new=trouble(), now=MONDAY_10)
-        for _ in range(20)
+    batch = await asyncio.gather(*[
+        opened(db, engine, customer, trouble(), MONDAY_10) for _ in range(20)
     ])
-    assert sum(t.included for t in opened) == 2
-    assert sum(t.billable for t in opened) == 18
-    assert all(t.price_cents == 15900 for t in opened if t.billable)  # severity B, open hours
+    assert sum(t.included for t in batch) == 2
+    assert sum(t.billable for t in batch) == 18
+    assert all(t.price_cents == 15900 for t in batch if t.billable)  # severity B, open hours
     async with db.session() as session:
         usage = (await session.exec(select(Usage))).all()
         count = len((await session.exec(select(Ticket))).all())
@@ -124,10 +137,8 @@ async def test_allowance_is_per_berlin_month(db: Database, engine: Engine) -> No
     customer = await add_customer(db, "K-1", {"dehosted": "basic-plus"})
     november = datetime(2026, 11, 30, 22, 30, tzinfo=UTC)  # 23:30 in Berlin, still November
     december = datetime(2026, 11, 30, 23, 30, tzinfo=UTC)  # 00:30 on 1 December in Berlin
-    first = [await open_ticket(db=db, engine=engine, customer=customer, new=trouble(),
-                               now=november) for _ in range(3)]
-    after = await open_ticket(db=db, engine=engine, customer=customer, new=trouble(),
-                              now=december)
+    first = [await opened(db, engine, customer, trouble(), november) for _ in range(3)]
+    after = await opened(db, engine, customer, trouble(), december)
     assert [t.included for t in first] == [True, True, False]
     assert after.included and after.usage_month == "2026-12"
 
@@ -137,14 +148,12 @@ async def test_billable_ticket_waits_for_consent_then_starts_the_clock(
 ) -> None:
     customer = await add_customer(db, "K-1", {"dehosted": "basic"})  # Basic: every incident billed
     saturday = datetime(2026, 11, 21, 11, tzinfo=BERLIN)
-    ticket = await open_ticket(db=db, engine=engine, customer=customer,
-                               new=trouble(Severity.C), now=saturday)
+    ticket = await opened(db, engine, customer, trouble(Severity.C), saturday)
     assert ticket.status == TicketStatus.AWAITING_CONSENT and ticket.due_at is None
     assert ticket.price_cents == 16900  # opened at the weekend: after-hours price
     monday = datetime(2026, 11, 23, 9, tzinfo=BERLIN)
     assert ticket.number is not None
-    accepted = await record_consent(db=db, engine=engine, number=ticket.number, consent=True,
-                                    now=monday, actor="customer")
+    accepted = await consent(db, engine, ticket.number, True, monday)
     assert accepted.status == TicketStatus.OPEN
     assert accepted.accepted_at == monday
     assert accepted.due_at == datetime(2026, 11, 23, 17, tzinfo=BERLIN)  # 8 h from consent
@@ -158,9 +167,7 @@ async def test_billable_ticket_waits_for_consent_then_starts_the_clock(
 
 
 async def test_declined_consent_closes_without_a_deadline(db: Database, engine: Engine) -> None:
-    ticket = await open_ticket(db=db, engine=engine, customer=None, new=trouble(),
-                               now=MONDAY_10)
+    ticket = await opened(db, engine, None, trouble(), MONDAY_10)
     assert ticket.billable and ticket.customer_id is None and ticket.number is not None
-    declined = await record_consent(db=db, engine=engine, number=ticket.number, consent=False,
-                                    now=MONDAY_10, actor="customer")
+    declined = await consent(db, engine, ticket.number, False, MONDAY_10)
     assert declined.status == TicketStatus.DECLINED and declined.due_at is None

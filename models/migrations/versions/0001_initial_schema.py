@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 00:50:05.745608
+Create Date: 2026-11-22 00:58:23.547282
 """
 
 from collections.abc import Sequence
@@ -96,6 +96,10 @@ def upgrade() -> None:
     sa.Column('due_at', models.types.UTCDateTime(timezone=True), nullable=True),
     sa.Column('first_response_at', models.types.UTCDateTime(timezone=True), nullable=True),
     sa.Column('breached_at', models.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('closed_at', models.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('requester', sqlmodel.sql.sqltypes.AutoString(length=320), nullable=False),
+    sa.Column('linked_ticket', sa.Integer(), nullable=True),
+    sa.Column('flags', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
     sa.ForeignKeyConstraint(['customer_id'], ['customer.id'], ),
     sa.PrimaryKeyConstraint('number')
     )
@@ -150,13 +154,20 @@ def upgrade() -> None:
     sa.Column('sender', sqlmodel.sql.sqltypes.AutoString(length=320), nullable=False),
     sa.Column('text', sa.Text(), nullable=False),
     sa.Column('raw', sa.LargeBinary(), nullable=True),
+    sa.Column('recipient', sqlmodel.sql.sqltypes.AutoString(length=320), nullable=False),
+    sa.Column('subject', sa.Text(), nullable=False),
     sa.Column('disposition', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+    sa.Column('reason', sa.Text(), nullable=True),
+    sa.Column('attempts', sa.Integer(), nullable=False),
+    sa.Column('next_attempt_at', models.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('done_at', models.types.UTCDateTime(timezone=True), nullable=True),
     sa.Column('created_at', models.types.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['ticket_number'], ['ticket.number'], ),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('channel', 'direction', 'external_id')
     )
     with op.batch_alter_table('message', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_message_disposition'), ['disposition'], unique=False)
         batch_op.create_index(batch_op.f('ix_message_ticket_number'), ['ticket_number'], unique=False)
 
     op.create_table('reminder',
@@ -184,6 +195,7 @@ def downgrade() -> None:
     op.drop_table('reminder')
     with op.batch_alter_table('message', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_message_ticket_number'))
+        batch_op.drop_index(batch_op.f('ix_message_disposition'))
 
     op.drop_table('message')
     with op.batch_alter_table('callback_booking', schema=None) as batch_op:

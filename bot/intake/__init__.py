@@ -1,0 +1,1 @@
+"""Adapters that turn the outside world (mail, Slack) into domain objects, and back."""

@@ -1,0 +1,79 @@
+"""Customer-facing replies: rendered from templates in the customer's language, as MIME."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from email.message import EmailMessage
+from email.utils import format_datetime, formataddr
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+from bot.domain import Language
+from bot.intake.loops import OUR_HEADER
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+_env = Environment(loader=FileSystemLoader(TEMPLATES), undefined=StrictUndefined,
+                   keep_trailing_newline=True, autoescape=False, trim_blocks=True,
+                   lstrip_blocks=True)
+WEEKDAYS = {Language.DE: ["Mo", "Di", "Mi", "Do", "Fr", "Sa", "So"],
+            Language.EN: ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]}
+
+
+def local_deadline(moment: datetime, zone: ZoneInfo, language: Language) -> str:
+    """A deadline as the customer reads it: 'Mo 23.11.2026 15:00 Uhr (MEZ)'."""
+    local = moment.astimezone(zone)
+    day = WEEKDAYS[language][local.weekday()]
+    if language is Language.DE:
+        return f"{day} {local:%d.%m.%Y %H:%M} Uhr ({local.tzname()})"
+    return f"{day} {local:%d %b %Y %H:%M} ({local.tzname()})"
+
+
+def render(template: str, language: Language, **context: Any) -> str:
+    """Render `template.<language>.j2` with the given context."""
+    return _env.get_template(f"{template}.{language.value}.j2").render(**context)
+
+
+def reply_subject(number: int, subject: str) -> str:
+    """`[NT#n] Re: subject`, the tag first so that it survives long subjects."""
+    return f"[NT#{number}] Re: {subject}" if subject else f"[NT#{number}]"
+
+
+def new_message_id(domain: str, number: int) -> str:
+    """A unique Message-ID on our own domain."""
+    return f"<nt{number}.{uuid.uuid4().hex}@{domain}>"
+
+
+def build_mail(
+    *,
+    sender: str,
+    sender_name: str,
+    to: str,
+    subject: str,
+    body: str,
+    message_id: str,
+    in_reply_to: str,
+    references: tuple[str, ...],
+    language: Language,
+    ticket_number: int,
+    now: datetime,
+) -> EmailMessage:
+    """The reply as a MIME message, with the headers RFC 3834 asks of an automatic answer."""
+    mail = EmailMessage()
+    mail["From"] = formataddr((sender_name, sender))
+    mail["To"] = to
+    mail["Subject"] = subject
+    mail["Date"] = format_datetime(now)
+    mail["Message-ID"] = message_id
+    if in_reply_to:
+        mail["In-Reply-To"] = in_reply_to
+        mail["References"] = " ".join([*references[-10:], in_reply_to])
+    mail["Auto-Submitted"] = "auto-replied"
+    mail["X-Auto-Response-Suppress"] = "All"
+    mail["Content-Language"] = language.value
+    mail[OUR_HEADER] = str(ticket_number)
+    mail.set_content(body)
+    return mail

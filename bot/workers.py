@@ -1,0 +1,84 @@
+"""Background work of the service: processing stored inbound mail, resuming after a restart."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import traceback
+from collections.abc import Callable
+from datetime import datetime
+
+from bot.inbound import MailIntake
+from models.messages import pending_inbound
+
+log = logging.getLogger(__name__)
+
+
+class MailWorker:
+    """Feeds stored mail to MailIntake: new mail at once, leftovers and retries by scanning."""
+
+    def __init__(self, intake: MailIntake, *, clock: Callable[[], datetime],
+                 on_processed: Callable[[], None], concurrency: int = 4,
+                 scan_seconds: float = 5.0) -> None:
+        self.intake = intake
+        self.clock = clock
+        self.on_processed = on_processed
+        self.concurrency = concurrency
+        self.scan_seconds = scan_seconds
+        self.queue: asyncio.Queue[int] = asyncio.Queue()
+        self._queued: set[int] = set()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def submit(self, message_id: int) -> None:
+        """Queue a stored message (called by the SMTP handler right after 250)."""
+        if message_id not in self._queued:
+            self._queued.add(message_id)
+            self.queue.put_nowait(message_id)
+
+    async def scan(self) -> int:
+        """Queue every pending message whose time has come; returns how many."""
+        async with self.intake.db.session() as session:
+            ids = await pending_inbound(session, now=self.clock())
+        for message_id in ids:
+            self.submit(message_id)
+        return len(ids)
+
+    async def _work(self) -> None:
+        while True:
+            message_id = await self.queue.get()
+            try:
+                await self.intake.process(message_id, self.clock())
+            except Exception as exc:
+                log.exception("event=mail_processing_error message=%s", message_id)
+                detail = "".join(traceback.format_exception_only(exc)).strip()
+                try:
+                    await self.intake.fail(message_id, detail, self.clock())
+                except Exception:
+                    log.exception("event=mail_fail_record_error message=%s", message_id)
+            finally:
+                self._queued.discard(message_id)
+                self.queue.task_done()
+                self.on_processed()
+
+    async def _rescan(self) -> None:
+        while True:
+            await asyncio.sleep(self.scan_seconds)
+            try:
+                await self.scan()
+            except Exception:
+                log.exception("event=mail_scan_error")
+
+    async def start(self) -> None:
+        """Resume what a previous run left pending, then work on."""
+        resumed = await self.scan()
+        if resumed:
+            log.info("event=mail_resumed pending=%s", resumed)
+        self._tasks = [asyncio.create_task(self._work()) for _ in range(self.concurrency)]
+        self._tasks.append(asyncio.create_task(self._rescan()))
+
+    async def stop(self) -> None:
+        """Stop working; unfinished messages stay pending for the next start."""
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []

@@ -1,0 +1,132 @@
+"""Message repository: inbound mail stored once, outbound mail queued for delivery."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import func, or_
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from models.tables import Message
+
+INBOUND, OUTBOUND = "in", "out"
+
+
+async def store_inbound(
+    session: AsyncSession,
+    *,
+    channel: str,
+    external_id: str,
+    raw: bytes,
+    sender: str,
+    recipient: str,
+    now: datetime,
+) -> int | None:
+    """Store a raw inbound message; its id, or None when that external id is stored already."""
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    statement = (
+        insert(Message)
+        .values(direction=INBOUND, channel=channel, external_id=external_id, raw=raw,
+                sender=sender, recipient=recipient, text="", subject="",
+                disposition="pending", attempts=0, created_at=now)
+        .on_conflict_do_nothing()
+        .returning(col(Message.id))
+    )
+    row = (await session.exec(statement)).first()
+    return None if row is None else int(row[0])
+
+
+async def lock_message(session: AsyncSession, message_id: int) -> Message | None:
+    """The message, locked against concurrent processing until the transaction ends."""
+    result = await session.exec(
+        select(Message).where(Message.id == message_id).with_for_update()
+    )
+    return result.first()
+
+
+async def pending_inbound(session: AsyncSession, *, now: datetime, limit: int = 500) -> list[int]:
+    """Inbound messages still to process whose retry time has come, oldest first."""
+    rows = await session.exec(
+        select(Message.id)
+        .where(
+            Message.direction == INBOUND,
+            Message.disposition == "pending",
+            or_(col(Message.next_attempt_at).is_(None), col(Message.next_attempt_at) <= now),
+        )
+        .order_by(col(Message.id))
+        .limit(limit)
+    )
+    return [int(i) for i in rows.all() if i is not None]
+
+
+async def ticket_of_ids(session: AsyncSession, ids: list[str]) -> int | None:
+    """The ticket a conversation belongs to, from Message-IDs it refers to (newest first)."""
+    if not ids:
+        return None
+    rows = await session.exec(
+        select(Message.ticket_number)
+        .where(col(Message.external_id).in_(ids), col(Message.ticket_number).is_not(None))
+        .order_by(col(Message.id).desc())
+        .limit(1)
+    )
+    found = rows.first()
+    return None if found is None else int(found)
+
+
+async def outbound_since(session: AsyncSession, *, recipient: str, since: datetime) -> int:
+    """How many automatic replies went to `recipient` since `since`."""
+    rows = await session.exec(
+        select(func.count()).select_from(Message).where(
+            Message.direction == OUTBOUND, Message.recipient == recipient,
+            col(Message.created_at) >= since,
+        )
+    )
+    return int(rows.one())
+
+
+async def due_outbound(session: AsyncSession, *, now: datetime, limit: int = 100) -> list[Message]:
+    """Queued outbound messages whose (next) delivery attempt is due."""
+    rows = await session.exec(
+        select(Message)
+        .where(
+            Message.direction == OUTBOUND,
+            Message.disposition == "queued",
+            or_(col(Message.next_attempt_at).is_(None), col(Message.next_attempt_at) <= now),
+        )
+        .order_by(col(Message.id))
+        .limit(limit)
+    )
+    return list(rows.all())
+
+
+async def list_inbound(session: AsyncSession, *, limit: int = 200) -> list[Message]:
+    """The newest inbound messages first."""
+    rows = await session.exec(
+        select(Message).where(Message.direction == INBOUND)
+        .order_by(col(Message.id).desc()).limit(limit)
+    )
+    return list(rows.all())
+
+
+async def find(session: AsyncSession, direction: str, external_id: str) -> Message | None:
+    """One message by direction and external id (Message-ID)."""
+    rows = await session.exec(
+        select(Message).where(Message.direction == direction, Message.external_id == external_id)
+    )
+    return rows.first()
+
+
+async def reply_to(session: AsyncSession, external_id: str) -> Message | None:
+    """Our automatic reply to an inbound Message-ID, if one was queued."""
+    inbound = await find(session, INBOUND, external_id)
+    if inbound is None or inbound.ticket_number is None:
+        return None
+    rows = await session.exec(
+        select(Message).where(
+            Message.direction == OUTBOUND, Message.ticket_number == inbound.ticket_number,
+            col(Message.created_at) >= inbound.created_at,
+        ).order_by(col(Message.id))
+    )
+    return rows.first()

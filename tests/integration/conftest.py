@@ -1,0 +1,126 @@
+"""A running service (SMTP, HTTP, workers) on 127.0.0.1 with a fresh database and outbox."""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import email.policy
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import aiosmtplib
+import pytest
+from sqlmodel import col, select
+
+import bot
+from bot.app import Service, build
+from bot.config import Settings, load_policy
+from bot.customers_csv import parse_customer_csv
+from models import migrate
+from models.customers import upsert_customers
+from models.db import Database
+from models.tables import Message, Ticket
+
+BERLIN = ZoneInfo("Europe/Berlin")
+MONDAY_10 = datetime(2026, 11, 23, 10, tzinfo=BERLIN)
+
+
+@dataclass
+class Clock:
+    """A settable clock for the service under test."""
+
+    now: datetime = MONDAY_10
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@dataclass
+class Running:
+    """The service under test and what the tests need to talk to it."""
+
+    service: Service
+    clock: Clock
+    outbox: Path
+
+    @property
+    def db(self) -> Database:
+        return self.service.db
+
+    async def send(self, raw: bytes, *, sender: str = "kunde@example.org",
+                   to: tuple[str, ...] = ("support@nettask.de",)) -> tuple[int, str]:
+        """Deliver over SMTP; the final reply code and text."""
+        client = aiosmtplib.SMTP(hostname="127.0.0.1", port=self.service.smtp_port, timeout=30)
+        await client.connect()
+        try:
+            errors, message = await client.sendmail(sender, list(to), raw)
+            assert not errors, errors
+            return 250, message
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            first = exc.recipients[0]
+            return first.code, first.message
+        except aiosmtplib.SMTPResponseException as exc:
+            return exc.code, exc.message
+        finally:
+            client.close()
+
+    async def settle(self, timeout: float = 15) -> None:
+        """Wait until every stored mail is processed and every reply left the outbox queue."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while loop.time() < deadline:
+            async with self.db.session() as session:
+                busy = (await session.exec(select(Message).where(
+                    col(Message.disposition).in_(["pending", "queued"])))).first()
+            if busy is None:
+                return
+            await asyncio.sleep(0.05)
+        raise AssertionError("mail was still pending after the timeout")
+
+    def replies(self) -> list[EmailMessage]:
+        """Every reply in the Maildir outbox, oldest first."""
+        files = sorted((self.outbox / "new").iterdir(), key=lambda p: p.stat().st_mtime_ns)
+        return [email.message_from_bytes(p.read_bytes(), policy=email.policy.default)  # type: ignore[misc]
+                for p in files]
+
+    async def messages(self) -> list[Message]:
+        async with self.db.session() as session:
+            return list((await session.exec(select(Message).order_by(col(Message.id)))).all())
+
+    async def tickets(self) -> list[Ticket]:
+        async with self.db.session() as session:
+            return list((await session.exec(select(Ticket).order_by(col(Ticket.number)))).all())
+
+
+def make_settings(tmp_path: Path, database_url: str, **overrides: Any) -> Settings:
+    values: dict[str, Any] = dict(
+        database_url=database_url, http_port=0, smtp_port=0, outbox_dir=tmp_path / "outbox",
+        support_addresses="support@nettask.de,hilfe@nettask.de", max_message_bytes=2_000_000,
+    )
+    values.update(overrides)
+    return Settings(**values)
+
+
+async def start_service(settings: Settings, clock: Clock) -> Running:
+    """Migrate, load the demo customers, start everything."""
+    service = build(settings, clock=clock)
+    await migrate.upgrade(service.db)
+    demo = (Path(bot.__file__).parent / "demo_customers.csv").read_text(encoding="utf-8")
+    records = parse_customer_csv(demo, load_policy(settings.policy_file))
+    async with service.db.session() as session:
+        await upsert_customers(session, records, now=clock())
+    await service.start()
+    return Running(service=service, clock=clock, outbox=settings.outbox_dir)
+
+
+@pytest.fixture
+async def running(db: Database, database_url: str, tmp_path: Path) -> AsyncIterator[Running]:
+    await db.dispose()
+    started = await start_service(make_settings(tmp_path, database_url), Clock())
+    yield started
+    await started.service.stop()
