@@ -7,7 +7,7 @@ import contextlib
 import logging
 import signal
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from aiohttp import web
@@ -51,7 +51,7 @@ class Service:
     smtp: asyncio.Server | None = None
     worker: MailWorker | None = None
     deliverer: Deliverer | None = None
-    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _delivery: asyncio.Task[None] | None = None
 
     @property
     def smtp_port(self) -> int:
@@ -82,7 +82,7 @@ class Service:
         self.worker = MailWorker(self.intake, clock=self.clock,
                                  on_processed=self.deliverer.wake.set)
         await self.worker.start()
-        self._tasks.append(asyncio.create_task(self.deliverer.run()))
+        self._delivery = asyncio.create_task(self.deliverer.run())
         handler = SupportHandler(db=self.db, addresses=settings.support_mailboxes,
                                  on_stored=self.worker.submit, clock=self.clock)
         self.smtp = await start_smtp(settings, handler)
@@ -109,9 +109,8 @@ class Service:
             await self.runner.cleanup()
         if self.worker is not None:
             await self.worker.stop()
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.deliverer is not None and self._delivery is not None:
+            await self.deliverer.stop(self._delivery)
         await self.db.dispose()
         log.info("event=stopped")
 

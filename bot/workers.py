@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import traceback
 from collections.abc import Callable
@@ -28,6 +29,10 @@ class MailWorker:
         self.queue: asyncio.Queue[int] = asyncio.Queue()
         self._queued: set[int] = set()
         self._tasks: list[asyncio.Task[None]] = []
+        self._busy = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._stopping = False
 
     def submit(self, message_id: int) -> None:
         """Queue a stored message (called by the SMTP handler right after 250)."""
@@ -44,8 +49,10 @@ class MailWorker:
         return len(ids)
 
     async def _work(self) -> None:
-        while True:
-            message_id = await self.queue.get()
+        while not self._stopping:
+            message_id = await self.queue.get()  # cancelled here on stop: nothing is open
+            self._busy += 1
+            self._idle.clear()
             try:
                 await self.intake.process(message_id, self.clock())
             except Exception as exc:
@@ -59,6 +66,9 @@ class MailWorker:
                 self._queued.discard(message_id)
                 self.queue.task_done()
                 self.on_processed()
+                self._busy -= 1
+                if self._busy == 0:
+                    self._idle.set()
 
     async def _rescan(self) -> None:
         while True:
@@ -76,8 +86,12 @@ class MailWorker:
         self._tasks = [asyncio.create_task(self._work()) for _ in range(self.concurrency)]
         self._tasks.append(asyncio.create_task(self._rescan()))
 
-    async def stop(self) -> None:
-        """Stop working; unfinished messages stay pending for the next start."""
+    async def stop(self, grace_seconds: float = 10.0) -> None:
+        """Finish the messages in hand, then stop; queued ones stay pending for the next start."""
+        self._stopping = True
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(grace_seconds):
+                await self._idle.wait()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

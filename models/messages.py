@@ -76,7 +76,16 @@ async def ticket_of_ids(session: AsyncSession, ids: list[str]) -> int | None:
 
 
 async def outbound_since(session: AsyncSession, *, recipient: str, since: datetime) -> int:
-    """How many automatic replies went to `recipient` since `since`."""
+    """How many automatic replies went to `recipient` since `since`.
+
+    On PostgreSQL this takes a transaction lock per recipient first, so that two mails of one
+    sender processed at once cannot both see the count below a cap (SQLite's write lock
+    already serialises them).
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        await session.exec(
+            select(func.pg_advisory_xact_lock(func.hashtext(recipient)))
+        )
     rows = await session.exec(
         select(func.count()).select_from(Message).where(
             Message.direction == OUTBOUND, Message.recipient == recipient,

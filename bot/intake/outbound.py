@@ -111,6 +111,7 @@ class Deliverer:
         self.max_attempts = max_attempts
         self.backoff = backoff_seconds
         self.wake = asyncio.Event()
+        self._stopping = False
 
     async def run_once(self) -> int:
         """Try every due message once; returns how many were delivered."""
@@ -151,9 +152,20 @@ class Deliverer:
                 message.ticket_number, "sent" if error is None else error)
         return 1 if error is None else 0
 
+    async def stop(self, task: asyncio.Task[None], grace_seconds: float = 10.0) -> None:
+        """Let the running round finish (no half-recorded delivery), then end `task`."""
+        self._stopping = True
+        self.wake.set()
+        with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+            async with asyncio.timeout(grace_seconds):
+                await asyncio.shield(task)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
     async def run(self) -> None:
-        """Deliver until cancelled: at once when woken, else every second for retries."""
-        while True:
+        """Deliver until stopped: at once when woken, else every second for retries."""
+        while not self._stopping:
             try:
                 await self.run_once()
             except Exception:  # a database hiccup must not end delivery for good

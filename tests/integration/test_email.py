@@ -126,7 +126,7 @@ async def test_consent_yes_starts_the_clock_and_is_confirmed(running: Running) -
         await running.send(outage(sender="j.meier@kanzlei-weber.de",
                                   message_id=f"<k-{n}@kanzlei-weber.de>",
                                   subject=f"Drucker-Freigabe geht nicht {n}"))
-    await running.settle()
+        await running.settle()  # one by one, so that the third is the billable one
     tickets = await running.tickets()
     assert [t.billable for t in tickets] == [False, False, True]
     billable = tickets[2]
