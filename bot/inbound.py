@@ -117,7 +117,7 @@ class MailIntake:
 
     async def process(self, message_id: int, now: datetime) -> str | None:
         """Process one pending message; returns its disposition (None if it is gone)."""
-        async with self.db.session() as session:
+        async with self.db.reader() as session:
             row = await session.get(Message, message_id)
             if row is None or row.disposition != "pending" or row.raw is None:
                 return None if row is None else row.disposition

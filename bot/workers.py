@@ -42,7 +42,7 @@ class MailWorker:
 
     async def scan(self) -> int:
         """Queue every pending message whose time has come; returns how many."""
-        async with self.intake.db.session() as session:
+        async with self.intake.db.reader() as session:
             ids = await pending_inbound(session, now=self.clock())
         for message_id in ids:
             self.submit(message_id)

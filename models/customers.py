@@ -102,17 +102,27 @@ async def get_customer(session: AsyncSession, customer_id: int) -> CustomerView 
 
 
 async def find_by_email(session: AsyncSession, address: str) -> CustomerView | None:
-    """The customer of a sender: exact address first, then the address's domain."""
+    """The customer of a sender, with its plans: exact address first, then the domain."""
     address = address.strip().lower()
     domain = address.rpartition("@")[2]
-    for kind, value in (("address", address), ("domain", domain)):
-        match = (
-            await session.exec(
-                select(CustomerEmail).where(
-                    CustomerEmail.kind == kind, CustomerEmail.value == value
-                )
-            )
-        ).first()
-        if match is not None:
-            return await get_customer(session, match.customer_id)
-    return None
+    matches = (await session.exec(
+        select(CustomerEmail.kind, CustomerEmail.customer_id)
+        .where(col(CustomerEmail.value).in_([address, domain]))
+    )).all()
+    ranked = sorted(matches, key=lambda m: 0 if m[0] == "address" else 1)
+    if not ranked:
+        return None
+    rows = (await session.exec(
+        select(Customer, CustomerPlan)
+        .join(CustomerPlan, col(CustomerPlan.customer_id) == col(Customer.id), isouter=True)
+        .where(Customer.id == ranked[0][1])
+    )).all()
+    if not rows:
+        return None
+    customer = rows[0][0]
+    assert customer.id is not None
+    return CustomerView(
+        id=customer.id, number=customer.number, name=customer.name,
+        contact_24_7=customer.contact_24_7,
+        plans={plan.product: plan.plan for _, plan in rows if plan is not None},
+    )

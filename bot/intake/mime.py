@@ -59,8 +59,10 @@ class ParsedMail:
 
 
 def synthetic_message_id(raw: bytes) -> str:
-    """A stable id for a mail that has none: the same bytes give the same id."""
-    return f"<sha256-{hashlib.sha256(raw).hexdigest()[:40]}@intake.invalid>"
+    """A stable id for a mail that has none: the same content gives the same id, whatever
+    line endings the transport used."""
+    canonical = raw.replace(b"\r\n", b"\n").strip()
+    return f"<sha256-{hashlib.sha256(canonical).hexdigest()[:40]}@intake.invalid>"
 
 
 def message_id_of(raw: bytes) -> str:

@@ -114,43 +114,47 @@ class Deliverer:
         self._stopping = False
 
     async def run_once(self) -> int:
-        """Try every due message once; returns how many were delivered."""
-        async with self.db.session() as session:
+        """Try every due message once, then record all outcomes in one transaction."""
+        async with self.db.reader() as session:
             due = await due_outbound(session, now=self.clock())
+        if not due:
+            return 0
+        outcomes = [(message, await self._attempt(message)) for message in due]
+        now = self.clock()
         delivered = 0
-        for message in due:
-            delivered += await self._deliver(message)
+        async with self.db.session() as session:
+            for message, (error, permanent) in outcomes:
+                assert message.id is not None
+                row = await lock_message(session, message.id)
+                if row is None or row.disposition != "queued":
+                    continue
+                row.attempts += 1
+                if error is None:
+                    row.disposition, row.done_at, row.reason = "sent", now, None
+                    delivered += 1
+                elif permanent or row.attempts >= self.max_attempts:
+                    row.disposition, row.done_at, row.reason = "failed", now, error
+                else:
+                    delay = min(self.backoff * 2 ** (row.attempts - 1), 3600)
+                    row.next_attempt_at = now + timedelta(seconds=delay)
+                    row.reason = error
+                session.add(row)
         return delivered
 
-    async def _deliver(self, message: Message) -> int:
-        assert message.id is not None
-        error: str | None = None
-        permanent = False
+    async def _attempt(self, message: Message) -> tuple[str | None, bool]:
+        """Deliver one message: (None, False) on success, else (error, permanent)."""
         try:
             await self.transport.deliver(message)
         except PermanentFailure as exc:
-            error, permanent = str(exc), True
+            result: tuple[str | None, bool] = (str(exc), True)
         except Exception as exc:  # network, timeouts, 4xx: all worth another try
-            error = f"{type(exc).__name__}: {exc}"
-        now = self.clock()
-        async with self.db.session() as session:
-            row = await lock_message(session, message.id)
-            if row is None or row.disposition != "queued":
-                return 0
-            row.attempts += 1
-            if error is None:
-                row.disposition, row.done_at, row.reason = "sent", now, None
-            elif permanent or row.attempts >= self.max_attempts:
-                row.disposition, row.done_at, row.reason = "failed", now, error
-            else:
-                delay = min(self.backoff * 2 ** (row.attempts - 1), 3600)
-                row.next_attempt_at = now + timedelta(seconds=delay)
-                row.reason = error
-            session.add(row)
-        level = logging.INFO if error is None else logging.WARNING
+            result = (f"{type(exc).__name__}: {exc}", False)
+        else:
+            result = (None, False)
+        level = logging.INFO if result[0] is None else logging.WARNING
         log.log(level, "event=mail_delivery message=%s ticket=%s result=%s", message.id,
-                message.ticket_number, "sent" if error is None else error)
-        return 1 if error is None else 0
+                message.ticket_number, result[0] or "sent")
+        return result
 
     async def stop(self, task: asyncio.Task[None], grace_seconds: float = 10.0) -> None:
         """Let the running round finish (no half-recorded delivery), then end `task`."""

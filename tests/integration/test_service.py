@@ -84,8 +84,9 @@ async def test_start_refuses_an_unmigrated_database(tmp_path: Path) -> None:
 
 def test_serve_end_to_end(tmp_path: Path) -> None:
     """db upgrade, demo customers, serve, /health, SIGTERM: the README's run command's steps."""
-    port = free_port()
-    env = {"DATABASE_URL": f"sqlite:///{tmp_path}/intake.db", "HTTP_PORT": str(port)}
+    port, smtp = free_port(), free_port()
+    env = {"DATABASE_URL": f"sqlite:///{tmp_path}/intake.db", "HTTP_PORT": str(port),
+           "SMTP_PORT": str(smtp), "OUTBOX_DIR": str(tmp_path / "outbox")}
     assert cli(env, "db", "upgrade").returncode == 0
     imported = cli(env, "customers", "import", "--demo", "--if-empty")
     assert imported.returncode == 0 and "9 new" in imported.stdout
@@ -105,6 +106,21 @@ def test_serve_end_to_end(tmp_path: Path) -> None:
             except (urllib.error.URLError, ConnectionError):
                 time.sleep(0.1)
         assert body is not None and body["status"] == "ok"
+        began = time.monotonic()
+        sent = cli(env, "mail", "send-test")
+        took = time.monotonic() - began
+        assert sent.returncode == 0, sent.stderr
+        assert ": ticket, NT#1, reply <nt1." in sent.stdout and "(sent)" in sent.stdout
+        assert took < 5  # includes the CLI's own start-up; the service answers within a second
+        [reply] = list((tmp_path / "outbox" / "new").iterdir())
+        assert b"[NT#1] Re: Mailserver nicht erreichbar" in reply.read_bytes()
+        listed = cli(env, "mail", "list", "--json")
+        [row] = [json.loads(line) for line in listed.stdout.splitlines()]
+        assert row["disposition"] == "ticket" and row["ticket"] == "NT#1"
+        assert row["from"] == "anna.schmidt@logistik-nord.de"
+        shown = cli(env, "tickets", "show", "1", "--json")
+        thread = json.loads(shown.stdout)["messages"]
+        assert [m["direction"] for m in thread] == ["in", "out"]
     finally:
         server.send_signal(signal.SIGTERM)
         _, err = server.communicate(timeout=20)
