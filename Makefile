@@ -29,6 +29,7 @@ test: lint
 
 bench: install
 	$(BIN)/python bench/policy.py
+	$(BIN)/python bench/email_intake.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis
