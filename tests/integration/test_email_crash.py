@@ -77,7 +77,8 @@ async def test_sigkill_during_delivery_loses_and_duplicates_nothing(
 ) -> None:
     smtp_port, http_port = free_port(), free_port()
     env = {**os.environ, "DATABASE_URL": database_url, "SMTP_PORT": str(smtp_port),
-           "HTTP_PORT": str(http_port), "OUTBOX_DIR": str(tmp_path / "outbox")}
+           "HTTP_PORT": str(http_port), "OUTBOX_DIR": str(tmp_path / "outbox"),
+           "CLASSIFIER": "keywords"}
     subprocess.run([sys.executable, "-m", "bot", "customers", "import", "--demo"], env=env,
                    check=True, capture_output=True)
     log = tmp_path / "serve.log"

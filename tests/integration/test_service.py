@@ -39,7 +39,8 @@ def free_port() -> int:
 
 async def test_health_reports_version_and_database(db: Database, database_url: str) -> None:
     await db.dispose()
-    service = build(Settings(database_url=database_url, http_port=0))  # type: ignore[arg-type]
+    service = build(Settings(database_url=database_url, http_port=0, smtp_port=0,  # type: ignore[arg-type]
+                             classifier="keywords"))
     await service.start()
     try:
         async with aiohttp.ClientSession() as http:
@@ -76,7 +77,7 @@ async def test_health_is_503_when_the_database_is_unreachable() -> None:
 
 async def test_start_refuses_an_unmigrated_database(tmp_path: Path) -> None:
     service = build(Settings(database_url=f"sqlite:///{tmp_path}/x.db",  # type: ignore[arg-type]
-                             http_port=0))
+                             http_port=0, classifier="keywords"))
     with pytest.raises(StartupError, match="intake-bot db upgrade"):
         await service.start()
     await service.stop()
@@ -86,7 +87,8 @@ def test_serve_end_to_end(tmp_path: Path) -> None:
     """db upgrade, demo customers, serve, /health, SIGTERM: the README's run command's steps."""
     port, smtp = free_port(), free_port()
     env = {"DATABASE_URL": f"sqlite:///{tmp_path}/intake.db", "HTTP_PORT": str(port),
-           "SMTP_PORT": str(smtp), "OUTBOX_DIR": str(tmp_path / "outbox")}
+           "SMTP_PORT": str(smtp), "OUTBOX_DIR": str(tmp_path / "outbox"),
+           "CLASSIFIER": "keywords"}
     assert cli(env, "db", "upgrade").returncode == 0
     imported = cli(env, "customers", "import", "--demo", "--if-empty")
     assert imported.returncode == 0 and "9 new" in imported.stdout

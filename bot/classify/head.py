@@ -1,0 +1,80 @@
+"""The trained head: one softmax layer per task on the frozen embedding, temperature-scaled.
+
+Stored as JSON in the repository (bot/classify/head.json), with its labels, the encoder it
+was trained on, and a fingerprint of its training data.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+HEAD_FILE = Path(__file__).with_name("head.json")
+TASKS = ("department", "severity", "product")
+
+
+@dataclass
+class TaskHead:
+    """Weights, bias and calibration temperature of one task."""
+
+    labels: list[str]
+    weight: np.ndarray[Any, np.dtype[np.float32]]  # (labels, dimension)
+    bias: np.ndarray[Any, np.dtype[np.float32]]
+    temperature: float = 1.0
+
+    def probabilities(self, x: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+        """Calibrated class probabilities, one row per embedding."""
+        logits = (x @ self.weight.T + self.bias) / self.temperature
+        logits -= logits.max(axis=1, keepdims=True)
+        exp = np.exp(logits)
+        result: np.ndarray[Any, Any] = exp / exp.sum(axis=1, keepdims=True)
+        return result
+
+
+@dataclass
+class Head:
+    """All task heads plus where they came from."""
+
+    tasks: dict[str, TaskHead]
+    encoder: str
+    data_fingerprint: str
+    max_tokens: int
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def version(self) -> str:
+        """The model version recorded on every ticket it classifies."""
+        return f"e5-small-head-{self.data_fingerprint[:8]}"
+
+    def save(self, path: Path = HEAD_FILE) -> None:
+        """Write the head as JSON (weights rounded to 6 decimals; about 80 KB)."""
+        data = {
+            "encoder": self.encoder, "data_fingerprint": self.data_fingerprint,
+            "max_tokens": self.max_tokens, "metrics": self.metrics,
+            "tasks": {
+                name: {"labels": head.labels, "temperature": round(head.temperature, 4),
+                       "bias": np.round(head.bias, 6).tolist(),
+                       "weight": np.round(head.weight, 6).tolist()}
+                for name, head in self.tasks.items()
+            },
+        }
+        path.write_text(json.dumps(data, separators=(",", ":")) + "\n", encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: Path = HEAD_FILE) -> Head:
+        """Read a head written by `save`."""
+        data = json.loads(path.read_text(encoding="utf-8"))
+        tasks = {
+            name: TaskHead(labels=list(task["labels"]),
+                           weight=np.asarray(task["weight"], dtype=np.float32),
+                           bias=np.asarray(task["bias"], dtype=np.float32),
+                           temperature=float(task["temperature"]))
+            for name, task in data["tasks"].items()
+        }
+        return cls(tasks=tasks, encoder=data["encoder"],
+                   data_fingerprint=data["data_fingerprint"],
+                   max_tokens=int(data["max_tokens"]), metrics=data.get("metrics", {}))

@@ -1,0 +1,127 @@
+"""The real prepared model: German and English, the evaluation split, batching, the CLI,
+and a mail that goes through the service with the model in the path."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bot.classify.commands import evaluate, load_classifier
+from bot.classify.corpus import load
+from bot.classify.model import ModelClassifier
+from bot.classify.prepare import is_prepared
+from bot.config import Settings
+from bot.domain import Department, Severity
+from models.db import Database
+from tests.integration.conftest import Clock, make_settings, start_service
+from tests.integration.test_email import outage
+
+ROOT = Path(__file__).resolve().parents[2]
+ENCODER = ROOT / "var" / "models" / "multilingual-e5-small"
+
+
+def model_settings() -> Settings:
+    if not is_prepared(ENCODER):
+        if os.environ.get("CI"):
+            pytest.fail(f"CI prepares the model (make test does): {ENCODER} is missing")
+        pytest.skip("run `intake-bot model prepare` (make test does) to run the model tests")
+    return Settings(encoder=str(ENCODER))
+
+
+@pytest.fixture(scope="module")
+def classifier() -> Iterator[ModelClassifier]:
+    model = load_classifier(model_settings())
+    yield model
+    model.close()
+
+
+def test_german_and_english_messages(classifier: ModelClassifier) -> None:
+    german = classifier.classify(
+        "Webshop komplett ausgefallen",
+        "Seit 7 Uhr ist unser Shop nicht erreichbar, alle Bestellungen bleiben liegen.",
+    )
+    english = classifier.classify(
+        "Copy of the October invoice",
+        "Hello, could you send us a copy of last month's invoice for our records? Thanks",
+    )
+    assert (german.department, german.severity) == (Department.TROUBLE, Severity.A)
+    assert (english.department, english.severity) == (Department.ACCOUNTING, Severity.C)
+    assert german.model == english.model == classifier.head.version
+    assert not german.needs_triage
+
+
+def test_misleading_keywords(classifier: ModelClassifier) -> None:
+    # data/README.md: a broken invoice portal is trouble, fetching invoices by API is developer
+    portal = classifier.classify("Invoice portal", "The invoice portal returns 500 when I "
+                                 "click download, the list itself loads.")
+    api = classifier.classify("", "How do I fetch our invoices via your API with a token?")
+    assert portal.department is Department.TROUBLE
+    assert api.department is Department.DEVELOPER
+
+
+def test_evaluation_split_meets_the_targets() -> None:
+    examples = [e for e in load() if e.split == "E"]
+    report, scores = evaluate(model_settings(), examples)
+    for language in ("de", "en"):
+        assert scores[f"department/{language}"].macro_f1 >= 0.90, report
+        assert scores[f"severity/{language}"].macro_f1 >= 0.80, report
+
+
+def test_concurrent_requests_are_batched(classifier: ModelClassifier) -> None:
+    texts = [e.text for e in load() if e.split == "E"][:24]
+    expected = classifier.classify_many(texts)
+    results: dict[int, object] = {}
+    before = len(classifier.batch_sizes)
+
+    def work(i: int) -> None:
+        results[i] = classifier.classify("", texts[i])
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(texts))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    got = [results[i] for i in range(len(texts))]
+    assert [(t.department, t.severity) for t in got] == [  # type: ignore[attr-defined]
+        (t.department, t.severity) for t in expected]
+    assert max(classifier.batch_sizes[before:]) > 1
+
+
+def test_predict_command() -> None:
+    settings = model_settings()
+    lines = [json.dumps({"subject": "Rechnung doppelt abgebucht",
+                         "body": "Hallo, die Novemberrechnung wurde zweimal eingezogen."}),
+             "{broken"]
+    done = subprocess.run([sys.executable, "-m", "bot", "classify", "predict"],
+                          input="\n".join(lines) + "\n", capture_output=True, text=True,
+                          env={**os.environ, "ENCODER": settings.encoder}, timeout=120,
+                          check=False)
+    first, second = [json.loads(line) for line in done.stdout.splitlines()]
+    assert done.returncode == 1
+    assert first["department"] == "accounting" and first["language"] == "de"
+    assert set(first["confidence"]) == {"department", "severity", "product"}
+    assert first["model"].startswith("e5-small-head-")
+    assert "line 2" in second["error"]
+
+
+async def test_mail_is_classified_by_the_model(db: Database, database_url: str,
+                                               tmp_path: Path) -> None:
+    await db.dispose()
+    settings = make_settings(tmp_path, database_url, classifier="model",
+                             encoder=model_settings().encoder)
+    running = await start_service(settings, Clock())
+    try:
+        await running.send(outage())
+        await running.settle()
+        [ticket] = await running.tickets()
+    finally:
+        await running.service.stop()
+    assert ticket.model_version is not None and ticket.model_version.startswith("e5-small-head")
+    assert (ticket.predicted_department, ticket.predicted_severity) == ("trouble", "A")

@@ -1,0 +1,85 @@
+"""The triage corpus (data/) and the pure parts of the classifier: split, format, scores."""
+
+from __future__ import annotations
+
+import struct
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from bot.classify.corpus import CorpusError, load, parse_line
+from bot.classify.evaluate import score
+from bot.classify.head import TASKS, Head
+from bot.classify.prepare import dequantise_q4
+from bot.domain import Department, Language, Severity
+
+
+@pytest.fixture(scope="module")
+def corpus() -> list:  # type: ignore[type-arg]
+    return load()
+
+
+def test_size_and_balance(corpus: list) -> None:  # type: ignore[type-arg]
+    assert len(corpus) >= 1500
+    languages = Counter(e.language for e in corpus)
+    assert abs(languages[Language.DE] - languages[Language.EN]) < 0.1 * len(corpus)
+    for language in Language:
+        part = [e for e in corpus if e.language == language]
+        assert {e.department for e in part} == set(Department)
+        assert {e.severity for e in part} == set(Severity)
+        assert {e.product for e in part} == {"dehosted", "m365"}
+        assert min(Counter(e.department for e in part).values()) >= 140
+        assert min(Counter(e.severity for e in part).values()) >= 90
+
+
+def test_no_duplicate_messages(corpus: list) -> None:  # type: ignore[type-arg]
+    texts = Counter(e.text.lower() for e in corpus)
+    assert [t for t, n in texts.items() if n > 1] == []
+
+
+def test_evaluation_split_is_stratified(corpus: list) -> None:  # type: ignore[type-arg]
+    evaluation = [e for e in corpus if e.split == "E"]
+    assert 0.15 * len(corpus) <= len(evaluation) <= 0.25 * len(corpus)
+    for language in Language:
+        for department in Department:
+            stratum = [e for e in corpus if (e.language, e.department) == (language, department)]
+            share = sum(e.split == "E" for e in stratum) / len(stratum)
+            assert 0.1 <= share <= 0.3, (language, department, share)
+
+
+def test_the_shipped_head_never_saw_the_evaluation_split(corpus: list) -> None:  # type: ignore[type-arg]
+    from bot.classify.corpus import fingerprint
+
+    head = Head.load()
+    assert head.data_fingerprint == fingerprint([e for e in corpus if e.split == "T"])
+    assert head.data_fingerprint != fingerprint(corpus)
+    assert set(head.tasks) == set(TASKS)
+    assert head.tasks["department"].labels == sorted(d.value for d in Department)
+
+
+def test_line_format() -> None:
+    from pathlib import Path
+
+    path = Path("data/de/trouble.txt")
+    example = parse_line(path, 7, "T A m365 | | alles weg\\nbitte helfen")
+    assert (example.subject, example.body) == ("", "alles weg\nbitte helfen")
+    assert example.product == "m365" and example.severity is Severity.A
+    with pytest.raises(CorpusError, match="trouble.txt:3"):
+        parse_line(path, 3, "X A dh | no | split")
+
+
+def test_q4_dequantisation_of_one_block() -> None:
+    scale = np.float16(0.5).tobytes()
+    nibbles = bytes((lo | (hi << 4)) for lo, hi in zip(range(16), range(15, -1, -1), strict=True))
+    values = dequantise_q4(scale + nibbles, 32)
+    assert values[:16].tolist() == [(n - 8) * 0.5 for n in range(16)]
+    assert values[16:].tolist() == [(n - 8) * 0.5 for n in range(15, -1, -1)]
+    assert struct.calcsize("<e") == 2
+
+
+def test_macro_f1_and_confusion() -> None:
+    s = score(["a", "a", "b", "b"], ["a", "b", "b", "b"], ["a", "b"])
+    assert s.accuracy == 0.75
+    assert s.macro_f1 == pytest.approx((2 / 3 + 0.8) / 2)
+    assert s.confusion == {"a": {"a": 1, "b": 1}, "b": {"a": 0, "b": 2}}
