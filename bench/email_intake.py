@@ -3,7 +3,7 @@
 Prints messages per second (accepted, and answered: until the last reply is in the outbox)
 and latency p50/p99 from the client's 250 after DATA to the reply's file appearing in the
 Maildir outbox (so delivery is included: an upper bound of "reply queued"), at full speed
-and at a fixed rate. The keyword classifier is in the path.
+and at a fixed rate. The classifier (--classifier model, the default, or keywords) is in the path.
 
 Run: `.venv/bin/python bench/email_intake.py [--clients 8] [--messages 600] [--rate 20]`.
 It starts its own server on a temporary SQLite database (or --database-url) and stops it.
@@ -124,6 +124,7 @@ async def main() -> None:
     parser.add_argument("--rate", type=float, default=20.0, help="messages/s of the paced run")
     parser.add_argument("--seconds", type=float, default=15.0, help="length of the paced run")
     parser.add_argument("--database-url", default="")
+    parser.add_argument("--classifier", default="model", choices=["model", "keywords"])
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="bench-mail-"))
@@ -131,7 +132,7 @@ async def main() -> None:
     smtp_port, http_port = free_port(), free_port()
     env = {**os.environ, "DATABASE_URL": url, "SMTP_PORT": str(smtp_port),
            "HTTP_PORT": str(http_port), "OUTBOX_DIR": str(work / "outbox"),
-           "LOG_LEVEL": "WARNING"}
+           "LOG_LEVEL": "WARNING", "CLASSIFIER": args.classifier}
     for command in (["db", "upgrade"], ["customers", "import", "--demo", "--if-empty"]):
         subprocess.run([sys.executable, "-m", "bot", *command], env=env, check=True,
                        capture_output=True)
@@ -174,7 +175,7 @@ async def main() -> None:
     print(f"{label + ' messages':<34} {paced_count:>10}")
     print(f"{label + ' latency p50 (ms)':<34} {1000 * statistics.median(paced):>10.0f}")
     print(f"{label + ' latency p99 (ms)':<34} {1000 * pct(paced, 0.99):>10.0f}")
-    print(f"database: {url.split(':')[0]}, classifier: keywords-v1")
+    print(f"database: {url.split(':')[0]}, classifier: {args.classifier}")
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ class MailWorker:
     """Feeds stored mail to MailIntake: new mail at once, leftovers and retries by scanning."""
 
     def __init__(self, intake: MailIntake, *, clock: Callable[[], datetime],
-                 on_processed: Callable[[], None], concurrency: int = 4,
+                 on_processed: Callable[[], None], concurrency: int = 16,
                  scan_seconds: float = 5.0) -> None:
         self.intake = intake
         self.clock = clock
