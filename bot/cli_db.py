@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from bot.config import Settings, load_policy
 from bot.customers_csv import parse_customer_csv
@@ -83,13 +86,16 @@ async def customers_list(db: Database, settings: Settings, as_json: bool) -> str
     return "\n".join(lines)
 
 
+@functools.lru_cache(maxsize=4)
+def _zone(policy_file: str) -> ZoneInfo:
+    """The policy's time zone (the file is read once, not once per timestamp)."""
+    return ZoneInfo(load_policy(Path(policy_file)).business_hours.timezone)
+
+
 def _when(moment: datetime | None, settings: Settings) -> str | None:
     if moment is None:
         return None
-    zone = load_policy(settings.policy_file).business_hours.timezone
-    from zoneinfo import ZoneInfo
-
-    return moment.astimezone(ZoneInfo(zone)).isoformat(timespec="seconds")
+    return moment.astimezone(_zone(str(settings.policy_file))).isoformat(timespec="seconds")
 
 
 def ticket_json(ticket: Ticket, settings: Settings) -> dict[str, Any]:
