@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from pathlib import Path
 
@@ -25,8 +26,9 @@ def alembic_config(database_url: str | None = None) -> Config:
     return config
 
 
+@functools.lru_cache(maxsize=1)
 def head_revision() -> str | None:
-    """The newest migration in the code."""
+    """The newest migration in the code (read from disk once per process)."""
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 

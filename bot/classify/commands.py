@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TextIO
@@ -94,11 +93,14 @@ def read_jsonl(path: Path) -> list[Example]:
     return examples
 
 
-def evaluate(settings: Settings, examples: list[Example]) -> tuple[str, dict[str, Scores]]:
+def evaluate(settings: Settings, examples: list[Example],
+             classifier: ModelClassifier | None = None) -> tuple[str, dict[str, Scores]]:
     """Scores per task, overall and per language, plus confusion matrices, as text."""
-    classifier = load_classifier(settings)
+    owned = classifier is None
+    classifier = classifier or load_classifier(settings)
     triages = classifier.classify_many([e.text for e in examples])
-    classifier.close()
+    if owned:
+        classifier.close()
     results: dict[tuple[str, str], Scores] = {}
     for task in TASKS:
         labels = classifier.head.tasks[task].labels
@@ -126,8 +128,9 @@ def train(settings: Settings, extra: Iterable[Example] = ()) -> str:
     encoder = Encoder(settings.encoder, max_tokens=settings.classifier_max_tokens,
                       threads=settings.torch_threads)
     trained = fit(encoder, training, encoder_id="intfloat/multilingual-e5-small")
-    trained.head.save()
-    report, flat = evaluate(settings, [e for e in corpus if e.split == "E"])
+    classifier = ModelClassifier(encoder, trained.head, threshold=settings.classifier_threshold)
+    report, flat = evaluate(settings, [e for e in corpus if e.split == "E"], classifier)
+    classifier.close()
     trained.head.metrics = {k: {"n": s.n, "accuracy": round(s.accuracy, 3),
                                 "macro_f1": round(s.macro_f1, 3)} for k, s in flat.items()}
     trained.head.save()
@@ -135,6 +138,3 @@ def train(settings: Settings, extra: Iterable[Example] = ()) -> str:
             f"(temperatures calibrated on {trained.calibration_size} held out); "
             f"wrote {HEAD_FILE}\n\n{report}")
 
-
-def write(out: str) -> None:
-    sys.stdout.write(out + ("\n" if not out.endswith("\n") else ""))

@@ -8,6 +8,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from bot.domain import Department, Language, Severity
 
@@ -77,6 +78,22 @@ def fingerprint(examples: Iterable[Example]) -> str:
         digest.update(f"{example.id}|{example.department}|{example.severity}|"
                       f"{example.product}|{example.text}\n".encode())
     return digest.hexdigest()[:16]
+
+
+def translation_groups(examples: list[Example], embeddings: Any,
+                       threshold: float = 0.89) -> dict[str, str]:
+    """Pair each English message with its closest German one of the same department when
+    their embeddings are this similar (a translation), so both land on the same side."""
+    german = [i for i, e in enumerate(examples) if e.language == Language.DE]
+    groups: dict[str, str] = {}
+    for i, example in enumerate(examples):
+        if example.language != Language.EN or not german:
+            continue
+        similarity = embeddings[german] @ embeddings[i]
+        best = german[int(similarity.argmax())]
+        if similarity.max() >= threshold and examples[best].department == example.department:
+            groups[example.id] = examples[best].id
+    return groups
 
 
 def stratified_split(examples: list[Example], groups: dict[str, str],

@@ -78,10 +78,3 @@ def judge(mail: ParsedMail, *, envelope_sender: str, own_addresses: tuple[str, .
         return Verdict("no-reply", "no sender address")
     return Verdict("normal", "")
 
-
-def bounced_ids(mail: ParsedMail, raw_related: list[str]) -> list[str]:
-    """Message-IDs a bounce refers to: its references, and ids found in the returned part."""
-    ids = list(mail.in_reply_to) + list(mail.references)
-    for text in raw_related:
-        ids += re.findall(r"(?im)^message-id:\s*(<[^<>\s]+>)", text)
-    return ids

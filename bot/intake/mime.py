@@ -10,10 +10,9 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email.header import decode_header, make_header
-from email.headerregistry import Address
 from email.message import EmailMessage, Message
 from email.parser import BytesHeaderParser
-from email.utils import getaddresses, parseaddr
+from email.utils import parseaddr
 
 from mailparser_reply import EmailReplyParser
 
@@ -292,10 +291,3 @@ def parse(raw: bytes, envelope_sender: str = "") -> ParsedMail:
         defects=tuple(type(d).__name__ for d in msg.defects),
     )
 
-
-def recipients(value: str) -> list[str]:
-    """The addresses of a To/Cc header value, lower-case."""
-    return [addr.lower() for _, addr in getaddresses([value]) if "@" in addr]
-
-
-__all__ = ["Address", "Attachment", "ParsedMail", "message_id_of", "normalise_subject", "parse"]

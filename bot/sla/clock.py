@@ -31,11 +31,6 @@ class BusinessCalendar:
         """True for a weekday of business that is not a public holiday."""
         return day.isoweekday() in self._weekdays and day not in self._holidays
 
-    def holiday_name(self, day: date) -> str | None:
-        """The holiday's name, or None on an ordinary day."""
-        name: str | None = self._holidays.get(day)
-        return name
-
     def window(self, day: date) -> tuple[datetime, datetime]:
         """The day's open time [start, end) in UTC (whether or not the day is open)."""
         start = datetime.combine(day, self._open, tzinfo=self.zone).astimezone(UTC)

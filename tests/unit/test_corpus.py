@@ -83,3 +83,18 @@ def test_macro_f1_and_confusion() -> None:
     assert s.accuracy == 0.75
     assert s.macro_f1 == pytest.approx((2 / 3 + 0.8) / 2)
     assert s.confusion == {"a": {"a": 1, "b": 1}, "b": {"a": 0, "b": 2}}
+
+
+def test_translations_share_a_group_and_a_side() -> None:
+    from pathlib import Path
+
+    from bot.classify.corpus import stratified_split, translation_groups
+
+    de = [parse_line(Path("data/de/trouble.txt"), n, f"T A dh | s{n} | b{n}") for n in (1, 2)]
+    en = [parse_line(Path("data/en/trouble.txt"), n, f"T A dh | s{n} | b{n}") for n in (1, 2)]
+    examples = [*de, *en]
+    vectors = np.array([[1, 0], [0, 1], [0.99, 0.14], [0.6, 0.8]], dtype=np.float32)
+    groups = translation_groups(examples, vectors)
+    assert groups == {en[0].id: de[0].id}  # the second English one is no translation
+    splits = stratified_split(examples, groups, every=2)
+    assert splits[en[0].id] == splits[de[0].id]
