@@ -102,6 +102,13 @@ def _tickets_list(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def _tickets_confirm_sender(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.cli_db import tickets_confirm_sender
+
+    print(_run_db(tickets_confirm_sender, settings, args.number, args.agent))
+    return EXIT_OK
+
+
 def _tickets_show(args: argparse.Namespace, settings: Settings) -> int:
     from bot.cli_db import tickets_show
 
@@ -248,6 +255,11 @@ def parser() -> argparse.ArgumentParser:
     ts.add_argument("number", type=int)
     ts.add_argument("--json", action="store_true")
     ts.set_defaults(run=_tickets_show)
+    tc = tsub.add_parser("confirm-sender",
+                         help="vouch for the sender of an unverified ticket (prices and answers)")
+    tc.add_argument("number", type=int)
+    tc.add_argument("--agent", required=True, help="who confirms (kept in the audit trail)")
+    tc.set_defaults(run=_tickets_confirm_sender)
     return top
 
 

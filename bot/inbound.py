@@ -24,14 +24,21 @@ from bot.intake.loops import Verdict, judge
 from bot.intake.mime import ParsedMail, normalise_subject, parse
 from bot.intake.replies import build_mail, local_deadline, new_message_id, render, reply_subject
 from bot.intake.trust import SenderVerifier, Trust
-from bot.service import NewTicket, choose_product, open_ticket, record_consent
+from bot.service import (
+    NewTicket,
+    TicketNotFound,
+    choose_product,
+    confirm_sender,
+    open_ticket,
+    record_consent,
+)
 from bot.sla.engine import Assessment, Engine
-from models.customers import CustomerView, find_by_email
+from models.customers import CustomerView, find_by_email, get_customer
 from models.db import Database
 from models.messages import lock_message, outbound_since, ticket_of_ids
 from models.senders import sent_on_ticket, serialise, tickets_of_customer_since, tickets_opened_by
 from models.tables import Message, Ticket
-from models.tickets import audit, get_ticket
+from models.tickets import audit, get_ticket, ticket_history
 
 log = logging.getLogger(__name__)
 
@@ -281,9 +288,12 @@ class MailIntake:
             return None
         since = now - limits.window
         await serialise(session, f"flood:{sender}")
+        # a forged copy never joins (or counts against) the genuine sender's tickets
+        unverified = customer is not None and not u.trust.verified
         by_sender = [Opened(t.number, t.status, t.opened_at, t.subject, t.text)
                      for t in await tickets_opened_by(session, sender=sender,
-                                                      channel=Channel.EMAIL.value, since=since)]
+                                                      channel=Channel.EMAIL.value, since=since)
+                     if (t.status == TicketStatus.UNVERIFIED) == unverified]
         by_customer: list[Opened] = []
         if customer is not None and u.trust.verified:
             await serialise(session, f"flood-customer:{customer.id}")
@@ -333,7 +343,8 @@ class MailIntake:
             await audit(session, ticket_number=ticket.number, actor="mail",
                         action="no_auto_reply", now=now, reason=u.verdict.reason)
             return
-        body = self._opened_text(ticket, result, customer, u)
+        body = self._opened_text(ticket, result, customer, name=u.mail.sender_name,
+                                 needs_triage=bool(u.triage and u.triage.needs_triage))
         await self._reply(session, row, ticket, u, body, now)
 
     async def _requester(self, session: AsyncSession, mail: ParsedMail,
@@ -351,7 +362,7 @@ class MailIntake:
             else mail.sender
 
     def _opened_text(self, ticket: Ticket, result: Assessment, customer: CustomerView | None,
-                     u: Understanding) -> str:
+                     *, name: str, needs_triage: bool) -> str:
         language = Language(ticket.language)
         product = self.engine.policy.products[ticket.product]
         plan = product.plans.get(ticket.plan) if ticket.plan else None
@@ -364,9 +375,9 @@ class MailIntake:
         hours = result.target_hours
         return render(
             "ticket_opened", language,
-            name=u.mail.sender_name, number=ticket.number, department=ticket.department,
+            name=name, number=ticket.number, department=ticket.department,
             severity=ticket.severity, product_name=product.name,
-            needs_triage=bool(u.triage and u.triage.needs_triage),
+            needs_triage=needs_triage,
             unknown_sender=customer is None,
             unverified=ticket.status == TicketStatus.UNVERIFIED,
             plan_name=plan.name if plan else "", entitled=result.entitled,
@@ -386,31 +397,61 @@ class MailIntake:
 
     async def _reply(self, session: AsyncSession, row: Message, ticket: Ticket,
                      u: Understanding, body: str, now: datetime) -> None:
-        """Queue an automatic answer in the same transaction, unless the daily cap is reached."""
+        """Queue an automatic answer to this mail, unless the daily cap is reached."""
+        queued = await self._queue_answer(
+            session, ticket, body, subject=u.mail.subject, in_reply_to=u.mail.message_id,
+            references=u.mail.references, thread_id=row.thread_id, now=now)
+        if not queued:
+            row.reason = "automatic reply cap reached for this sender"
+
+    async def _queue_answer(self, session: AsyncSession, ticket: Ticket, body: str, *,
+                            subject: str, in_reply_to: str, references: tuple[str, ...],
+                            thread_id: str | None, now: datetime) -> bool:
+        """Queue a mail to the ticket's requester in the caller's transaction; False when the
+        daily cap of automatic answers to that address is reached."""
         assert ticket.number is not None
-        to = ticket.requester or u.mail.sender
+        to = ticket.requester
         sent_today = await outbound_since(session, recipient=to, since=now - timedelta(days=1))
         if sent_today >= self.config.auto_reply_limit_per_day:
             await audit(session, ticket_number=ticket.number, actor="mail",
                         action="auto_reply_suppressed", now=now, recipient=to,
                         reason=f"{sent_today} automatic replies in 24 h")
-            row.reason = "automatic reply cap reached for this sender"
-            return
+            return False
         message_id = new_message_id(self.config.domain, ticket.number)
-        subject = reply_subject(ticket.number, normalise_subject(u.mail.subject) or
-                                ticket.subject)
+        subject = reply_subject(ticket.number, normalise_subject(subject) or ticket.subject)
         mail = build_mail(
             sender=self.config.from_address, sender_name=self.config.from_name, to=to,
             subject=subject, body=body, message_id=message_id,
-            in_reply_to=u.mail.message_id, references=u.mail.references,
+            in_reply_to=in_reply_to, references=references,
             language=Language(ticket.language), ticket_number=ticket.number, now=now,
         )
         session.add(Message(
             ticket_number=ticket.number, direction="out", channel=Channel.EMAIL.value,
-            external_id=message_id, thread_id=row.thread_id, sender=self.config.from_address,
+            external_id=message_id, thread_id=thread_id, sender=self.config.from_address,
             recipient=to, subject=subject, text=body, raw=bytes(mail),
             disposition="queued", created_at=now, next_attempt_at=now,
         ))
         await audit(session, ticket_number=ticket.number, actor="mail",
-                    action="auto_reply_queued", now=now, message=message_id)
+                    action="auto_reply_queued", now=now, message=message_id, recipient=to)
+        return True
 
+    async def confirm_sender(self, number: int, *, agent: str, now: datetime) -> Ticket:
+        """An agent vouches for the sender of an unverified ticket: it is charged, priced and
+        timed now, and the customer gets the full answer (with a quote if it is billable)."""
+        async with self.db.session() as session:
+            ticket = await get_ticket(session, number)
+            if ticket is None or ticket.customer_id is None:
+                raise TicketNotFound(f"NT#{number} does not exist or names no customer")
+            customer = await get_customer(session, ticket.customer_id)
+            assert customer is not None
+            ticket, result = await confirm_sender(session, engine=self.engine, number=number,
+                                                  customer=customer, now=now,
+                                                  actor=f"agent {agent}")
+            messages, _ = await ticket_history(session, number)
+            first = next(m for m in messages if m.direction == "in")
+            body = self._opened_text(ticket, result, customer, name="",
+                                     needs_triage="needs_triage" in ticket.flags)
+            await self._queue_answer(session, ticket, body, subject=first.subject,
+                                     in_reply_to=first.external_id, references=(),
+                                     thread_id=first.thread_id, now=now)
+        return ticket
