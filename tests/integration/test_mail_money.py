@@ -51,6 +51,17 @@ async def billable_weber_ticket(running: Running) -> Ticket:
     return tickets[2]
 
 
+async def answer_quote(running: Running, body: str, *, name: str, subject: str = "Re: Angebot",
+                       signed: bool = False) -> Ticket:
+    """Answer our quote (In-Reply-To its Message-ID) from Weber's address; the ticket after."""
+    quote = running.replies()[2]
+    answer = outage(sender=WEBER, message_id=f"<w-{name}@kanzlei-weber.de>", signed=signed,
+                    subject=subject, body=body, extra=f"In-Reply-To: {quote['Message-ID']}\r\n")
+    await running.send(answer, sender=WEBER)
+    await running.settle()
+    return (await running.tickets())[2]
+
+
 async def test_spoofed_senders_use_no_allowance_and_learn_no_plan(running: Running) -> None:
     for n in range(15):
         reply_to = f"Reply-To: attacker{n}@evil.example\r\n"
@@ -112,27 +123,15 @@ async def test_a_tagged_yes_without_evidence_is_not_consent(running: Running) ->
 
 async def test_okay_too_expensive_is_not_a_yes(running: Running) -> None:
     ticket = await billable_weber_ticket(running)
-    quote = running.replies()[2]
-    answer = outage(sender=WEBER, message_id="<w-answer@kanzlei-weber.de>",
-                    subject=f"Re: [NT#{ticket.number}]",
-                    body="Okay, das ist mir zu teuer - bitte NICHT bearbeiten.",
-                    extra=f"In-Reply-To: {quote['Message-ID']}\r\n")
-    await running.send(answer, sender=WEBER)
-    await running.settle()
-    after = (await running.tickets())[2]
+    after = await answer_quote(running, "Okay, das ist mir zu teuer - bitte NICHT bearbeiten.",
+                               name="answer", subject=f"Re: [NT#{ticket.number}]", signed=True)
     assert after.consent is False
     assert after.status == "declined"
 
 
 async def test_an_unclear_answer_is_asked_again_and_changes_nothing(running: Running) -> None:
-    ticket = await billable_weber_ticket(running)
-    quote = running.replies()[2]
-    answer = outage(sender=WEBER, message_id="<w-unclear@kanzlei-weber.de>", signed=False,
-                    subject=f"Re: [NT#{ticket.number}]", body="Ja, aber nicht zu dem Preis.",
-                    extra=f"In-Reply-To: {quote['Message-ID']}\r\n")
-    await running.send(answer, sender=WEBER)
-    await running.settle()
-    after = (await running.tickets())[2]
+    await billable_weber_ticket(running)
+    after = await answer_quote(running, "Ja, aber nicht zu dem Preis.", name="unclear")
     assert after.status == "awaiting_consent"
     assert after.consent is None
     assert "mit JA" in running.replies()[-1].get_content()
@@ -142,12 +141,7 @@ async def test_a_yes_to_our_quote_consents_and_names_the_evidence(running: Runni
     ticket = await billable_weber_ticket(running)
     quote = running.replies()[2]
     running.clock.now += timedelta(minutes=5)
-    answer = outage(sender=WEBER, message_id="<w-yes@kanzlei-weber.de>", signed=False,
-                    subject="Re: Ihr Angebot", body="JA",
-                    extra=f"In-Reply-To: {quote['Message-ID']}\r\n")
-    await running.send(answer, sender=WEBER)
-    await running.settle()
-    after = (await running.tickets())[2]
+    after = await answer_quote(running, "JA", name="yes", subject="Re: Ihr Angebot")
     assert after.status == "open"
     assert after.consent is True
     assert after.accepted_at == running.clock.now
@@ -169,13 +163,7 @@ async def test_a_verified_yes_with_only_the_tag_consents(running: Running) -> No
 
 async def test_nein_by_mail_declines(running: Running) -> None:
     ticket = await billable_weber_ticket(running)
-    quote = running.replies()[2]
-    answer = outage(sender=WEBER, message_id="<w-no@kanzlei-weber.de>", signed=False,
-                    subject="AW: Angebot", body="NEIN, danke.",
-                    extra=f"In-Reply-To: {quote['Message-ID']}\r\n")
-    await running.send(answer, sender=WEBER)
-    await running.settle()
-    after = (await running.tickets())[2]
+    after = await answer_quote(running, "NEIN, danke.", name="no", subject="AW: Angebot")
     assert after.status == "declined"
     assert after.consent is False
     assert "Ablehnung" in running.replies()[-1].get_content()
