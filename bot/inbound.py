@@ -295,11 +295,12 @@ class MailIntake:
                                                       channel=Channel.EMAIL.value, since=since)
                      if (t.status == TicketStatus.UNVERIFIED) == unverified]
         by_customer: list[Opened] = []
-        if customer is not None and u.trust.verified:
+        if customer is not None:
             await serialise(session, f"flood-customer:{customer.id}")
             by_customer = [Opened(n, status, now) for n, status in
                            await tickets_of_customer_since(session, customer_id=customer.id,
-                                                           since=since)]
+                                                           since=since)
+                           if (status == TicketStatus.UNVERIFIED) == unverified]
         return decide(limits, subject=u.mail.subject, text=u.mail.new_text or u.mail.body,
                       now=now, by_sender=by_sender, by_customer=by_customer)
 

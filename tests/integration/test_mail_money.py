@@ -249,3 +249,23 @@ async def test_an_agent_confirms_an_unverified_sender(running: Running) -> None:
     assert "Ihr Supportplan: deHOSTED Basic Plus." in answer.get_content()
     [event] = [d for a, d in await audit_actions(running, 1) if a == "sender_confirmed"]
     assert event["customer"] == "D-1002"
+
+
+async def test_forged_mail_from_many_addresses_of_a_domain_stops_at_the_limit(
+    running: Running,
+) -> None:
+    limit = running.service.intake.config.floods.max_per_customer
+    for n in range(limit + 3):
+        raw = outage(sender=f"user{n}@kanzlei-weber.de", message_id=f"<forged-{n}@evil.example>",
+                     signed=False, subject=f"Frage {n}",
+                     body=f"{'Bitte ' * n}prüfen Sie Vorgang {'XYZW'[n % 4] * (n + 3)}.")
+        await running.send(raw, sender=f"bounce{n}@evil.example")
+    await running.settle(timeout=60)
+    tickets = await running.tickets()
+    assert len(tickets) == limit
+    assert {t.status for t in tickets} == {"unverified"}
+    await running.send(weber(0), sender=WEBER)  # the genuine customer is not held back
+    await running.settle()
+    genuine = (await running.tickets())[-1]
+    assert genuine.status == "open"
+    assert genuine.included is True
