@@ -75,6 +75,7 @@ class IntakeSMTP(SMTP):
         self.command_size_limits = defaultdict(lambda: COMMAND_LINE_LIMIT,
                                                {"MAIL": MAIL_LINE_LIMIT})
         self._client_address: str | None = None
+        self._last_read = 0.0  # loop time of the last read during DATA
         self._refused = False
 
     # -- connection limits ------------------------------------------------------------------
@@ -114,8 +115,15 @@ class IntakeSMTP(SMTP):
     # -- timeouts ---------------------------------------------------------------------------
 
     def _timeout_cb(self) -> None:
-        """Idle too long: say 421 (Postfix's words) before closing, so the client knows why."""
+        """Idle too long: say 421 (Postfix's words) before closing, so the client knows why.
+
+        During DATA each read only notes the time (cheaper than re-arming a timer per line);
+        the timer then re-arms itself for the rest of the idle period."""
         assert self.session is not None
+        idle = self.loop.time() - self._last_read
+        if idle < self._timeout_duration:
+            self._reset_timeout(self._timeout_duration - idle)
+            return
         log.info("event=smtp_refused peer=%s code=421 reason=%s", peer_text(self.session.peer),
                  quoted("idle timeout"))
         transport = self.transport
@@ -212,10 +220,10 @@ class IntakeSMTP(SMTP):
             except asyncio.LimitOverrunError as overrun:
                 # A line longer than the reader's buffer limit: take it piece by piece.
                 chunk = await self._reader.read(overrun.consumed)
-            self._reset_timeout()  # activity: the idle timer starts again
+            self._last_read = self.loop.time()  # activity: the idle period starts again
             if line_start and chunk == b".\r\n":
                 break
-            if self.loop.time() - started > self.data_max_seconds:
+            if self._last_read - started > self.data_max_seconds:
                 await self.push("421 4.4.2 Error: DATA transfer took too long")
                 self.envelope = self._create_envelope()
                 assert self.transport is not None
