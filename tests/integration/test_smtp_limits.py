@@ -14,6 +14,7 @@ import aiosmtplib
 import pytest
 
 from models.db import Database
+from models.tables import Message
 from tests.integration.conftest import Clock, Running, make_settings, start_service
 from tests.integration.test_email import outage
 
@@ -90,6 +91,11 @@ class Dialog:
         self.writer.close()
 
 
+async def inbound(running: Running) -> list[Message]:
+    """The mail we received (our replies are stored as messages too)."""
+    return [m for m in await running.messages() if m.direction == "in"]
+
+
 def message_with_long_lines() -> bytes:
     """The two long lines of the issue's corpus: 1,187 and 28,468 bytes."""
     head = outage().split(b"\r\n\r\n")[0]
@@ -102,9 +108,11 @@ async def test_long_lines_are_accepted_and_stored_byte_for_byte(stored_in: str,
     raw = message_with_long_lines()
     async with serving(tmp_path, stored_in) as running:
         code, _ = await running.send(raw)
-        [stored] = await running.messages()
+        await running.settle()
+        [stored] = await inbound(running)
     assert code == 250
     assert stored.raw == raw
+    assert stored.disposition == "ticket"
 
 
 async def test_bare_lf_message_over_1001_bytes_is_stored_as_sent(stored_in: str,
@@ -121,10 +129,12 @@ async def test_bare_lf_message_over_1001_bytes_is_stored_as_sent(stored_in: str,
         await smtp.send(body + b".\r\n")
         final = await smtp.reply()
         smtp.close()
-        [stored] = await running.messages()
+        await running.settle()
+        [stored] = await inbound(running)
     assert len(body) > 1001
     assert final.startswith("250 ")
     assert stored.raw == body
+    assert stored.disposition == "ticket"
 
 
 async def test_a_command_line_over_512_bytes_gets_500(sqlite_url: str, tmp_path: Path) -> None:
@@ -159,7 +169,7 @@ async def test_repeated_recipients_are_accepted_once_and_stored_once(stored_in: 
                                                                      tmp_path: Path) -> None:
     async with serving(tmp_path, stored_in) as running:
         code, _ = await running.send(outage(), to=("support@nettask.de",) * 20)
-        stored = await running.messages()
+        stored = await inbound(running)
     assert code == 250
     assert len(stored) == 1
     assert stored[0].recipient == "support@nettask.de"
@@ -178,7 +188,7 @@ async def test_recipients_beyond_the_limit_get_452_and_the_mail_is_stored(
             await client.rcpt("hilfe@nettask.de")
         data = await client.data(outage())
         client.close()
-        stored = await running.messages()
+        stored = await inbound(running)
     assert first.code == 250
     assert over.value.code == 452
     assert data.code == 250
@@ -219,7 +229,7 @@ async def test_a_slow_but_active_data_transfer_is_not_cut(stored_in: str,
         await smtp.reply()
         final = await send_slowly(smtp, lines=10, pause=0.3)  # 3 s, three times the timeout
         smtp.close()
-        stored = await running.messages()
+        stored = await inbound(running)
     assert final.startswith("250 ")
     assert len(stored) == 1
 
@@ -249,7 +259,7 @@ async def test_a_data_transfer_longer_than_the_maximum_gets_421(sqlite_url: str,
         sender.cancel()
         closed = await smtp.closed_by_server(timeout=5)
         smtp.close()
-        stored = await running.messages()
+        stored = await inbound(running)
     assert cut.startswith("421 ")
     assert closed
     assert stored == []
