@@ -270,8 +270,10 @@ async def greeting_from(port: int, source: str) -> tuple[Dialog, str]:
     return smtp, await smtp.reply()
 
 
-async def test_connections_beyond_the_per_client_limit_get_421(sqlite_url: str,
-                                                               tmp_path: Path) -> None:
+async def test_connections_beyond_the_per_client_limit_get_421(
+    sqlite_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="bot.intake.smtp_server")
     async with serving(tmp_path, sqlite_url, smtp_max_connections_per_client=1) as running:
         port = running.service.smtp_port
         first, first_greeting = await greeting_from(port, "127.0.0.1")
@@ -294,6 +296,10 @@ async def test_connections_beyond_the_per_client_limit_get_421(sqlite_url: str,
     assert second_greeting == "421 4.7.0 Too many connections from your address, try again later"
     assert second_closed
     assert other_greeting.startswith("220 ")
+    refusals = [r.getMessage() for r in caplog.records if "code=421" in r.getMessage()]
+    assert refusals[0].startswith("event=smtp_refused peer=127.0.0.1:")
+    assert refusals[0].endswith('reason="4.7.0 Too many connections from your address, '
+                                'try again later"')
 
 
 async def test_sessions_beyond_the_global_limit_get_421(sqlite_url: str, tmp_path: Path) -> None:
