@@ -18,7 +18,7 @@ from bot.classify import Classifier
 from bot.classify.keywords import KeywordClassifier
 from bot.config import ConfigError, Settings, load_policy
 from bot.floods import FloodLimits
-from bot.http import make_http_app
+from bot.http import http_runner
 from bot.inbound import MailConfig, MailIntake
 from bot.intake.email import SupportHandler, start_smtp
 from bot.intake.language import LanguageDetector
@@ -87,9 +87,10 @@ class Service:
         await self.worker.start()
         self._delivery = asyncio.create_task(self.deliverer.run())
         handler = SupportHandler(db=self.db, addresses=settings.support_mailboxes,
-                                 on_stored=self.worker.submit, clock=self.clock)
+                                 on_stored=self.worker.submit, clock=self.clock,
+                                 max_recipients=settings.smtp_max_recipients)
         self.smtp = await start_smtp(settings, handler)
-        self.runner = web.AppRunner(make_http_app(self.db), access_log=None)
+        self.runner = http_runner(settings, self.db)
         await self.runner.setup()
         site = web.TCPSite(self.runner, settings.http_host, settings.http_port)
         await site.start()

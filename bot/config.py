@@ -27,6 +27,8 @@ class Settings(BaseSettings):
     )
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8080, ge=0, le=65535)
+    http_header_timeout_seconds: float = Field(default=15.0, gt=0)
+    http_max_request_bytes: int = Field(default=1024 * 1024, gt=0)
     policy_file: Path = DEFAULT_POLICY_FILE
     log_level: str = "INFO"
 
@@ -62,6 +64,11 @@ class Settings(BaseSettings):
     flood_max_per_sender: int = Field(default=5, ge=1)
     flood_max_per_customer: int = Field(default=20, ge=1)
     duplicate_window_minutes: int = Field(default=10, ge=0)
+    smtp_timeout_seconds: float = Field(default=300.0, gt=0)
+    smtp_data_max_seconds: float = Field(default=3600.0, gt=0)
+    smtp_max_connections_per_client: int = Field(default=50, ge=1)
+    smtp_max_sessions: int = Field(default=200, ge=1)
+    smtp_max_recipients: int = Field(default=50, ge=1)
     # Mail out
     mail_relay_url: SecretStr = SecretStr("")
     outbox_dir: Path = Path("var/outbox")

@@ -6,6 +6,7 @@ from aiohttp import web
 from sqlalchemy import text
 
 from bot import __version__
+from bot.config import Settings
 from models.db import Database
 from models.migrate import current_revision, head_revision
 
@@ -37,9 +38,20 @@ async def health(request: web.Request) -> web.Response:
     return web.json_response(body, status=200 if state["ok"] else 503)
 
 
-def make_http_app(db: Database) -> web.Application:
+def make_http_app(db: Database, *, max_request_bytes: int = 1024 * 1024) -> web.Application:
     """The aiohttp application with every route of the service."""
-    app = web.Application(client_max_size=1024 * 1024)
+    app = web.Application(client_max_size=max_request_bytes)
     app[DB_KEY] = db
     app.router.add_get("/health", health)
     return app
+
+
+def http_runner(settings: Settings, db: Database) -> web.AppRunner:
+    """The runner with the server's limits: a client that has not sent a whole request head
+    within HTTP_HEADER_TIMEOUT_SECONDS of connecting (or of its last response) is dropped."""
+    # aiohttp's keep-alive timer runs from the connection's start and closes a connection that
+    # is still waiting for a complete request: exactly a header-read timeout.
+    return web.AppRunner(
+        make_http_app(db, max_request_bytes=settings.http_max_request_bytes),
+        access_log=None, keepalive_timeout=settings.http_header_timeout_seconds,
+    )

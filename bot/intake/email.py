@@ -14,27 +14,54 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from bot.config import Settings
 from bot.intake.mime import message_id_of
+from bot.intake.smtp_server import IntakeSMTP, SessionLimits
 from models.db import Database
 from models.messages import store_inbound
 
 log = logging.getLogger(__name__)
+
+# RFC 5321 4.5.3.1.3: a path is at most 256 octets including the angle brackets. The 64-octet
+# local-part limit is not enforced: real VERP and SRS senders exceed it, and Postfix accepts them.
+MAX_ADDRESS_CHARS = 254
+# models.tables.Message.recipient holds the de-duplicated recipients, comma-joined.
+RECIPIENT_FIELD_CHARS = 320
 
 
 class SupportHandler:
     """aiosmtpd handler: support recipients only; the raw mail is committed before 250."""
 
     def __init__(self, *, db: Database, addresses: tuple[str, ...],
-                 on_stored: Callable[[int], None], clock: Callable[[], datetime]) -> None:
+                 on_stored: Callable[[int], None], clock: Callable[[], datetime],
+                 max_recipients: int = 50) -> None:
         self.db = db
         self.addresses = addresses
         self.on_stored = on_stored
         self.clock = clock
+        self.max_recipients = max_recipients
+
+    async def handle_MAIL(self, server: SMTP, session: Session, envelope: Envelope,
+                          address: str, mail_options: list[str]) -> str:
+        """A sender address longer than RFC 5321 allows can never be stored: 553 at once."""
+        if len(address) > MAX_ADDRESS_CHARS:
+            return (f"553 5.1.7 Sender address too long ({len(address)} characters, "
+                    f"at most {MAX_ADDRESS_CHARS})")
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 2.1.0 OK"
 
     async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope,
                           address: str, rcpt_options: list[str]) -> str:
-        if address.strip().lower() not in self.addresses:
-            log.info("event=rcpt_refused rcpt=%s peer=%s", address, session.peer)
+        """Support mailboxes only, each once; 452 beyond the recipient limit (RFC 5321)."""
+        if len(address) > MAX_ADDRESS_CHARS:
+            return f"553 5.1.3 Recipient address too long (at most {MAX_ADDRESS_CHARS})"
+        mailbox = address.strip().lower()
+        if mailbox not in self.addresses:
             return f"550 5.1.1 <{address}>: no such mailbox here"
+        if mailbox in (known.lower() for known in envelope.rcpt_tos):
+            return "250 2.1.5 OK (duplicate recipient, delivered once)"
+        joined = ",".join([*envelope.rcpt_tos, address])
+        if len(envelope.rcpt_tos) >= self.max_recipients or len(joined) > RECIPIENT_FIELD_CHARS:
+            return "452 4.5.3 Too many recipients"
         envelope.rcpt_tos.append(address)
         return "250 2.1.5 OK"
 
@@ -95,10 +122,16 @@ async def start_smtp(settings: Settings, handler: SupportHandler) -> asyncio.Ser
     loop = asyncio.get_running_loop()
     context = tls_context(settings)
     users = settings.auth_users
+    limits = SessionLimits(per_address=settings.smtp_max_connections_per_client,
+                           total=settings.smtp_max_sessions)
 
     def factory() -> SMTP:
-        return SMTP(
+        return IntakeSMTP(
             handler,
+            limits=limits,
+            data_max_seconds=settings.smtp_data_max_seconds,
+            offer_auth=bool(users),
+            timeout=settings.smtp_timeout_seconds,
             hostname=settings.smtp_hostname,
             data_size_limit=settings.max_message_bytes,
             enable_SMTPUTF8=True,
