@@ -75,15 +75,18 @@ def understand(raw: bytes, envelope_sender: str, config: MailConfig, classifier:
     """Parse, judge, check trust, detect the language and classify (CPU only, no I/O)."""
     mail = parse(raw, envelope_sender)
     verdict = judge(mail, envelope_sender=envelope_sender,
-                    own_addresses=config.support_addresses)
+                    own_addresses=config.support_addresses, raw=raw, own_domain=config.domain)
     text = mail.new_text or mail.body
     triage = classifier.classify(mail.subject, text[:4000]) if verdict.opens_ticket else None
     refs: tuple[str, ...] = ()
     if verdict.kind == "bounce":
         own = {mail.message_id}
         found = [m.decode("ascii", "replace") for m in RAW_MESSAGE_IDS.findall(raw)]
+        # A plain-text bounce may quote our Message-ID anywhere (indented, in a sentence).
+        ours = re.compile(r"<nt\d+\.[0-9a-f]+@" + re.escape(config.domain) + ">", re.I)
+        quoted = ours.findall(raw.decode("ascii", "replace")) + ours.findall(mail.body)
         refs = tuple(dict.fromkeys([*mail.in_reply_to, *mail.references,
-                                    *(m for m in found if m not in own)]))
+                                    *(m for m in [*found, *quoted] if m not in own)]))
     return Understanding(
         mail=mail,
         verdict=verdict,
