@@ -16,6 +16,7 @@ from bot import __version__
 from bot.classify import Classifier
 from bot.classify.keywords import KeywordClassifier
 from bot.config import ConfigError, Settings, load_policy
+from bot.customers_csv import plans_not_in_policy
 from bot.http import make_http_app
 from bot.inbound import MailConfig, MailIntake
 from bot.intake.email import SupportHandler, start_smtp
@@ -23,6 +24,7 @@ from bot.intake.language import LanguageDetector
 from bot.intake.outbound import Deliverer, MaildirOutbox, SmtpRelay, Transport
 from bot.sla.engine import Engine
 from bot.workers import MailWorker
+from models.customers import held_plans
 from models.db import Database
 from models.migrate import current_revision, head_revision
 
@@ -66,13 +68,17 @@ class Service:
         return int(self.runner.addresses[0][1])
 
     async def start(self) -> None:
-        """Check the database schema, then open the HTTP endpoint."""
+        """Check the schema and the customers' plans, then accept mail and open HTTP."""
         revision = await current_revision(self.db)
         if revision != head_revision():
             raise StartupError(
                 f"the database schema is at revision {revision or 'none'}, the code needs "
                 f"{head_revision()}: run `intake-bot db upgrade` first"
             )
+        async with self.db.reader() as session:
+            problem = plans_not_in_policy(await held_plans(session), self.engine.policy)
+        if problem:  # else every mail of those customers would fail, and /health say 200
+            raise StartupError(problem)
         settings = self.settings
         self.deliverer = Deliverer(
             db=self.db, transport=transport(settings), clock=self.clock,

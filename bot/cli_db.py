@@ -11,7 +11,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.config import Settings, load_policy
-from bot.customers_csv import parse_customer_csv
+from bot.customers_csv import parse_customer_csv, plans_not_in_policy
 from bot.errors import UserError
 from models import customers as customer_repo
 from models import messages as message_repo
@@ -54,8 +54,11 @@ async def db_upgrade(db: Database, settings: Settings) -> str:
 
 
 async def customers_import(db: Database, settings: Settings, text: str, if_empty: bool) -> str:
-    """Create or update customers from CSV text; nothing is written if any line is bad."""
-    records = parse_customer_csv(text, load_policy(settings.policy_file))
+    """Create or update customers from CSV text; nothing is written if any line is bad,
+    an address would belong to two customers, or any customer would hold a plan the policy
+    lacks (also customers the CSV does not name)."""
+    policy = load_policy(settings.policy_file)
+    records = parse_customer_csv(text, policy)
     await _require_schema(db)
     async with db.session() as session:
         if if_empty and await customer_repo.count_customers(session):
@@ -63,6 +66,9 @@ async def customers_import(db: Database, settings: Settings, text: str, if_empty
         created, updated = await customer_repo.upsert_customers(
             session, records, now=datetime.now(UTC)
         )
+        problem = plans_not_in_policy(await customer_repo.held_plans(session), policy)
+        if problem:
+            raise CommandError(f"nothing imported: {problem}")
     return f"imported {len(records)} customers ({created} new, {updated} updated)"
 
 

@@ -104,7 +104,7 @@ def make_settings(tmp_path: Path, database_url: str, **overrides: Any) -> Settin
         classifier="keywords",  # mail tests are about mail; test_classify_model loads the model
     )
     values.update(overrides)
-    return Settings(**values)
+    return Settings(**values, _env_file=None)  # hermetic: never a developer's .env
 
 
 async def start_service(settings: Settings, clock: Clock) -> Running:

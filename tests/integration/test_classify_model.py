@@ -32,7 +32,7 @@ def model_settings() -> Settings:
         if os.environ.get("CI"):
             pytest.fail(f"CI prepares the model (make test does): {ENCODER} is missing")
         pytest.skip("run `intake-bot model prepare` (make test does) to run the model tests")
-    return Settings(encoder=str(ENCODER))
+    return Settings(encoder=str(ENCODER), _env_file=None)
 
 
 @pytest.fixture(scope="module")
