@@ -19,6 +19,7 @@ from sqlmodel import col, select
 
 import bot
 from bot.app import Service, build
+from bot.classify import Classifier
 from bot.config import Settings, load_policy
 from bot.customers_csv import parse_customer_csv
 from models import migrate
@@ -107,9 +108,10 @@ def make_settings(tmp_path: Path, database_url: str, **overrides: Any) -> Settin
     return Settings(**values, _env_file=None)  # hermetic: never a developer's .env
 
 
-async def start_service(settings: Settings, clock: Clock) -> Running:
+async def start_service(settings: Settings, clock: Clock,
+                        classifier: Classifier | None = None) -> Running:
     """Migrate, load the demo customers, start everything."""
-    service = build(settings, clock=clock)
+    service = build(settings, classifier=classifier, clock=clock)
     await migrate.upgrade(service.db)
     demo = (Path(bot.__file__).parent / "demo_customers.csv").read_text(encoding="utf-8")
     records = parse_customer_csv(demo, load_policy(settings.policy_file))
