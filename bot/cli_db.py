@@ -126,7 +126,7 @@ async def mail_list(db: Database, settings: Settings, as_json: bool) -> str:
          "received": _when(m.created_at, settings), "subject": m.subject,
          "disposition": m.disposition,
          "ticket": f"NT#{m.ticket_number}" if m.ticket_number else None,
-         "reason": m.reason, "attempts": m.attempts}
+         "reason": m.reason, "attempts": m.attempts, "flags": m.flags}
         for m in rows
     ]
     if as_json:
@@ -139,6 +139,7 @@ async def mail_list(db: Database, settings: Settings, as_json: bool) -> str:
             f"{item['received']:<25} {item['disposition']:<11} {item['ticket'] or '-':<8} "
             f"{str(item['from'])[:32]:<32} {item['message_id']}"
             + (f"\n{'':<26}reason: {item['reason']}" if item["reason"] else "")
+            + (f"\n{'':<26}flags: {item['flags']}" if item["flags"] else "")
         )
     return "\n".join(lines)
 

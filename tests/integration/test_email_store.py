@@ -3,6 +3,9 @@ message, every accepted mail ends as a ticket or a recorded disposition (issue 7
 
 from __future__ import annotations
 
+import json
+
+from bot.cli_db import mail_list
 from tests.integration.conftest import Running
 from tests.unit.test_mime import load
 
@@ -158,3 +161,12 @@ async def test_the_empty_corpus_mail_is_empty(running: Running) -> None:
     await running.settle()
     [message] = await running.messages()
     assert message.disposition == "empty"
+
+
+async def test_mail_list_shows_the_reused_id_flag(running: Running) -> None:
+    await running.send(request("Drucker druckt nicht"))
+    await running.send(request("VPN geht nicht", body="Das VPN bricht ab."))
+    await running.settle()
+    listed = await mail_list(running.db, running.service.settings, True)
+    newest_first = [json.loads(line)["flags"] for line in listed.splitlines()]
+    assert newest_first == ["message_id_reused", ""]
