@@ -20,6 +20,7 @@ from bot.classify.prepare import is_prepared
 from bot.config import Settings
 from bot.domain import Department, Severity
 from models.db import Database
+from tests.conftest import child_cwd, child_env
 from tests.integration.conftest import Clock, make_settings, start_service
 from tests.integration.test_email import outage
 
@@ -101,8 +102,8 @@ def test_predict_command() -> None:
              "{broken"]
     done = subprocess.run([sys.executable, "-m", "bot", "classify", "predict"],
                           input="\n".join(lines) + "\n", capture_output=True, text=True,
-                          env={**os.environ, "ENCODER": settings.encoder}, timeout=120,
-                          check=False)
+                          env=child_env({"ENCODER": settings.encoder}), cwd=child_cwd(),
+                          timeout=120, check=False)
     first, second = [json.loads(line) for line in done.stdout.splitlines()]
     assert done.returncode == 1
     assert first["department"] == "accounting" and first["language"] == "de"
