@@ -6,7 +6,11 @@ from __future__ import annotations
 import json
 
 from bot.cli_db import mail_list
-from tests.integration.conftest import Running
+from bot.intake.mime import content_digest
+from models.db import Database
+from models.messages import store_inbound
+from models.tables import Message
+from tests.integration.conftest import MONDAY_10, Running
 from tests.unit.test_mime import load
 
 
@@ -170,3 +174,20 @@ async def test_mail_list_shows_the_reused_id_flag(running: Running) -> None:
     listed = await mail_list(running.db, running.service.settings, True)
     newest_first = [json.loads(line)["flags"] for line in listed.splitlines()]
     assert newest_first == ["message_id_reused", ""]
+
+
+async def test_envelope_text_is_cut_to_the_columns_and_the_raw_kept(db: Database) -> None:
+    raw = b"From: a@b.de\r\nSubject: x\r\n\r\nText\r\n"
+    sender = f"{'s' * 400}@acme.de"
+    recipients = ",".join(f"support{n}@nettask.de" for n in range(20))
+    async with db.session() as session:
+        stored = await store_inbound(session, channel="email", external_id="<x@b.de>",
+                                     digest=content_digest(raw), raw=raw, sender=sender,
+                                     recipient=recipients, now=MONDAY_10)
+    assert stored is not None
+    async with db.session() as session:
+        row = await session.get(Message, stored)
+    assert row is not None
+    assert row.sender == sender[:320]
+    assert row.recipient == recipients[:320]
+    assert row.raw == raw
