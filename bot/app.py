@@ -17,6 +17,7 @@ from bot import __version__
 from bot.classify import Classifier
 from bot.classify.keywords import KeywordClassifier
 from bot.config import ConfigError, Settings, load_policy
+from bot.customers_csv import plans_not_in_policy
 from bot.floods import FloodLimits
 from bot.http import http_runner
 from bot.inbound import MailConfig, MailIntake
@@ -26,6 +27,7 @@ from bot.intake.outbound import Deliverer, MaildirOutbox, SmtpRelay, Transport
 from bot.intake.trust import SenderVerifier, dns_lookup, load_key_table
 from bot.sla.engine import Engine
 from bot.workers import MailWorker
+from models.customers import held_plans
 from models.db import Database
 from models.migrate import current_revision, head_revision
 
@@ -69,13 +71,17 @@ class Service:
         return int(self.runner.addresses[0][1])
 
     async def start(self) -> None:
-        """Check the database schema, then open the HTTP endpoint."""
+        """Check the schema and the customers' plans, then accept mail and open HTTP."""
         revision = await current_revision(self.db)
         if revision != head_revision():
             raise StartupError(
                 f"the database schema is at revision {revision or 'none'}, the code needs "
                 f"{head_revision()}: run `intake-bot db upgrade` first"
             )
+        async with self.db.reader() as session:
+            problem = plans_not_in_policy(await held_plans(session), self.engine.policy)
+        if problem:  # else every mail of those customers would fail, and /health say 200
+            raise StartupError(problem)
         settings = self.settings
         self.deliverer = Deliverer(
             db=self.db, transport=transport(settings), clock=self.clock,
@@ -147,7 +153,9 @@ def sender_verifier(settings: Settings) -> SenderVerifier:
         except (OSError, ValueError) as exc:
             raise ConfigError(f"DKIM_KEYS_FILE: {exc}") from exc
     return SenderVerifier(
-        authserv_id=settings.trusted_authserv_id, keys=keys,
+        authserv_id=settings.trusted_authserv_id,
+        authserv_fields=settings.trusted_authserv_fields, keys=keys,
+        recipients=settings.support_mailboxes,
         dns=dns_lookup(settings.dkim_dns_server) if settings.dkim_dns else None,
         dns_timeout=settings.dkim_dns_timeout, trust_all=settings.trust_all_senders,
     )

@@ -11,7 +11,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.config import Settings, load_policy
-from bot.customers_csv import parse_customer_csv
+from bot.customers_csv import parse_customer_csv, plans_not_in_policy
 from bot.errors import UserError
 from models import customers as customer_repo
 from models import messages as message_repo
@@ -54,8 +54,11 @@ async def db_upgrade(db: Database, settings: Settings) -> str:
 
 
 async def customers_import(db: Database, settings: Settings, text: str, if_empty: bool) -> str:
-    """Create or update customers from CSV text; nothing is written if any line is bad."""
-    records = parse_customer_csv(text, load_policy(settings.policy_file))
+    """Create or update customers from CSV text; nothing is written if any line is bad,
+    an address would belong to two customers, or any customer would hold a plan the policy
+    lacks (also customers the CSV does not name)."""
+    policy = load_policy(settings.policy_file)
+    records = parse_customer_csv(text, policy)
     await _require_schema(db)
     async with db.session() as session:
         if if_empty and await customer_repo.count_customers(session):
@@ -63,6 +66,9 @@ async def customers_import(db: Database, settings: Settings, text: str, if_empty
         created, updated = await customer_repo.upsert_customers(
             session, records, now=datetime.now(UTC)
         )
+        problem = plans_not_in_policy(await customer_repo.held_plans(session), policy)
+        if problem:
+            raise CommandError(f"nothing imported: {problem}")
     return f"imported {len(records)} customers ({created} new, {updated} updated)"
 
 
@@ -120,7 +126,7 @@ async def mail_list(db: Database, settings: Settings, as_json: bool) -> str:
          "received": _when(m.created_at, settings), "subject": m.subject,
          "disposition": m.disposition,
          "ticket": f"NT#{m.ticket_number}" if m.ticket_number else None,
-         "reason": m.reason, "attempts": m.attempts}
+         "reason": m.reason, "attempts": m.attempts, "flags": m.flags}
         for m in rows
     ]
     if as_json:
@@ -133,6 +139,7 @@ async def mail_list(db: Database, settings: Settings, as_json: bool) -> str:
             f"{item['received']:<25} {item['disposition']:<11} {item['ticket'] or '-':<8} "
             f"{str(item['from'])[:32]:<32} {item['message_id']}"
             + (f"\n{'':<26}reason: {item['reason']}" if item["reason"] else "")
+            + (f"\n{'':<26}flags: {item['flags']}" if item["flags"] else "")
         )
     return "\n".join(lines)
 

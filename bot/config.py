@@ -52,6 +52,7 @@ class Settings(BaseSettings):
     smtp_auth_users: SecretStr = SecretStr("")
     smtp_auth_required: bool = False
     trusted_authserv_id: str = ""
+    trusted_authserv_fields: int = Field(default=1, ge=1, le=5)
     # Sender verification (DKIM); see .env.example
     dkim_keys_file: Path | None = None
     dkim_dns: bool = True
@@ -61,8 +62,8 @@ class Settings(BaseSettings):
     # Floods: more new tickets than this from one sender / one customer within the window are
     # added to the sender's newest open ticket instead; near-identical mail within its window too.
     flood_window_minutes: int = Field(default=60, ge=1)
-    flood_max_per_sender: int = Field(default=5, ge=1)
-    flood_max_per_customer: int = Field(default=20, ge=1)
+    flood_max_per_sender: int = Field(default=3, ge=1)
+    flood_max_per_customer: int = Field(default=10, ge=1)
     duplicate_window_minutes: int = Field(default=10, ge=0)
     smtp_timeout_seconds: float = Field(default=300.0, gt=0)
     smtp_data_max_seconds: float = Field(default=3600.0, gt=0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from bot.errors import UserError
@@ -77,9 +78,16 @@ def parse_customer_csv(text: str, policy: Policy) -> list[CustomerRecord]:
     records: list[CustomerRecord] = []
     problems: list[str] = []
     seen: set[str] = set()
+    owners: dict[str, tuple[int, str]] = {}  # address, domain or slack channel -> line, number
     for row in reader:
         line = reader.line_num
         row_problems: list[str] = []
+        extra = [cell for cell in row.get(None) or [] if cell.strip()]
+        if extra:
+            row_problems.append(
+                f"{len(extra)} cell(s) beyond the header's {len(columns)} columns: "
+                + ", ".join(repr(cell) for cell in extra)
+            )
         number = (row.get("number") or "").strip()
         name = (row.get("name") or "").strip()
         if not number or not name:
@@ -90,6 +98,10 @@ def parse_customer_csv(text: str, policy: Policy) -> list[CustomerRecord]:
         addresses, domains, bad_emails = _emails(row.get("emails"))
         slack, bad_slack = _slack(row.get("slack"))
         row_problems += bad_emails + bad_slack
+        for key in [*addresses, *domains, *(f"slack {t}/{c}" for t, c in slack)]:
+            first = owners.setdefault(key, (line, number))
+            if first[1] != number:
+                row_problems.append(f"{key} is also on line {first[0]} (customer {first[1]})")
         plans: dict[str, str] = {}
         for product in products:
             plan = (row.get(product) or "").strip()
@@ -114,3 +126,21 @@ def parse_customer_csv(text: str, policy: Policy) -> list[CustomerRecord]:
     if problems:
         raise CustomerCsvError("; ".join(problems))
     return records
+
+
+def plans_not_in_policy(held: Iterable[tuple[str, str, str]], policy: Policy) -> str:
+    """A sentence naming the customers whose plan the policy lacks, or "" when all exist.
+
+    `held` is (customer number, product line, plan) for every plan customers hold.
+    """
+    missing: dict[str, list[str]] = {}
+    for number, product, plan in held:
+        line = policy.products.get(product)
+        if line is None or plan not in line.plans:
+            missing.setdefault(f"{product}:{plan}", []).append(number)
+    if not missing:
+        return ""
+    parts = [f"{plan} (held by {', '.join(sorted(numbers))})"
+             for plan, numbers in sorted(missing.items())]
+    return ("the policy file lacks plans that customers hold: " + "; ".join(parts)
+            + "; add the plans to the policy or move the customers to other plans")

@@ -24,8 +24,8 @@ class FloodLimits:
     """The limits, from the settings."""
 
     window: timedelta = timedelta(hours=1)
-    max_per_sender: int = 5
-    max_per_customer: int = 20
+    max_per_sender: int = 3
+    max_per_customer: int = 10
     duplicate_window: timedelta = timedelta(minutes=10)
 
 

@@ -42,7 +42,7 @@ from models.tickets import audit, get_ticket, ticket_history
 
 log = logging.getLogger(__name__)
 
-TAG = re.compile(r"\[NT#(\d+)\]")
+TAG = re.compile(r"\[NT#(\d{1,9})\]")  # at most nine digits: a ticket number, not a crash
 RAW_MESSAGE_IDS = re.compile(rb"(?im)^message-id:[ \t]*(<[^<>\s]+>)")
 
 
@@ -84,15 +84,18 @@ def understand(raw: bytes, envelope_sender: str, config: MailConfig, classifier:
     """Parse, judge, check trust, detect the language and classify (CPU only, no I/O)."""
     mail = parse(raw, envelope_sender)
     verdict = judge(mail, envelope_sender=envelope_sender,
-                    own_addresses=config.support_addresses)
+                    own_addresses=config.support_addresses, raw=raw, own_domain=config.domain)
     text = mail.new_text or mail.body
     triage = classifier.classify(mail.subject, text[:4000]) if verdict.opens_ticket else None
     refs: tuple[str, ...] = ()
     if verdict.kind == "bounce":
         own = {mail.message_id}
         found = [m.decode("ascii", "replace") for m in RAW_MESSAGE_IDS.findall(raw)]
+        # A plain-text bounce may quote our Message-ID anywhere (indented, in a sentence).
+        ours = re.compile(r"<nt\d+\.[0-9a-f]+@" + re.escape(config.domain) + ">", re.I)
+        quoted = ours.findall(raw.decode("ascii", "replace")) + ours.findall(mail.body)
         refs = tuple(dict.fromkeys([*mail.in_reply_to, *mail.references,
-                                    *(m for m in found if m not in own)]))
+                                    *(m for m in [*found, *quoted] if m not in own)]))
     return Understanding(
         mail=mail,
         verdict=verdict,
@@ -176,7 +179,7 @@ class MailIntake:
         customer = await find_by_email(session, mail.sender) if mail.sender else None
         verified = u.trust.verified
         number = (await ticket_of_ids(session, refs)
-                  or await self._by_tag(session, mail, customer if verified else None))
+                  or (await self._by_tag(session, mail, customer) if verified else None))
         ticket = await get_ticket(session, number) if number is not None else None
         if ticket is not None and await self._follow_up(session, row, ticket, u, customer, now):
             return
@@ -188,7 +191,7 @@ class MailIntake:
 
     async def _by_tag(self, session: AsyncSession, mail: ParsedMail,
                       customer: CustomerView | None) -> int | None:
-        """A [NT#n] tag counts only from the ticket's requester or its (verified) customer."""
+        """A [NT#n] tag of a verified sender counts for the ticket's requester or customer."""
         match = TAG.search(mail.subject)
         if match is None:
             return None
@@ -201,48 +204,63 @@ class MailIntake:
     async def _follow_up(self, session: AsyncSession, row: Message, ticket: Ticket,
                          u: Understanding, customer: CustomerView | None,
                          now: datetime) -> bool:
-        """Add the mail to its ticket; False when a new, linked ticket must be opened instead."""
+        """Add the mail to its ticket; False when a new, linked ticket must be opened instead.
+
+        Only a proven sender (verified, or replying to a mail we sent on this ticket) reopens a
+        closed ticket or answers a quote; anything else is kept on the ticket for the agents
+        and changes nothing. A declined quote stays declined: a change of mind needs a new
+        quote, which an agent (or a new mail) starts.
+        """
         assert ticket.number is not None
         closed = ticket.status in (TicketStatus.CLOSED, TicketStatus.DECLINED)
         window = timedelta(days=self.config.followup_reopen_days)
         if closed and ticket.closed_at is not None and now - ticket.closed_at > window:
             return False
         row.ticket_number, row.disposition = ticket.number, "follow-up"
-        if closed:
-            declined = ticket.status == TicketStatus.DECLINED
-            ticket.status = TicketStatus.AWAITING_CONSENT if declined else TicketStatus.OPEN
-            ticket.closed_at = None
+        ours = await self._our_message_referenced(session, ticket, u)
+        proven = u.trust.verified or ours is not None
+        await audit(session, ticket_number=ticket.number, actor=f"sender {u.mail.sender}",
+                    action="customer_reply" if proven else "unverified_reply", now=now,
+                    message=row.external_id, evidence=ours or u.trust.reason)
+        if not proven:
+            row.reason = "sender not verified: kept on the ticket, changes nothing"
+            return True
+        if ticket.status == TicketStatus.CLOSED:
+            ticket.status, ticket.closed_at = TicketStatus.OPEN, None
             session.add(ticket)
             await audit(session, ticket_number=ticket.number, actor="mail", action="reopened",
                         now=now, message=row.external_id)
-        await audit(session, ticket_number=ticket.number, actor="customer",
-                    action="customer_reply", now=now, message=row.external_id,
-                    sender=u.mail.sender)
-        if ticket.status == TicketStatus.AWAITING_CONSENT:
+        elif ticket.status == TicketStatus.DECLINED:
+            row.reason = "the quote was declined: kept on the ticket for the agents"
+        elif ticket.status == TicketStatus.AWAITING_CONSENT:
             await self._consent(session, row, ticket, u, customer, now)
         return True
+
+    async def _our_message_referenced(self, session: AsyncSession, ticket: Ticket,
+                                      u: Understanding) -> str | None:
+        """The Message-ID of a mail we sent on this ticket that this mail refers to."""
+        assert ticket.number is not None
+        refs = [*u.mail.in_reply_to, *reversed(u.mail.references)]
+        return await sent_on_ticket(session, ticket_number=ticket.number, ids=refs)
 
     async def _consent_evidence(self, session: AsyncSession, ticket: Ticket, u: Understanding,
                                 customer: CustomerView | None) -> str | None:
         """Why this answer may consent for the ticket's customer, or None when nothing shows it.
 
-        Our quote went only to the ticket's requester, a known address of the customer; an
-        answer that references one of our own (unguessable) Message-IDs of this ticket was
-        written by someone who received it there. Otherwise the sender must be verified and
-        belong to the ticket's customer (or be its requester, for an unknown-sender ticket).
+        The sender must be the ticket's requester or belong to its customer, and prove it: by
+        a verified signature, or by answering one of our own (unguessable) Message-IDs of this
+        ticket, which went only to the requester, a known address of the customer.
         """
-        assert ticket.number is not None
-        refs = [*u.mail.in_reply_to, *reversed(u.mail.references)]
-        ours = await sent_on_ticket(session, ticket_number=ticket.number, ids=refs)
-        if ours is not None:
-            return f"reply to our message {ours}"
-        if not u.trust.verified:
-            return None
         if ticket.customer_id is not None:
             owns = customer is not None and customer.id == ticket.customer_id
         else:
             owns = u.mail.sender == ticket.requester
-        return f"verified sender ({u.trust.reason})" if owns else None
+        if not owns:
+            return None
+        ours = await self._our_message_referenced(session, ticket, u)
+        if ours is not None:
+            return f"reply to our message {ours}"
+        return f"verified sender ({u.trust.reason})" if u.trust.verified else None
 
     async def _consent(self, session: AsyncSession, row: Message, ticket: Ticket,
                        u: Understanding, customer: CustomerView | None, now: datetime) -> None:
@@ -274,11 +292,11 @@ class MailIntake:
         consent = answer is Answer.YES
         ticket = await record_consent(session, engine=self.engine, number=ticket.number,
                                       consent=consent, now=now,
-                                      actor=f"customer {u.mail.sender}", evidence=evidence)
+                                      actor=f"sender {u.mail.sender}", evidence=evidence)
         body = render("consent", language, name=u.mail.sender_name, consent=consent,
                       number=ticket.number, price=self._price(ticket.price_cents, language),
                       due=self._due(ticket.due_at, language))
-        await self._reply(session, row, ticket, u, body, now)
+        await self._reply(session, row, ticket, u, body, now, essential=True)
 
     async def _flood(self, session: AsyncSession, u: Understanding,
                      customer: CustomerView | None, now: datetime) -> Join | None:
@@ -326,11 +344,14 @@ class MailIntake:
             flags.append("unknown_sender")
         if triage.needs_triage:
             flags.append("needs_triage")
+        if u.verdict.flag:
+            flags.append(u.verdict.flag)  # e.g. an out-of-office-looking subject, for agents
         product = choose_product(self.engine, customer, triage.product)
         new = NewTicket(
             channel=Channel.EMAIL, subject=normalise_subject(mail.subject) or "(no subject)",
             product=product, department=triage.department, severity=triage.severity,
-            language=u.language, requester=await self._requester(session, mail, customer),
+            language=u.language,
+            requester=await self._requester(session, mail, customer, verified),
             triage=triage, flags=tuple(flags), linked_ticket=closed.number if closed else None,
             verified=verified or customer is None, evidence=u.trust.reason,
         )
@@ -346,15 +367,16 @@ class MailIntake:
             return
         body = self._opened_text(ticket, result, customer, name=u.mail.sender_name,
                                  needs_triage=bool(u.triage and u.triage.needs_triage))
-        await self._reply(session, row, ticket, u, body, now)
+        quote = ticket.status == TicketStatus.AWAITING_CONSENT and customer is not None
+        await self._reply(session, row, ticket, u, body, now, essential=quote)
 
     async def _requester(self, session: AsyncSession, mail: ParsedMail,
-                         customer: CustomerView | None) -> str:
+                         customer: CustomerView | None, verified: bool) -> str:
         """Where answers go: the From address; a Reply-To only when it belongs to the same
         customer (or, for an unknown sender, the same domain). A forged From with an outside
         Reply-To must receive neither the customer's plan nor a quote."""
         reply_to = mail.reply_to.strip().lower()
-        if not reply_to or reply_to == mail.sender:
+        if not reply_to or reply_to == mail.sender or not verified:
             return mail.sender
         if customer is not None:
             other = await find_by_email(session, reply_to)
@@ -397,23 +419,27 @@ class MailIntake:
         return local_deadline(due, self.engine.calendar.zone, language) if due else ""
 
     async def _reply(self, session: AsyncSession, row: Message, ticket: Ticket,
-                     u: Understanding, body: str, now: datetime) -> None:
+                     u: Understanding, body: str, now: datetime, *,
+                     essential: bool = False) -> None:
         """Queue an automatic answer to this mail, unless the daily cap is reached."""
         queued = await self._queue_answer(
             session, ticket, body, subject=u.mail.subject, in_reply_to=u.mail.message_id,
-            references=u.mail.references, thread_id=row.thread_id, now=now)
+            references=u.mail.references, thread_id=row.thread_id, now=now, essential=essential)
         if not queued:
             row.reason = "automatic reply cap reached for this sender"
 
     async def _queue_answer(self, session: AsyncSession, ticket: Ticket, body: str, *,
                             subject: str, in_reply_to: str, references: tuple[str, ...],
-                            thread_id: str | None, now: datetime) -> bool:
+                            thread_id: str | None, now: datetime,
+                            essential: bool = False) -> bool:
         """Queue a mail to the ticket's requester in the caller's transaction; False when the
-        daily cap of automatic answers to that address is reached."""
+        daily cap of automatic answers to that address is reached. An essential answer (a
+        quote, a recorded consent) is never held back by the cap: forged mail that used up an
+        address's answers must not keep a customer from the quote they need to consent."""
         assert ticket.number is not None
         to = ticket.requester
         sent_today = await outbound_since(session, recipient=to, since=now - timedelta(days=1))
-        if sent_today >= self.config.auto_reply_limit_per_day:
+        if sent_today >= self.config.auto_reply_limit_per_day and not essential:
             await audit(session, ticket_number=ticket.number, actor="mail",
                         action="auto_reply_suppressed", now=now, recipient=to,
                         reason=f"{sent_today} automatic replies in 24 h")
@@ -454,5 +480,5 @@ class MailIntake:
                                      needs_triage="needs_triage" in ticket.flags)
             await self._queue_answer(session, ticket, body, subject=first.subject,
                                      in_reply_to=first.external_id, references=(),
-                                     thread_id=first.thread_id, now=now)
+                                     thread_id=first.thread_id, now=now, essential=True)
         return ticket

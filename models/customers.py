@@ -10,6 +10,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.customers_csv import CustomerRecord
+from bot.errors import UserError
 from models.tables import Customer, CustomerEmail, CustomerPlan, CustomerSlack
 
 
@@ -32,11 +33,20 @@ async def count_customers(session: AsyncSession) -> int:
     return int(result.one())
 
 
+class CustomerClash(UserError):
+    """An address, domain or Slack channel would belong to two customers."""
+
+
 async def upsert_customers(
     session: AsyncSession, records: list[CustomerRecord], *, now: datetime
 ) -> tuple[int, int]:
-    """Create or replace customers by number; returns (created, updated)."""
+    """Create or replace customers by number; returns (created, updated).
+
+    CustomerClash names every address, domain or Slack channel that a customer outside
+    `records` already holds; the caller's transaction then writes nothing.
+    """
     created = updated = 0
+    ids: list[int] = []
     for record in records:
         existing = (
             await session.exec(select(Customer).where(Customer.number == record.number))
@@ -52,18 +62,57 @@ async def upsert_customers(
         session.add(customer)
         await session.flush()
         assert customer.id is not None
+        ids.append(customer.id)
         for table in (CustomerEmail, CustomerSlack, CustomerPlan):
             await session.exec(delete(table).where(col(table.customer_id) == customer.id))
-        await session.flush()
+    await session.flush()
+    await _refuse_clashes(session, records)
+    for customer_id, record in zip(ids, records, strict=True):
         for kind, values in (("address", record.addresses), ("domain", record.domains)):
             for value in values:
-                session.add(CustomerEmail(customer_id=customer.id, kind=kind, value=value))
+                session.add(CustomerEmail(customer_id=customer_id, kind=kind, value=value))
         for team, channel in record.slack:
-            session.add(CustomerSlack(customer_id=customer.id, team_id=team, channel_id=channel))
+            session.add(CustomerSlack(customer_id=customer_id, team_id=team, channel_id=channel))
         for product, plan in record.plans.items():
-            session.add(CustomerPlan(customer_id=customer.id, product=product, plan=plan))
+            session.add(CustomerPlan(customer_id=customer_id, product=product, plan=plan))
     await session.flush()
     return created, updated
+
+
+async def _refuse_clashes(session: AsyncSession, records: list[CustomerRecord]) -> None:
+    """Raise CustomerClash when a customer not being imported holds what a record claims."""
+    wanted = {value: r.number for r in records for value in (*r.addresses, *r.domains)}
+    clashes = []
+    if wanted:
+        rows = await session.exec(
+            select(CustomerEmail.value, Customer.number)
+            .join(Customer, col(Customer.id) == col(CustomerEmail.customer_id))
+            .where(col(CustomerEmail.value).in_(list(wanted)))
+        )
+        clashes += [f"{value} (customer {wanted[value]}) belongs to customer {owner}"
+                    for value, owner in rows.all()]
+    for record in records:
+        for team, channel in record.slack:
+            owner = (await session.exec(
+                select(Customer.number)
+                .join(CustomerSlack, col(CustomerSlack.customer_id) == col(Customer.id))
+                .where(CustomerSlack.team_id == team, CustomerSlack.channel_id == channel)
+            )).first()
+            if owner is not None:
+                clashes.append(f"slack {team}/{channel} (customer {record.number}) "
+                               f"belongs to customer {owner}")
+    if clashes:
+        raise CustomerClash("nothing imported: " + "; ".join(sorted(clashes)))
+
+
+async def held_plans(session: AsyncSession) -> list[tuple[str, str, str]]:
+    """(customer number, product line, plan) for every plan a customer holds."""
+    rows = await session.exec(
+        select(Customer.number, CustomerPlan.product, CustomerPlan.plan)
+        .join(CustomerPlan, col(CustomerPlan.customer_id) == col(Customer.id))
+        .order_by(col(Customer.number))
+    )
+    return [(str(n), str(p), str(plan)) for n, p, plan in rows.all()]
 
 
 async def _view(session: AsyncSession, customer: Customer) -> CustomerView:

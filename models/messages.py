@@ -12,6 +12,13 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from models.tables import Message
 
 INBOUND, OUTBOUND = "in", "out"
+ADDRESS_COLUMN = 320  # Message.sender and Message.recipient
+REUSED = "message_id_reused"
+
+
+def _column_text(value: str, size: int = ADDRESS_COLUMN) -> str:
+    """Envelope text as the column can hold it: no NUL, at most `size` characters."""
+    return value.replace("\x00", "")[:size]
 
 
 async def store_inbound(
@@ -19,17 +26,30 @@ async def store_inbound(
     *,
     channel: str,
     external_id: str,
+    digest: str,
     raw: bytes,
     sender: str,
     recipient: str,
     now: datetime,
 ) -> int | None:
-    """Store a raw inbound message; its id, or None when that external id is stored already."""
+    """Store a raw inbound message; its id, or None when the same message is stored already.
+
+    The same message is the same external id with the same digest. The same external id with
+    another digest is stored as a message of its own, flagged `message_id_reused`. The raw
+    bytes are kept as received; the envelope sender and recipients are cut to the column size.
+    """
+    reused = (await session.exec(
+        select(Message.id).where(
+            Message.channel == channel, Message.direction == INBOUND,
+            Message.external_id == external_id, Message.digest != digest,
+        ).limit(1)
+    )).first() is not None
     insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     statement = (
         insert(Message)
-        .values(direction=INBOUND, channel=channel, external_id=external_id, raw=raw,
-                sender=sender, recipient=recipient, text="", subject="",
+        .values(direction=INBOUND, channel=channel, external_id=external_id, digest=digest,
+                raw=raw, sender=_column_text(sender), recipient=_column_text(recipient),
+                text="", subject="", flags=REUSED if reused else "",
                 disposition="pending", attempts=0, created_at=now)
         .on_conflict_do_nothing()
         .returning(col(Message.id))
@@ -62,7 +82,11 @@ async def pending_inbound(session: AsyncSession, *, now: datetime, limit: int = 
 
 
 async def ticket_of_ids(session: AsyncSession, ids: list[str]) -> int | None:
-    """The ticket a conversation belongs to, from Message-IDs it refers to (newest first)."""
+    """The ticket a conversation belongs to, from Message-IDs it refers to (newest first).
+
+    A Message-ID may name several stored messages (senders reuse ids); the newest one that
+    belongs to a ticket decides.
+    """
     if not ids:
         return None
     rows = await session.exec(
@@ -120,9 +144,10 @@ async def list_inbound(session: AsyncSession, *, limit: int = 200) -> list[Messa
 
 
 async def find(session: AsyncSession, direction: str, external_id: str) -> Message | None:
-    """One message by direction and external id (Message-ID)."""
+    """The newest message with this direction and external id (Message-ID)."""
     rows = await session.exec(
         select(Message).where(Message.direction == direction, Message.external_id == external_id)
+        .order_by(col(Message.id).desc()).limit(1)
     )
     return rows.first()
 

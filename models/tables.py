@@ -108,16 +108,23 @@ class Ticket(SQLModel, table=True):
 class Message(SQLModel, table=True):
     """One message of a conversation, inbound or outbound, with its raw source.
 
-    Inbound dispositions: pending, ticket, follow-up, auto-reply, bounce, bulk, loop, failed.
-    Outbound: queued, sent, failed (after the last retry).
+    Inbound dispositions: pending, ticket, follow-up, auto-reply, bounce, bulk, loop, empty,
+    failed. Outbound: queued, sent, failed (after the last retry).
+    A message is the same message when its Message-ID and its content digest match; the same
+    Message-ID with other content is another message, stored and flagged `message_id_reused`.
     """
 
-    __table_args__ = (UniqueConstraint("channel", "direction", "external_id"),)
+    __table_args__ = (
+        UniqueConstraint("channel", "direction", "external_id", "digest",
+                         name="uq_message_identity"),
+    )
     id: int | None = Field(default=None, primary_key=True)
     ticket_number: int | None = Field(default=None, foreign_key="ticket.number", index=True)
     direction: str = Field(max_length=3)  # "in" or "out"
     channel: str = Field(max_length=10)
     external_id: str = Field(max_length=998)  # Message-ID, or Slack channel:ts
+    digest: str = Field(default="", max_length=64)  # content hash, trace headers aside
+    flags: str = Field(default="", max_length=200)  # comma-separated, e.g. message_id_reused
     thread_id: str | None = Field(default=None, max_length=998)
     sender: str = Field(default="", max_length=320)
     text: str = Field(default="", sa_column=Column(Text, nullable=False))

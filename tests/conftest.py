@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import os
+import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -16,6 +18,20 @@ from models import migrate
 from models.db import Database
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def child_env(values: dict[str, str]) -> dict[str, str]:
+    """The whole environment of an `intake-bot` child process: PATH, this checkout on
+    PYTHONPATH, and `values`; never a developer's settings from the shell."""
+    keep = {key: os.environ[key] for key in ("PATH", "HOME", "TMPDIR") if key in os.environ}
+    return {**keep, "PYTHONPATH": str(ROOT), "LANG": "C.UTF-8", **values}
+
+
+@functools.cache
+def child_cwd() -> Path:
+    """An empty working directory for child processes: no .env there to read."""
+    return Path(tempfile.mkdtemp(prefix="intake-test-cwd-"))
 
 
 @pytest.fixture(scope="session")

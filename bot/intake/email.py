@@ -13,7 +13,7 @@ from typing import Any
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from bot.config import Settings
-from bot.intake.mime import message_id_of
+from bot.intake.mime import content_digest, message_id_of
 from bot.intake.smtp_server import IntakeSMTP, SessionLimits
 from models.db import Database
 from models.messages import store_inbound
@@ -70,11 +70,12 @@ class SupportHandler:
         if isinstance(raw, str):
             raw = raw.encode("utf-8", "surrogateescape")
         external_id = message_id_of(raw)
+        sender = str(envelope.mail_from or "")
         try:
             async with self.db.session() as db_session:
                 stored = await store_inbound(
-                    db_session, channel="email", external_id=external_id, raw=raw,
-                    sender=str(envelope.mail_from or ""),
+                    db_session, channel="email", external_id=external_id,
+                    digest=content_digest(raw, envelope_sender=sender), raw=raw, sender=sender,
                     recipient=",".join(envelope.rcpt_tos), now=self.clock(),
                 )
         except Exception:

@@ -19,6 +19,16 @@ from mailparser_reply import EmailReplyParser
 from bot.intake.htmltext import html_to_text
 
 MSGID = re.compile(r"<[^<>\s]+>")
+MAX_ID = 998  # the longest Message-ID the store keeps (RFC 5322 line length)
+MAX_ADDRESS = 320  # the longest address RFC 5321 allows (64 + @ + 255); also the column size
+UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")  # PostgreSQL text holds no NUL, no surrogates
+TRACE_HEADERS = frozenset({
+    "received", "return-path", "delivered-to", "x-original-to", "authentication-results",
+    "arc-seal", "arc-message-signature", "arc-authentication-results", "dkim-signature",
+    "received-spf", "x-received", "x-original-authentication-results", "x-virus-scanned",
+    "x-spam-status", "x-spam-score", "x-spam-flag", "x-spam-level", "x-spam-checker-version",
+})
+TRACE_PREFIXES = ("x-ms-exchange-organization-", "x-forefront-", "x-microsoft-antispam")
 SUBJECT_PREFIX = re.compile(r"^\s*((re|aw|wg|fw|fwd|antw|sv|vs)\s*(\[\d+\])?\s*:\s*)+", re.I)
 REPLY_PARSER = EmailReplyParser(languages=["de", "en"])
 
@@ -57,6 +67,48 @@ class ParsedMail:
         return values[0] if values else ""
 
 
+def storable(text: str) -> str:
+    """Text any database can hold: NUL removed, lone surrogates replaced."""
+    return UNSTORABLE.sub(lambda m: "" if m.group(0) == "\x00" else "\ufffd", text)
+
+
+def _first_id(value: str) -> str | None:
+    for found in MSGID.findall(storable(value)):
+        if len(found) <= MAX_ID:
+            return str(found)
+    return None
+
+
+def content_digest(raw: bytes, *, envelope_sender: str = "") -> str:
+    """A hash of what the sender wrote: trace headers added in transit and line endings aside.
+
+    A mail without a Message-ID also hashes its envelope sender, so the same alert text from
+    two senders is two mails while a retried delivery stays one.
+    """
+    text = raw.replace(b"\r\n", b"\n")
+    head, _, body = text.partition(b"\n\n")
+    fields: list[tuple[bytes, bytes]] = []
+    for line in head.split(b"\n"):
+        if line[:1] in (b" ", b"\t") and fields:
+            fields[-1] = (fields[-1][0], fields[-1][1] + b" " + line.strip())
+        elif b":" in line:
+            name, _, value = line.partition(b":")
+            fields.append((name.strip().lower(), value.strip()))
+    digest = hashlib.sha256()
+    has_id = False
+    for name, value in fields:
+        key = name.decode("ascii", "replace")
+        if key in TRACE_HEADERS or key.startswith(TRACE_PREFIXES):
+            continue
+        has_id = has_id or (key == "message-id" and MSGID.search(value.decode("latin-1"))
+                            is not None)
+        digest.update(name + b":" + b" ".join(value.split()) + b"\n")
+    if not has_id:
+        digest.update(b"envelope:" + envelope_sender.strip().lower().encode("utf-8", "replace"))
+    digest.update(b"\n" + b"\n".join(line.rstrip() for line in body.rstrip().split(b"\n")))
+    return digest.hexdigest()
+
+
 def synthetic_message_id(raw: bytes) -> str:
     """A stable id for a mail that has none: the same content gives the same id, whatever
     line endings the transport used."""
@@ -68,14 +120,25 @@ def message_id_of(raw: bytes) -> str:
     """The Message-ID from the headers alone (cheap: used before saying 250)."""
     try:
         headers = BytesHeaderParser(policy=email.policy.compat32).parsebytes(raw)
-        found = MSGID.search(str(headers.get("Message-ID", "") or ""))
+        found = _first_id(_repair_8bit(str(headers.get("Message-ID", "") or "")))
     except Exception:  # a header block too broken to read still gets an id
         found = None
-    return found.group(0) if found else synthetic_message_id(raw)
+    return found or synthetic_message_id(raw)
 
 
 def _ids(value: str) -> tuple[str, ...]:
-    return tuple(MSGID.findall(value or ""))
+    return tuple(i for i in MSGID.findall(storable(value or "")) if len(i) <= MAX_ID)
+
+
+def _repair_8bit(value: str) -> str:
+    """Raw 8-bit header bytes (no RFC 2047): UTF-8 if they are, else Windows-1252."""
+    if not UNSTORABLE.search(value):
+        return value
+    data = value.encode("utf-8", "surrogateescape")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("cp1252", errors="replace")
 
 
 def _decode_words(value: str) -> str:
@@ -85,17 +148,26 @@ def _decode_words(value: str) -> str:
         return value
 
 
+LONG_HEADER = 16_384  # characters; longer header values are decoded leniently
+
+
 def _header_values(msg: Message) -> dict[str, list[str]]:
     values: dict[str, list[str]] = {}
     modern = isinstance(msg, EmailMessage)
     for name, raw_value in msg.raw_items() if modern else msg.items():
+        if isinstance(raw_value, str):
+            raw_value = _repair_8bit(raw_value)
         try:
             if not modern:
                 raise TypeError("compat32 message")
+            if len(raw_value) > LONG_HEADER:
+                # the stdlib's header grammar takes time quadratic in the length: a hostile
+                # 2 MB header would hold a worker for most of a minute
+                raise ValueError("header too long for the structured parser")
             text = str(msg.policy.header_factory(name, raw_value))  # type: ignore[attr-defined]
         except Exception:  # a header that does not follow its grammar: decode leniently
             text = _decode_words(str(raw_value))
-        values.setdefault(name.lower(), []).append(" ".join(text.split()))
+        values.setdefault(name.lower(), []).append(storable(" ".join(text.split())))
     return values
 
 
@@ -109,10 +181,10 @@ def _message(raw: bytes) -> Message:
 
 def _address(value: str) -> tuple[str, str]:
     name, addr = parseaddr(value)
-    addr = addr.strip().lower()
-    if "@" not in addr:
-        return name, ""
-    return name, addr
+    addr = storable(addr.strip().lower())
+    if "@" not in addr or len(addr) > MAX_ADDRESS:  # no address, or none that could be real
+        return storable(name), ""
+    return storable(name), addr
 
 
 def normalise_subject(subject: str) -> str:
@@ -271,12 +343,11 @@ def parse(raw: bytes, envelope_sender: str = "") -> ParsedMail:
         name2, sender = _address(first("sender"))
         name = name or name2
     if not sender and envelope_sender:
-        sender = envelope_sender.strip().lower()
+        _, sender = _address(envelope_sender)
     _, reply_to = _address(first("reply-to"))
     body, attachments = _bodies(msg)
-    found = MSGID.search(first("message-id"))
     return ParsedMail(
-        message_id=found.group(0) if found else synthetic_message_id(raw),
+        message_id=_first_id(first("message-id")) or synthetic_message_id(raw),
         in_reply_to=_ids(first("in-reply-to")),
         references=_ids(" ".join(headers.get("references", []))),
         subject=first("subject"),
@@ -285,8 +356,8 @@ def parse(raw: bytes, envelope_sender: str = "") -> ParsedMail:
         reply_to=reply_to,
         content_type=_content_type(msg),
         headers=headers,
-        body=body,
-        new_text=new_part(body),
+        body=storable(body),
+        new_text=storable(new_part(body)),
         attachments=tuple(attachments),
         defects=tuple(type(d).__name__ for d in msg.defects),
     )

@@ -114,32 +114,38 @@ class Deliverer:
         self._stopping = False
 
     async def run_once(self) -> int:
-        """Try every due message once, then record all outcomes in one transaction."""
+        """Try every due message once, recording each outcome right after its attempt.
+
+        A crash mid-round then repeats at most the one message whose delivery was not yet
+        recorded, never the ones before it.
+        """
         async with self.db.reader() as session:
             due = await due_outbound(session, now=self.clock())
-        if not due:
-            return 0
-        outcomes = [(message, await self._attempt(message)) for message in due]
-        now = self.clock()
         delivered = 0
-        async with self.db.session() as session:
-            for message, (error, permanent) in outcomes:
-                assert message.id is not None
-                row = await lock_message(session, message.id)
-                if row is None or row.disposition != "queued":
-                    continue
-                row.attempts += 1
-                if error is None:
-                    row.disposition, row.done_at, row.reason = "sent", now, None
-                    delivered += 1
-                elif permanent or row.attempts >= self.max_attempts:
-                    row.disposition, row.done_at, row.reason = "failed", now, error
-                else:
-                    delay = min(self.backoff * 2 ** (row.attempts - 1), 3600)
-                    row.next_attempt_at = now + timedelta(seconds=delay)
-                    row.reason = error
-                session.add(row)
+        for message in due:
+            error, permanent = await self._attempt(message)
+            delivered += await self._record(message, error, permanent)
         return delivered
+
+    async def _record(self, message: Message, error: str | None, permanent: bool) -> int:
+        """Store one attempt's outcome; 1 when the message is now sent."""
+        assert message.id is not None
+        now = self.clock()
+        async with self.db.session() as session:
+            row = await lock_message(session, message.id)
+            if row is None or row.disposition != "queued":
+                return 0
+            row.attempts += 1
+            if error is None:
+                row.disposition, row.done_at, row.reason = "sent", now, None
+            elif permanent or row.attempts >= self.max_attempts:
+                row.disposition, row.done_at, row.reason = "failed", now, error
+            else:
+                delay = min(self.backoff * 2 ** (row.attempts - 1), 3600)
+                row.next_attempt_at = now + timedelta(seconds=delay)
+                row.reason = error
+            session.add(row)
+        return 1 if error is None else 0
 
     async def _attempt(self, message: Message) -> tuple[str | None, bool]:
         """Deliver one message: (None, False) on success, else (error, permanent)."""

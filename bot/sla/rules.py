@@ -9,7 +9,14 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 import holidays
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    ValidationError,
+    field_validator,
+)
 
 from bot.domain import Department, Language, Severity
 from bot.errors import ConfigError
@@ -20,6 +27,9 @@ class PolicyError(ConfigError):
 
 
 class _Strict(BaseModel):
+    """Unknown keys are errors; counts and switches are strict (`true` is no count, 1 no
+    switch), since TOML has real integers and booleans."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
@@ -27,7 +37,9 @@ class BusinessHoursRule(_Strict):
     timezone: str
     open: time
     close: time
-    weekdays: Annotated[frozenset[Annotated[int, Field(ge=1, le=7)]], Field(min_length=1)]
+    weekdays: Annotated[
+        frozenset[Annotated[int, Field(ge=1, le=7, strict=True)]], Field(min_length=1)
+    ]
     holiday_country: str
     holiday_subdivision: str = ""
 
@@ -42,7 +54,7 @@ class BusinessHoursRule(_Strict):
 
 
 class CallbackRule(_Strict):
-    slot_minutes: Annotated[int, Field(gt=0, le=480)]
+    slot_minutes: Annotated[int, Field(gt=0, le=480, strict=True)]
 
 
 class LanguageRule(_Strict):
@@ -52,11 +64,11 @@ class LanguageRule(_Strict):
 
 class SeverityRule(_Strict):
     target_hours: Annotated[Decimal, Field(gt=0)]
-    around_the_clock: bool
+    around_the_clock: StrictBool
 
 
 class DepartmentRule(_Strict):
-    consumes_incident: bool
+    consumes_incident: StrictBool
 
 
 class PriceTable(_Strict):
@@ -74,11 +86,11 @@ class PlanRule(_Strict):
     departments: frozenset[Department]
     features: tuple[str, ...] = ()
     response_hours: Annotated[Decimal, Field(gt=0)]
-    around_the_clock: bool
-    included_incidents: Annotated[int, Field(ge=0)]
-    callbacks: Annotated[int, Field(ge=0)]
-    premier_escalations: Annotated[int, Field(ge=0)]
-    priority: bool
+    around_the_clock: StrictBool
+    included_incidents: Annotated[int, Field(ge=0, strict=True)]
+    callbacks: Annotated[int, Field(ge=0, strict=True)]
+    premier_escalations: Annotated[int, Field(ge=0, strict=True)]
+    priority: StrictBool
 
 
 class ProductRule(_Strict):

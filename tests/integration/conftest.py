@@ -19,6 +19,7 @@ from sqlmodel import col, select
 
 import bot
 from bot.app import DEMO_DKIM_KEYS, Service, build
+from bot.classify import Classifier
 from bot.config import Settings, load_policy
 from bot.customers_csv import parse_customer_csv
 from models import migrate
@@ -99,18 +100,19 @@ class Running:
 
 def make_settings(tmp_path: Path, database_url: str, **overrides: Any) -> Settings:
     values: dict[str, Any] = dict(
-        _env_file=None, dkim_keys_file=DEMO_DKIM_KEYS, dkim_dns=False,
+        dkim_keys_file=DEMO_DKIM_KEYS, dkim_dns=False,
         database_url=database_url, http_port=0, smtp_port=0, outbox_dir=tmp_path / "outbox",
         support_addresses="support@nettask.de,hilfe@nettask.de", max_message_bytes=2_000_000,
         classifier="keywords",  # mail tests are about mail; test_classify_model loads the model
     )
     values.update(overrides)
-    return Settings(**values)
+    return Settings(**values, _env_file=None)  # hermetic: never a developer's .env
 
 
-async def start_service(settings: Settings, clock: Clock) -> Running:
+async def start_service(settings: Settings, clock: Clock,
+                        classifier: Classifier | None = None) -> Running:
     """Migrate, load the demo customers, start everything."""
-    service = build(settings, clock=clock)
+    service = build(settings, classifier=classifier, clock=clock)
     await migrate.upgrade(service.db)
     demo = (Path(bot.__file__).parent / "demo_customers.csv").read_text(encoding="utf-8")
     records = parse_customer_csv(demo, load_policy(settings.policy_file))

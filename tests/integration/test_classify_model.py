@@ -20,6 +20,7 @@ from bot.classify.prepare import is_prepared
 from bot.config import Settings
 from bot.domain import Department, Severity
 from models.db import Database
+from tests.conftest import child_cwd, child_env
 from tests.integration.conftest import Clock, make_settings, start_service
 from tests.integration.test_email import outage
 
@@ -32,7 +33,7 @@ def model_settings() -> Settings:
         if os.environ.get("CI"):
             pytest.fail(f"CI prepares the model (make test does): {ENCODER} is missing")
         pytest.skip("run `intake-bot model prepare` (make test does) to run the model tests")
-    return Settings(encoder=str(ENCODER))
+    return Settings(encoder=str(ENCODER), _env_file=None)
 
 
 @pytest.fixture(scope="module")
@@ -101,8 +102,8 @@ def test_predict_command() -> None:
              "{broken"]
     done = subprocess.run([sys.executable, "-m", "bot", "classify", "predict"],
                           input="\n".join(lines) + "\n", capture_output=True, text=True,
-                          env={**os.environ, "ENCODER": settings.encoder}, timeout=120,
-                          check=False)
+                          env=child_env({"ENCODER": settings.encoder}), cwd=child_cwd(),
+                          timeout=120, check=False)
     first, second = [json.loads(line) for line in done.stdout.splitlines()]
     assert done.returncode == 1
     assert first["department"] == "accounting" and first["language"] == "de"

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import email
 import email.policy
-import os
 import signal
 import smtplib
 import subprocess
@@ -20,6 +19,7 @@ from sqlmodel import select
 
 from models.db import Database
 from models.tables import Message, Ticket
+from tests.conftest import child_cwd, child_env
 from tests.integration.test_service import free_port
 
 CLIENTS, PER_CLIENT = 4, 50
@@ -35,7 +35,7 @@ def mail(client: int, n: int) -> tuple[str, bytes]:
 
 def start(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     with open(log, "ab") as handle:  # the child keeps its own copy of the descriptor
-        return subprocess.Popen([sys.executable, "-m", "bot", "serve"], env=env,
+        return subprocess.Popen([sys.executable, "-m", "bot", "serve"], env=env, cwd=child_cwd(),
                                 stdout=handle, stderr=handle)
 
 
@@ -76,11 +76,11 @@ async def test_sigkill_during_delivery_loses_and_duplicates_nothing(
     db: Database, database_url: str, tmp_path: Path
 ) -> None:
     smtp_port, http_port = free_port(), free_port()
-    env = {**os.environ, "DATABASE_URL": database_url, "SMTP_PORT": str(smtp_port),
+    env = {**child_env({}), "DATABASE_URL": database_url, "SMTP_PORT": str(smtp_port),
            "HTTP_PORT": str(http_port), "OUTBOX_DIR": str(tmp_path / "outbox"),
            "CLASSIFIER": "keywords"}
     subprocess.run([sys.executable, "-m", "bot", "customers", "import", "--demo"], env=env,
-                   check=True, capture_output=True)
+                   cwd=child_cwd(), check=True, capture_output=True)
     log = tmp_path / "serve.log"
     server = start(env, log)
     wait_healthy(http_port)

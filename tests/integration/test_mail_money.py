@@ -114,11 +114,82 @@ async def test_a_tagged_yes_without_evidence_is_not_consent(running: Running) ->
     after = (await running.tickets())[2]
     assert after.status == "awaiting_consent"
     assert after.consent is None
-    actions = [a for a, _ in await audit_actions(running, ticket.number)]
-    assert "consent_refused" in actions
-    refusal = running.replies()[-1]
-    assert refusal["To"] == WEBER
-    assert "als Zustimmung gewertet" in " ".join(refusal.get_content().split())
+    stored = (await running.messages())[-1]
+    assert stored.ticket_number != ticket.number  # an unproven tag threads nothing
+
+
+async def test_a_signed_mail_to_someone_else_replayed_is_no_consent(running: Running) -> None:
+    ticket = await billable_weber_ticket(running)
+    to_partner = outage(sender=WEBER, message_id="<w-partner@kanzlei-weber.de>", signed=False,
+                        subject="Termin", body="Ja, passt uns gut.").replace(
+        b"To: support@nettask.de", b"To: partner@evil.example")
+    replayed = (f"Subject: Re: [NT#{ticket.number}] Angebot\r\n"
+                "Message-ID: <replay-1@evil.example>\r\n").encode() + sign_demo(to_partner)
+    await running.send(replayed, sender="x@evil.example")
+    as_is = sign_demo(to_partner)  # unchanged, but addressed to someone else
+    await running.send(as_is, sender="x@evil.example")
+    await running.settle()
+    after = (await running.tickets())[2]
+    assert after.consent is None
+    assert after.status == "awaiting_consent"
+    assert [t.status for t in (await running.tickets())[3:]] == ["unverified", "unverified"]
+
+
+async def test_a_declined_quote_stays_declined_whoever_answers_it(running: Running) -> None:
+    await billable_weber_ticket(running)
+    quote = running.replies()[2]
+    declined = await answer_quote(running, "NEIN, danke.", name="no-first")
+    assert declined.status == "declined"
+    leaked = outage(sender="berater@evil.example", message_id="<leak@evil.example>",
+                    signed=False, subject="Re: Angebot", body="JA",
+                    extra=f"In-Reply-To: {quote['Message-ID']}\r\n")
+    await running.send(leaked, sender="berater@evil.example")
+    again = await answer_quote(running, "JA", name="yes-later", signed=True)
+    assert again.status == "declined"
+    assert again.consent is False
+
+
+async def test_a_forged_requester_with_the_tag_does_not_reopen_a_closed_ticket(
+    running: Running,
+) -> None:
+    await running.send(weber(0), sender=WEBER)
+    await running.settle()
+    async with running.db.session() as session:
+        ticket = await session.get(Ticket, 1)
+        assert ticket is not None
+        ticket.status, ticket.closed_at = "closed", running.clock.now
+        session.add(ticket)
+    forged = outage(sender=WEBER, message_id="<forged-reopen@evil.example>", signed=False,
+                    subject="Re: [NT#1] doch", body="Bitte doch bearbeiten.")
+    await running.send(forged, sender="x@evil.example")
+    await running.settle()
+    first = (await running.tickets())[0]
+    assert first.status == "closed"
+
+
+async def test_forged_mail_does_not_use_up_the_answers_a_quote_needs(running: Running) -> None:
+    chef = "chef@baeckerei-krume.de"  # Bäckerei Krume: deHOSTED Basic, every incident billed
+    for n in range(12):
+        raw = outage(sender=f"x{n}@baeckerei-krume.de", message_id=f"<f{n}@evil.example>",
+                     signed=False, subject=f"Frage {n}", body=f"Bitte {'prüfen ' * n}.",
+                     extra=f"Reply-To: {chef}\r\n")
+        await running.send(raw, sender="x@evil.example")
+    await running.settle(timeout=30)
+    await running.send(outage(sender=chef, message_id="<chef-1@baeckerei-krume.de>"),
+                       sender=chef)
+    await running.settle()
+    to_chef = [r for r in running.replies() if r["To"] == chef]
+    assert len(to_chef) == 1
+    assert "255,00 EUR" in to_chef[0].get_content()
+
+
+async def test_a_huge_ticket_number_in_the_tag_is_no_crash(running: Running) -> None:
+    raw = outage(sender="someone@unknown.example", message_id="<big@unknown.example>",
+                 subject="Re: [NT#99999999999999999999] Frage")
+    await running.send(raw, sender="someone@unknown.example")
+    await running.settle()
+    [stored] = [m for m in await running.messages() if m.direction == "in"]
+    assert stored.disposition == "ticket"
 
 
 async def test_okay_too_expensive_is_not_a_yes(running: Running) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
 import subprocess
@@ -22,12 +21,13 @@ from bot.app import StartupError, build
 from bot.config import Settings
 from bot.http import make_http_app
 from models.db import Database
+from tests.conftest import child_cwd, child_env
 
 BIN = [sys.executable, "-m", "bot"]
 
 
 def cli(env: dict[str, str], *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*BIN, *args], env={**os.environ, **env}, input=stdin,
+    return subprocess.run([*BIN, *args], env=child_env(env), cwd=child_cwd(), input=stdin,
                           capture_output=True, text=True, timeout=60, check=False)
 
 
@@ -40,7 +40,7 @@ def free_port() -> int:
 async def test_health_reports_version_and_database(db: Database, database_url: str) -> None:
     await db.dispose()
     service = build(Settings(database_url=database_url, http_port=0, smtp_port=0,  # type: ignore[arg-type]
-                             classifier="keywords"))
+                             classifier="keywords", _env_file=None))
     await service.start()
     try:
         async with aiohttp.ClientSession() as http:
@@ -77,7 +77,7 @@ async def test_health_is_503_when_the_database_is_unreachable() -> None:
 
 async def test_start_refuses_an_unmigrated_database(tmp_path: Path) -> None:
     service = build(Settings(database_url=f"sqlite:///{tmp_path}/x.db",  # type: ignore[arg-type]
-                             http_port=0, classifier="keywords"))
+                             http_port=0, classifier="keywords", _env_file=None))
     with pytest.raises(StartupError, match="intake-bot db upgrade"):
         await service.start()
     await service.stop()
@@ -96,7 +96,7 @@ def test_serve_end_to_end(tmp_path: Path) -> None:
     assert "nothing imported" in again.stdout
     listed = cli(env, "customers", "list", "--json")
     assert len(listed.stdout.splitlines()) == 9
-    server = subprocess.Popen([*BIN, "serve", "--demo"], env={**os.environ, **env},
+    server = subprocess.Popen([*BIN, "serve", "--demo"], env=child_env(env), cwd=child_cwd(),
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         body = None

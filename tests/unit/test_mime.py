@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.intake.mime import decode_text, message_id_of, normalise_subject, parse
+from bot.intake.mime import content_digest, decode_text, message_id_of, normalise_subject, parse
 
 MAIL = Path(__file__).resolve().parents[1] / "mail"
 
@@ -102,3 +102,56 @@ def test_decode_text_distrusts_single_byte_labels_only() -> None:
     assert decode_text("Grüße".encode("latin-1"), "utf-8") == "Grüße"  # bad UTF-8: cp1252
     assert decode_text("Grüße".encode(), "x-unknown") == "Grüße"
     assert decode_text(b"+AMQ-rger", "utf-7") == "Ärger"
+
+
+def test_raw_latin1_subject_shows_its_characters() -> None:
+    raw = "From: a@b.de\r\nSubject: Störung bei Müller\r\n\r\nText\r\n".encode("latin-1")
+    assert parse(raw).subject == "Störung bei Müller"
+
+
+def test_raw_utf8_subject_stays_utf8() -> None:
+    raw = "From: a@b.de\r\nSubject: Störung bei Müller\r\n\r\nText\r\n".encode()
+    assert parse(raw).subject == "Störung bei Müller"
+
+
+def test_nul_bytes_leave_no_trace_in_text_fields() -> None:
+    raw = b"From: a@b.de\r\nSubject: Ser\x00ver down\r\n\r\nDisk\x00 full\r\n"
+    mail = parse(raw)
+    assert mail.subject == "Server down"
+    assert mail.body == "Disk full"
+
+
+def test_an_address_longer_than_smtp_allows_is_no_address() -> None:
+    raw = f"From: {'x' * 400}@acme.de\r\nSubject: long\r\n\r\nText\r\n".encode()
+    assert parse(raw, "bounce-handler@acme.de").sender == "bounce-handler@acme.de"
+
+
+def test_an_overlong_message_id_is_replaced_by_a_synthetic_one() -> None:
+    raw = f"From: a@b.de\r\nMessage-ID: <{'x' * 1000}@acme.de>\r\n\r\nText\r\n".encode()
+    assert parse(raw).message_id == message_id_of(raw)
+    assert message_id_of(raw).endswith("@intake.invalid>")
+
+
+SAME = b"From: a@b.de\r\nSubject: Hilfe\r\nMessage-ID: <m1@b.de>\r\n\r\nDrucker kaputt\r\n"
+
+
+def test_digest_ignores_trace_headers_and_line_endings() -> None:
+    relayed = (b"Received: from mx.b.de by mx.nettask.de\r\nReturn-Path: <a@b.de>\r\n"
+               b"Authentication-Results: mx.nettask.de; dkim=pass header.d=b.de\r\n"
+               b"DKIM-Signature: v=1; d=relay.example;\r\n\tb=abc\r\n" + SAME)
+    assert content_digest(relayed) == content_digest(SAME.replace(b"\r\n", b"\n"))
+
+
+def test_digest_sees_other_content() -> None:
+    assert content_digest(SAME) != content_digest(SAME.replace(b"kaputt", b"geht wieder"))
+
+
+def test_digest_of_a_mail_without_id_depends_on_the_envelope_sender() -> None:
+    alert = b"From: monitor@b.de\r\nSubject: Disk full\r\n\r\nDisk full on /var\r\n"
+    assert (content_digest(alert, envelope_sender="a@b.de")
+            != content_digest(alert, envelope_sender="c@d.de"))
+
+
+def test_digest_of_a_mail_with_id_ignores_the_envelope_sender() -> None:
+    assert (content_digest(SAME, envelope_sender="a@b.de")
+            == content_digest(SAME, envelope_sender="srs=x@relay.example"))

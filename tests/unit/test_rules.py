@@ -48,6 +48,14 @@ def test_shipped_prices_match_the_spec_price_table(policy: Policy) -> None:
          'departments = ["accounting", "repairs"]\nfeatures = []\n', "departments"),
         ('open = "08:00"', 'open = "19:00"', "business_hours.open"),
         ('holiday_subdivision = ""', 'holiday_subdivision = "XX"', "holiday_subdivision"),
+        # counts and switches are strict: TOML has real integers and booleans (issue 7 item 10)
+        ('included_incidents = 2\n', 'included_incidents = true\n', "included_incidents"),
+        ('included_incidents = 2\n', 'included_incidents = 2.0\n', "included_incidents"),
+        ('included_incidents = 2\n', 'included_incidents = "2"\n', "included_incidents"),
+        ('slot_minutes = 30', 'slot_minutes = true', "callbacks.slot_minutes"),
+        ('weekdays = [1, 2, 3, 4, 5]', 'weekdays = [true, 2, 3, 4, 5]', "weekdays"),
+        ('around_the_clock = true', 'around_the_clock = 1', "around_the_clock"),
+        ('consumes_incident = false', 'consumes_incident = "no"', "consumes_incident"),
     ],
 )
 def test_a_wrong_value_is_refused_with_the_key_named(old: str, new: str, named: str) -> None:

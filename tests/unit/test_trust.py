@@ -77,17 +77,45 @@ RECEIVED = ("Received", "from client by mx.nettask.de")
 FROM = ("From", "anna@logistik-nord.de")
 
 
+OTHER_HOP = ("Received", "from laptop by mail.logistik-nord.de")
+
+
 def test_results_at_the_top_are_ours() -> None:
-    assert topmost_results([OURS_PASS, RECEIVED, FROM], "mx.nettask.de") == [OURS_PASS[1]]
+    fields = [OURS_PASS, RECEIVED, OTHER_HOP, FROM]
+    assert topmost_results(fields, "mx.nettask.de") == [OURS_PASS[1]]
 
 
-def test_results_below_our_received_after_ours_are_ignored() -> None:
+def test_results_below_our_received_are_ours_too() -> None:
+    fields = [RECEIVED, OURS_PASS, OTHER_HOP, FROM]
+    assert topmost_results(fields, "mx.nettask.de") == [OURS_PASS[1]]
+
+
+def test_a_second_result_with_our_id_means_none_is_believed() -> None:
     forged = [OURS_FAIL, RECEIVED, OURS_PASS, FROM]
-    assert topmost_results(forged, "mx.nettask.de") == [OURS_FAIL[1]]
+    assert topmost_results(forged, "mx.nettask.de") is None
+
+
+def test_a_forged_result_right_below_ours_means_none_is_believed() -> None:
+    forged = [RECEIVED, OURS_FAIL, OURS_PASS, FROM]
+    assert topmost_results(forged, "mx.nettask.de") is None
+
+
+def test_two_milters_add_two_results_when_configured() -> None:
+    dkim_ar = ("Authentication-Results", "mx.nettask.de; dkim=pass header.d=logistik-nord.de")
+    fields = [dkim_ar, OURS_PASS, RECEIVED, FROM]
+    assert topmost_results(fields, "mx.nettask.de", expected=2) == [dkim_ar[1], OURS_PASS[1]]
 
 
 def test_results_below_the_senders_own_headers_are_ignored() -> None:
-    assert topmost_results([RECEIVED, FROM, OURS_PASS], "mx.nettask.de") == []
+    assert topmost_results([RECEIVED, FROM, OURS_PASS], "mx.nettask.de") is None
+
+
+def test_results_below_another_hop_are_ignored() -> None:
+    assert topmost_results([RECEIVED, OTHER_HOP, OURS_PASS, FROM], "mx.nettask.de") is None
+
+
+def test_no_result_at_all_when_the_check_did_not_run() -> None:
+    assert topmost_results([RECEIVED, FROM], "mx.nettask.de") is None
 
 
 def raw_with(*fields: tuple[str, str]) -> bytes:
@@ -125,3 +153,48 @@ def test_results_of_another_server_do_not_count() -> None:
 def test_trust_all_says_so() -> None:
     trust = SenderVerifier(trust_all=True).assess(mail(), "anna@logistik-nord.de")
     assert trust.method == "trust-all"
+
+
+SUPPORT = ("support@nettask.de",)
+
+
+def test_a_signed_mail_to_someone_else_replayed_to_us_does_not_verify() -> None:
+    elsewhere = mail().replace(b"To: support@nettask.de", b"To: partner@evil.example")
+    trust = SenderVerifier(keys=KEYS, recipients=SUPPORT).assess(sign_demo(elsewhere),
+                                                                 "anna@logistik-nord.de")
+    assert trust.verified is False
+    assert "not addressed to us" in trust.reason
+
+
+def test_a_signed_mail_to_us_verifies_with_recipients_checked() -> None:
+    trust = SenderVerifier(keys=KEYS, recipients=SUPPORT).assess(sign_demo(mail()),
+                                                                 "anna@logistik-nord.de")
+    assert trust.verified is True
+
+
+@pytest.mark.parametrize("name", ["Subject", "Message-ID", "From", "To", "Date"])
+def test_a_second_copy_of_a_single_header_on_top_of_a_signed_mail_does_not_verify(
+    name: str,
+) -> None:
+    replayed = f"{name}: <replay@evil.example>\r\n".encode() + sign_demo(mail())
+    trust = SenderVerifier(keys=KEYS).assess(replayed, "anna@logistik-nord.de")
+    assert trust.verified is False
+    assert f"2 {name.lower()} fields" in trust.reason
+
+
+@pytest.mark.parametrize("selector", ["a" * 64, "s\u00e9l", "a..b"])
+def test_a_selector_dns_cannot_hold_is_a_failed_check_not_a_crash(selector: str) -> None:
+    raw = (f"DKIM-Signature: v=1; a=rsa-sha256; d=logistik-nord.de; s={selector}; h=from; "
+           "bh=AAAA; b=AAAA\r\n").encode() + mail()
+    with DnsStub({}) as stub:
+        verifier = SenderVerifier(dns=dns_lookup(stub.address), dns_timeout=2)
+        trust = verifier.assess(raw, "anna@logistik-nord.de")
+    assert trust.verified is False
+
+
+def test_the_aligned_signature_is_checked_first_among_many() -> None:
+    others = "".join(f"DKIM-Signature: v=1; a=rsa-sha256; d=fwd{n}.example; s=x; h=from; "
+                     f"bh=AAAA; b=AAAA\r\n" for n in range(4))
+    signed = sign_demo(mail())
+    trust = SenderVerifier(keys=KEYS).assess(others.encode() + signed, "anna@logistik-nord.de")
+    assert trust.verified is True
