@@ -63,7 +63,7 @@ class Settings(BaseSettings):
     # added to the sender's newest open ticket instead; near-identical mail within its window too.
     flood_window_minutes: int = Field(default=60, ge=1)
     flood_max_per_sender: int = Field(default=3, ge=1)
-    flood_max_per_customer: int = Field(default=10, ge=1)
+    flood_max_per_customer: int = Field(default=20, ge=1)
     duplicate_window_minutes: int = Field(default=10, ge=0)
     smtp_timeout_seconds: float = Field(default=300.0, gt=0)
     smtp_data_max_seconds: float = Field(default=3600.0, gt=0)

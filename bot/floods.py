@@ -25,7 +25,7 @@ class FloodLimits:
 
     window: timedelta = timedelta(hours=1)
     max_per_sender: int = 3
-    max_per_customer: int = 10
+    max_per_customer: int = 20
     duplicate_window: timedelta = timedelta(minutes=10)
 
 

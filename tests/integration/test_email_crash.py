@@ -78,7 +78,9 @@ async def test_sigkill_during_delivery_loses_and_duplicates_nothing(
     smtp_port, http_port = free_port(), free_port()
     env = {**child_env({}), "DATABASE_URL": database_url, "SMTP_PORT": str(smtp_port),
            "HTTP_PORT": str(http_port), "OUTBOX_DIR": str(tmp_path / "outbox"),
-           "CLASSIFIER": "keywords"}
+           "CLASSIFIER": "keywords",
+           # 200 different users of one customer in a minute: a crash test, not a flood test
+           "FLOOD_MAX_PER_CUSTOMER": "1000"}
     subprocess.run([sys.executable, "-m", "bot", "customers", "import", "--demo"], env=env,
                    cwd=child_cwd(), check=True, capture_output=True)
     log = tmp_path / "serve.log"
