@@ -108,6 +108,8 @@ async def open_ticket(
             predicted_severity=triage.severity.value if triage else None,
             predicted_product=triage.product if triage else None,
             predicted_confidence=min(triage.confidence.values()) if triage else None,
+            stated_severity=triage.stated_severity.value if triage and triage.stated_severity
+            else None,
             model_version=triage.model if triage else None,
             status=TicketStatus.AWAITING_CONSENT if needs_consent else TicketStatus.OPEN,
             entitled=result.entitled,
