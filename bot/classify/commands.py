@@ -205,6 +205,14 @@ def _slice(examples: list[Example], final: list[Triage], raw: list[str],
     )
 
 
+def training_set(extra: Iterable[Example] = ()) -> list[Example]:
+    """What `classify train` learns from: the corpus's training split plus `extra`."""
+    examples = [e for e in load() if e.split == "T"] + list(extra)
+    if any(e.split != "T" for e in examples):
+        raise UserError("an evaluation example was about to be trained on")
+    return examples
+
+
 def train(settings: Settings, extra: Iterable[Example] = ()) -> tuple[str, int]:
     """Reproduce the shipped head from data/ (training split only); with `extra` (agents'
     confirmed triage) write a retrained head to CLASSIFIER_HEAD_FILE instead, only if it does
@@ -212,7 +220,7 @@ def train(settings: Settings, extra: Iterable[Example] = ()) -> tuple[str, int]:
     from bot.classify.train import train as fit
 
     extra = list(extra)
-    training = [e for e in load() if e.split == "T"] + extra
+    training = training_set(extra)
     encoder, cache = _encoder(settings), EmbeddingCache()
     trained = fit(encoder, training, encoder_id="intfloat/multilingual-e5-small", cache=cache)
     sets = evaluation_sets()

@@ -23,7 +23,7 @@ SIGNALS: dict[str, re.Pattern[str]] = {
     "many_users": _any(
         r"\b(alle|sämtliche|saemtliche|all|every)\s+(\w+\s+)?(mitarbeiter\w*|kolleg\w*|benutzer\w*|"
         r"nutzer\w*|user\w*|staff|employees|people|standorte|sites|clients|pcs?)\b",
-        r"\b(niemand|keiner|nobody|no\s?one|everyone|everybody|ganze[ns]?\s+(büro|firma|team)|"
+        r"\b(niemand|keiner|keinem|nobody|no\s?one|everyone|everybody|ganze[ns]?\s+(büro|firma|team)|"
         r"whole\s+(office|company|team))\b",
         r"\b([2-9]\d|\d{3,})\s+(mitarbeiter\w*|leute|personen|benutzer\w*|nutzer\w*|users|staff|"
         r"people|employees|kolleg\w*)\b"),
