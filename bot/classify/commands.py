@@ -103,6 +103,7 @@ def predict(settings: Settings, source: TextIO, out: TextIO) -> int:
             "department": triage.department.value, "severity": triage.severity.value,
             "product": triage.product, "language": detector.detect(f"{subject}\n{body}").value,
             "confidence": triage.confidence, "needs_triage": triage.needs_triage,
+            "stated_severity": triage.stated_severity.value if triage.stated_severity else None,
             "model": triage.model,
         }) + "\n")
     classifier.close()

@@ -124,6 +124,7 @@ def test_predict_command() -> None:
     assert first["department"] == "accounting" and first["language"] == "de"
     assert set(first["confidence"]) == {"department", "severity", "product"}
     assert first["model"].startswith("e5-small-head-")
+    assert first["stated_severity"] is None
     assert "line 2" in second["error"]
 
 
