@@ -178,6 +178,9 @@ def evaluate(settings: Settings, sets: dict[str, list[Example]], *, head: Head |
         truth = [str(e.severity) for e in examples]
         text.append(confusion_text(f"{name} severity",
                                    score(truth, [str(t.severity) for t in final], "ABC")))
+        text.append(confusion_text(f"{name} department", score(
+            [str(e.department) for e in examples], [str(t.department) for t in final],
+            list(Department))))
     confidence, correct = [c for c, _ in pooled], [ok for _, ok in pooled]
     chosen = choose_threshold(confidence, correct, target=0.95)
     text.insert(1, slice_table(reports))
