@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Callable, Coroutine, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -168,20 +169,22 @@ def _classify_train(args: argparse.Namespace, settings: Settings) -> int:
 
         extra = asyncio.run(load_confirmed(settings))
         print(f"adding {len(extra)} triage decisions confirmed or corrected by agents")
-    print(train(settings, extra))
-    return EXIT_OK
+    text, code = train(settings, extra)
+    print(text)
+    return code
 
 
 def _classify_eval(args: argparse.Namespace, settings: Settings) -> int:
     from bot.classify.commands import evaluate, read_jsonl
-    from bot.classify.corpus import load
+    from bot.classify.corpus import evaluation_sets
 
-    if args.file:
-        examples = read_jsonl(Path(args.file))
-    else:
-        examples = [e for e in load() if e.split == "E"]
-    report, _ = evaluate(settings, examples)
-    print(report)
+    if args.confirmed:
+        from bot.classify.feedback import agreement_report
+
+        print(_run_db(agreement_report, settings, args.days, datetime.now(UTC)))
+        return EXIT_OK
+    sets = {"file": read_jsonl(Path(args.file))} if args.file else evaluation_sets()
+    print(evaluate(settings, sets).text)
     return EXIT_OK
 
 
@@ -243,7 +246,11 @@ def parser() -> argparse.ArgumentParser:
                     help="also learn from triage that agents confirmed or corrected")
     tr.set_defaults(run=_classify_train)
     ev = clsub.add_parser("eval", help="accuracy, macro-F1 and confusion matrices")
-    ev.add_argument("file", nargs="?", help="labelled JSONL (default: the evaluation split)")
+    ev.add_argument("file", nargs="?",
+                    help="labelled JSONL (default: both fixed evaluation sets)")
+    ev.add_argument("--confirmed", action="store_true",
+                    help="how often agents agreed with the model, per task, from the database")
+    ev.add_argument("--days", type=int, default=30, help="with --confirmed: the last N days")
     ev.set_defaults(run=_classify_eval)
 
     tickets = sub.add_parser("tickets", help="tickets")

@@ -35,7 +35,8 @@ class Settings(BaseSettings):
     # Classifier
     classifier: str = Field(default="model", pattern="^(model|keywords)$")
     encoder: str = "var/models/multilingual-e5-small"
-    classifier_threshold: float = Field(default=0.6, ge=0, le=1)
+    classifier_threshold: float = Field(default=0.76, ge=0, le=1)
+    classifier_head_file: Path = Path("var/head.json")
     classifier_max_tokens: int = Field(default=256, ge=16, le=512)
     classifier_quantize: bool = False
     torch_threads: int = Field(default=2, ge=1)

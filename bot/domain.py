@@ -52,3 +52,4 @@ class Triage:
     confidence: dict[str, float]  # "department", "severity", "product"
     needs_triage: bool  # below the threshold: an agent must decide, not the model
     model: str  # which model (and version) decided
+    stated_severity: Severity | None = None  # what the customer wrote ("Priorität: hoch"), if any

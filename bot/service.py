@@ -123,6 +123,8 @@ async def open_ticket(
             predicted_severity=triage.severity.value if triage else None,
             predicted_product=triage.product if triage else None,
             predicted_confidence=min(triage.confidence.values()) if triage else None,
+            stated_severity=triage.stated_severity.value if triage and triage.stated_severity
+            else None,
             model_version=triage.model if triage else None,
             status=TicketStatus.AWAITING_CONSENT if needs_consent else TicketStatus.OPEN,
             entitled=result.entitled,
@@ -179,6 +181,8 @@ async def _open_unverified(
         predicted_product=triage.product if triage else None,
         predicted_confidence=min(triage.confidence.values()) if triage else None,
         model_version=triage.model if triage else None,
+        stated_severity=triage.stated_severity.value if triage and triage.stated_severity
+        else None,
         status=TicketStatus.UNVERIFIED, entitled=False, included=False,
         usage_month=usage_month(now, engine.calendar.zone), billable=False, price_cents=0,
         created_at=now, requester=new.requester, linked_ticket=new.linked_ticket,

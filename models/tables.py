@@ -81,6 +81,7 @@ class Ticket(SQLModel, table=True):
     predicted_severity: str | None = Field(default=None, max_length=1)
     predicted_product: str | None = Field(default=None, max_length=32)
     predicted_confidence: float | None = None
+    stated_severity: str | None = Field(default=None, max_length=1)  # the customer's own word
     model_version: str | None = Field(default=None, max_length=64)
     confirmed_by: str | None = Field(default=None, max_length=64)
     confirmed_at: datetime | None = _instant()

@@ -3,17 +3,33 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterable
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TextIO
 
-from bot.classify.corpus import Example, load
-from bot.classify.evaluate import Scores, confusion_text, score, table
-from bot.classify.head import HEAD_FILE, TASKS, Head
+from bot.classify.cache import Embedder, EmbeddingCache
+from bot.classify.corpus import Example, evaluation_sets, load
+from bot.classify.decide import decide_many
+from bot.classify.evaluate import (
+    SliceReport,
+    Threshold,
+    choose_threshold,
+    confusion_text,
+    expected_calibration_error,
+    not_worse,
+    precision_of,
+    score,
+    slice_table,
+)
+from bot.classify.head import HEAD_FILE, Head
 from bot.classify.model import ModelClassifier
 from bot.config import Settings
-from bot.domain import Department, Language, Severity
+from bot.domain import Department, Language, Severity, Triage
 from bot.errors import ConfigError, UserError
+
+log = logging.getLogger(__name__)
 
 
 def model_prepare(settings: Settings, target: str | None, if_missing: bool) -> str:
@@ -29,14 +45,33 @@ def model_prepare(settings: Settings, target: str | None, if_missing: bool) -> s
         raise UserError(f"cannot prepare the model: {exc}") from exc
 
 
+def choose_head(settings: Settings) -> Head:
+    """The shipped head, or the retrained one if it was accepted against this shipped head."""
+    try:
+        shipped = Head.load()
+    except (OSError, ValueError, KeyError) as exc:
+        raise ConfigError(f"cannot read the classifier head {HEAD_FILE}: {exc}") from exc
+    path = Path(settings.classifier_head_file)
+    if not path.exists():
+        return shipped
+    try:
+        retrained = Head.load(path)
+    except (OSError, ValueError, KeyError) as exc:
+        log.warning("event=retrained_head_ignored file=%s reason=%r", path, str(exc))
+        return shipped
+    if retrained.metrics.get("accepted_over") != shipped.version:
+        log.warning("event=retrained_head_ignored file=%s reason=not_compared_with_%s",
+                    path, shipped.version)
+        return shipped
+    log.info("event=retrained_head_used file=%s model=%s", path, retrained.version)
+    return retrained
+
+
 def load_classifier(settings: Settings) -> ModelClassifier:
     """The trained classifier as configured; UserError with a sentence if it cannot load."""
     from bot.classify.encoder import Encoder, EncoderMissing
 
-    try:
-        head = Head.load()
-    except (OSError, ValueError, KeyError) as exc:
-        raise ConfigError(f"cannot read the classifier head {HEAD_FILE}: {exc}") from exc
+    head = choose_head(settings)
     try:
         encoder = Encoder(settings.encoder, max_tokens=settings.classifier_max_tokens,
                           threads=settings.torch_threads, quantize=settings.classifier_quantize)
@@ -68,6 +103,7 @@ def predict(settings: Settings, source: TextIO, out: TextIO) -> int:
             "department": triage.department.value, "severity": triage.severity.value,
             "product": triage.product, "language": detector.detect(f"{subject}\n{body}").value,
             "confidence": triage.confidence, "needs_triage": triage.needs_triage,
+            "stated_severity": triage.stated_severity.value if triage.stated_severity else None,
             "model": triage.model,
         }) + "\n")
     classifier.close()
@@ -93,48 +129,122 @@ def read_jsonl(path: Path) -> list[Example]:
     return examples
 
 
-def evaluate(settings: Settings, examples: list[Example],
-             classifier: ModelClassifier | None = None) -> tuple[str, dict[str, Scores]]:
-    """Scores per task, overall and per language, plus confusion matrices, as text."""
-    owned = classifier is None
-    classifier = classifier or load_classifier(settings)
-    triages = classifier.classify_many([e.text for e in examples])
-    if owned:
-        classifier.close()
-    results: dict[tuple[str, str], Scores] = {}
-    for task in TASKS:
-        labels = classifier.head.tasks[task].labels
-        truth = [str(getattr(e, task)) for e in examples]
-        predicted = [str(getattr(t, task)) for t in triages]
-        results[(task, "all")] = score(truth, predicted, labels)
+@dataclass
+class Evaluation:
+    """`classify eval`'s figures: per set and language, and the threshold the sets support."""
+
+    reports: dict[str, SliceReport]
+    text: str
+    threshold: Threshold
+
+
+def _encoder(settings: Settings) -> Embedder:
+    from bot.classify.encoder import Encoder, EncoderMissing
+
+    try:
+        return Encoder(settings.encoder, max_tokens=settings.classifier_max_tokens,
+                       threads=settings.torch_threads, quantize=settings.classifier_quantize)
+    except EncoderMissing as exc:
+        raise ConfigError(str(exc)) from exc
+
+
+def evaluate(settings: Settings, sets: dict[str, list[Example]], *, head: Head | None = None,
+             encoder: Embedder | None = None, cache: EmbeddingCache | None = None) -> Evaluation:
+    """Scores per set and language at the configured threshold, confusions, and the threshold
+    at which the unflagged severities of all sets together are right 95 % of the time."""
+    head = head or choose_head(settings)
+    encoder = encoder or _encoder(settings)
+    cache = cache or EmbeddingCache()
+    threshold = settings.classifier_threshold
+    reports: dict[str, SliceReport] = {}
+    pooled: list[tuple[float, bool]] = []
+    text = [f"model {head.version}, threshold {threshold}"]
+    for name, examples in sets.items():
+        texts = [e.text for e in examples]
+        x = cache.embed(encoder, texts)
+        final = decide_many(head, x, texts, threshold=threshold)
+        layer = head.tasks["severity"]
+        probs = layer.probabilities(layer.inputs(x, texts))
+        raw = [layer.labels[i] for i in probs.argmax(axis=1)]
         for language in Language:
             idx = [i for i, e in enumerate(examples) if e.language == language]
             if idx:
-                results[(task, language.value)] = score(
-                    [truth[i] for i in idx], [predicted[i] for i in idx], labels)
-    text = [f"model {classifier.model}, {len(examples)} messages", table(results), ""]
-    text += [confusion_text(task, results[(task, "all")]) + "\n" for task in TASKS]
-    flat = {f"{task}/{part}": s for (task, part), s in results.items()}
-    return "\n".join(text), flat
+                reports[f"{name}/{language.value}"] = _slice(
+                    [examples[i] for i in idx], [final[i] for i in idx],
+                    [raw[i] for i in idx], probs[idx].max(axis=1).tolist())
+        for e, t in zip(examples, final, strict=True):
+            pooled.append((min(t.confidence["department"], t.confidence["severity"]),
+                           t.severity == e.severity))
+        truth = [str(e.severity) for e in examples]
+        text.append(confusion_text(f"{name} severity",
+                                   score(truth, [str(t.severity) for t in final], "ABC")))
+        text.append(confusion_text(f"{name} department", score(
+            [str(e.department) for e in examples], [str(t.department) for t in final],
+            list(Department))))
+    confidence, correct = [c for c, _ in pooled], [ok for _, ok in pooled]
+    chosen = choose_threshold(confidence, correct, target=0.95)
+    text.insert(1, slice_table(reports))
+    text.insert(2, f"threshold for 95 % right among unflagged (all sets): {chosen.threshold:.3f},"
+                   f" flags {chosen.flagged:.0%} (right {chosen.accuracy_kept:.3f})\n")
+    return Evaluation(reports=reports, text="\n".join(text), threshold=chosen)
 
 
-def train(settings: Settings, extra: Iterable[Example] = ()) -> str:
-    """Reproduce the head from data/ (training split only), plus any confirmed triage."""
-    from bot.classify.encoder import Encoder
+def _slice(examples: list[Example], final: list[Triage], raw: list[str],
+           confidence: list[float]) -> SliceReport:
+    truth_sev = [str(e.severity) for e in examples]
+    final_sev = [str(t.severity) for t in final]
+    kept = [t.severity == e.severity for e, t in zip(examples, final, strict=True)
+            if not t.needs_triage]
+    return SliceReport(
+        n=len(examples),
+        department_f1=score([str(e.department) for e in examples],
+                            [str(t.department) for t in final], list(Department)).macro_f1,
+        severity_f1=score(truth_sev, final_sev, list(Severity)).macro_f1,
+        precision_a=precision_of(truth_sev, final_sev, "A"),
+        predicted_a=final_sev.count("A"),
+        ece=expected_calibration_error(confidence, [t == p for t, p in zip(truth_sev, raw,
+                                                                         strict=True)]),
+        flagged=sum(t.needs_triage for t in final) / len(final),
+        accuracy_unflagged=sum(kept) / len(kept) if kept else None,
+    )
+
+
+def training_set(extra: Iterable[Example] = ()) -> list[Example]:
+    """What `classify train` learns from: the corpus's training split plus `extra`."""
+    examples = [e for e in load() if e.split == "T"] + list(extra)
+    if any(e.split != "T" for e in examples):
+        raise UserError("an evaluation example was about to be trained on")
+    return examples
+
+
+def train(settings: Settings, extra: Iterable[Example] = ()) -> tuple[str, int]:
+    """Reproduce the shipped head from data/ (training split only); with `extra` (agents'
+    confirmed triage) write a retrained head to CLASSIFIER_HEAD_FILE instead, only if it does
+    not score worse than the shipped head on the fixed evaluation sets."""
     from bot.classify.train import train as fit
 
-    corpus = load()
-    training = [e for e in corpus if e.split == "T"] + list(extra)
-    encoder = Encoder(settings.encoder, max_tokens=settings.classifier_max_tokens,
-                      threads=settings.torch_threads)
-    trained = fit(encoder, training, encoder_id="intfloat/multilingual-e5-small")
-    classifier = ModelClassifier(encoder, trained.head, threshold=settings.classifier_threshold)
-    report, flat = evaluate(settings, [e for e in corpus if e.split == "E"], classifier)
-    classifier.close()
-    trained.head.metrics = {k: {"n": s.n, "accuracy": round(s.accuracy, 3),
-                                "macro_f1": round(s.macro_f1, 3)} for k, s in flat.items()}
-    trained.head.save()
-    return (f"trained {trained.head.version} on {len(training)} messages "
-            f"(temperatures calibrated on {trained.calibration_size} held out); "
-            f"wrote {HEAD_FILE}\n\n{report}")
-
+    extra = list(extra)
+    training = training_set(extra)
+    encoder, cache = _encoder(settings), EmbeddingCache()
+    trained = fit(encoder, training, encoder_id="intfloat/multilingual-e5-small", cache=cache)
+    sets = evaluation_sets()
+    result = evaluate(settings, sets, head=trained.head, encoder=encoder, cache=cache)
+    trained.head.metrics = {k: asdict(r) for k, r in result.reports.items()}
+    summary = (f"trained {trained.head.version} on {len(training)} messages "
+               f"({len(extra)} confirmed by agents; temperatures calibrated on "
+               f"{trained.calibration_size} held out)")
+    if not extra:
+        trained.head.save()
+        return f"{summary}; wrote {HEAD_FILE}\n\n{result.text}", 0
+    shipped = Head.load()
+    before = evaluate(settings, sets, head=shipped, encoder=encoder, cache=cache)
+    worse = not_worse(result.reports, before.reports)
+    target = Path(settings.classifier_head_file)
+    if worse:
+        return (f"{summary}; NOT written: it scores worse than the shipped "
+                f"{shipped.version} on " + "; ".join(worse) + f"\n\n{result.text}"), 1
+    trained.head.metrics["accepted_over"] = shipped.version
+    target.parent.mkdir(parents=True, exist_ok=True)
+    trained.head.save(target)
+    return (f"{summary}; not worse than the shipped {shipped.version} on the fixed evaluation "
+            f"sets: wrote {target} (used after a restart)\n\n{result.text}"), 0

@@ -6,13 +6,16 @@ import hashlib
 import re
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from bot.domain import Department, Language, Severity
 
 DATA = Path(__file__).resolve().parents[2] / "data"
+# The second evaluation set: other voices, written before the model saw the new training text.
+# Its files sit one level deeper (eval2/<language>/<department>.txt), so `load()` never reads it.
+EVAL2 = DATA / "eval2"
 PRODUCTS = {"dh": "dehosted", "m365": "m365"}
 LINE = re.compile(r"^([TE]) ([ABC]) (\S+) \|(.*?)\| (.*)$")
 
@@ -69,6 +72,20 @@ def load(root: Path = DATA) -> list[Example]:
                 if line.strip():
                     examples.append(parse_line(path, number, line))
     return examples
+
+
+def load_eval2(root: Path = EVAL2) -> list[Example]:
+    """The second evaluation set; every line must be marked E (never training)."""
+    examples = [replace(e, id=f"eval2/{e.id}") for e in load(root)]
+    wrong = [e.id for e in examples if e.split != "E"]
+    if wrong:
+        raise CorpusError(f"{root}: evaluation-only files hold training lines: {wrong[:3]}")
+    return examples
+
+
+def evaluation_sets() -> dict[str, list[Example]]:
+    """The fixed evaluation sets: the corpus's E split and the second set in other voices."""
+    return {"eval1": [e for e in load() if e.split == "E"], "eval2": load_eval2()}
 
 
 def fingerprint(examples: Iterable[Example]) -> str:

@@ -49,3 +49,90 @@ def confusion_text(task: str, s: Scores) -> str:
     for truth in labels:
         rows.append(f"{truth:<{width}}" + "".join(f"{s.confusion[truth][p]:>11}" for p in labels))
     return "\n".join(rows)
+
+
+def precision_of(truth: Sequence[str], predicted: Sequence[str], label: str) -> float | None:
+    """Of the messages predicted `label`, the share truly `label` (None if none predicted)."""
+    hits = [t == label for t, p in zip(truth, predicted, strict=True) if p == label]
+    return sum(hits) / len(hits) if hits else None
+
+
+def expected_calibration_error(confidence: Sequence[float], correct: Sequence[bool],
+                               bins: int = 10) -> float:
+    """ECE: the gap between confidence and accuracy, averaged over equal-width bins."""
+    total = len(confidence)
+    if total == 0:
+        return 0.0
+    error = 0.0
+    for b in range(bins):
+        low, high = b / bins, (b + 1) / bins
+        members = [i for i, c in enumerate(confidence)
+                   if (low < c <= high) or (b == 0 and c == 0)]
+        if members:
+            accuracy = sum(correct[i] for i in members) / len(members)
+            mean_conf = sum(confidence[i] for i in members) / len(members)
+            error += len(members) / total * abs(accuracy - mean_conf)
+    return error
+
+
+@dataclass(frozen=True)
+class Threshold:
+    threshold: float
+    accuracy_kept: float  # severity accuracy among the messages not flagged
+    flagged: float  # share flagged for an agent
+
+
+def choose_threshold(confidence: Sequence[float], correct: Sequence[bool],
+                     target: float = 0.95) -> Threshold:
+    """The lowest threshold at which the messages at or above it are right `target` of the time."""
+    candidates = sorted({0.0, *(round(c, 3) for c in confidence)})
+    for threshold in candidates:
+        kept = [ok for c, ok in zip(confidence, correct, strict=True) if c >= threshold]
+        if kept and sum(kept) / len(kept) >= target:
+            return Threshold(threshold, sum(kept) / len(kept), 1 - len(kept) / len(confidence))
+    return Threshold(1.0, 1.0, 1.0)
+
+
+@dataclass(frozen=True)
+class SliceReport:
+    """What `classify eval` reports for one evaluation set and language."""
+
+    n: int
+    department_f1: float
+    severity_f1: float
+    precision_a: float | None  # of the final severities (after the needs_triage rules)
+    predicted_a: int
+    ece: float  # severity, 10 bins, the model's own top probability against its own pick
+    flagged: float
+    accuracy_unflagged: float | None  # final severity right among the messages not flagged
+
+
+def slice_table(reports: dict[str, SliceReport]) -> str:
+    """One line per evaluation set and language."""
+    lines = [f"{'slice':<12} {'n':>4} {'dept-F1':>8} {'sev-F1':>7} {'prec-A':>7} {'#A':>4} "
+             f"{'ECE':>6} {'flagged':>8} {'sev-ok-unflagged':>17}"]
+    for name, r in reports.items():
+        prec = "-" if r.precision_a is None else f"{r.precision_a:.3f}"
+        kept = "-" if r.accuracy_unflagged is None else f"{r.accuracy_unflagged:.3f}"
+        lines.append(f"{name:<12} {r.n:>4} {r.department_f1:>8.3f} {r.severity_f1:>7.3f} "
+                     f"{prec:>7} {r.predicted_a:>4} {r.ece:>6.3f} {r.flagged:>8.2f} {kept:>17}")
+    return "\n".join(lines)
+
+
+def not_worse(new: dict[str, SliceReport], old: dict[str, SliceReport],
+              tolerance: float = 0.01) -> list[str]:
+    """Where `new` scores worse than `old` (empty: accept): F1 per slice, and precision of A."""
+    worse = []
+    for name, before in old.items():
+        after = new.get(name)
+        if after is None:
+            worse.append(f"{name}: not evaluated")
+            continue
+        for what in ("department_f1", "severity_f1"):
+            if getattr(after, what) < getattr(before, what) - tolerance:
+                worse.append(f"{name}: {what} {getattr(after, what):.3f} < "
+                             f"{getattr(before, what):.3f}")
+        if (before.precision_a is not None and after.precision_a is not None
+                and after.precision_a < before.precision_a - tolerance):
+            worse.append(f"{name}: precision_a {after.precision_a:.3f} < {before.precision_a:.3f}")
+    return worse

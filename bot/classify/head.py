@@ -1,7 +1,8 @@
 """The trained head: one softmax layer per task on the frozen embedding, temperature-scaled.
 
-Stored as JSON in the repository (bot/classify/head.json), with its labels, the encoder it
-was trained on, and a fingerprint of its training data.
+The severity layer also reads the spec's severity signals (bot/classify/signals.py) beside the
+embedding. Stored as JSON in the repository (bot/classify/head.json), with its labels, the
+encoder it was trained on, and a fingerprint of its training data.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from bot.classify import signals
 
 HEAD_FILE = Path(__file__).with_name("head.json")
 TASKS = ("department", "severity", "product")
@@ -25,9 +28,16 @@ class TaskHead:
     weight: np.ndarray[Any, np.dtype[np.float32]]  # (labels, dimension)
     bias: np.ndarray[Any, np.dtype[np.float32]]
     temperature: float = 1.0
+    signals: float = 0.0  # scale of the severity signals appended to the embedding; 0: none
+
+    def inputs(self, x: np.ndarray[Any, Any], texts: list[str]) -> np.ndarray[Any, Any]:
+        """The layer's input: the embeddings, plus the text signals if this layer reads them."""
+        if not self.signals:
+            return x
+        return np.hstack([x, signals.vector(texts, self.signals)])
 
     def probabilities(self, x: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
-        """Calibrated class probabilities, one row per embedding."""
+        """Calibrated class probabilities, one row per input row (see `inputs`)."""
         logits = (x @ self.weight.T + self.bias) / self.temperature
         logits -= logits.max(axis=1, keepdims=True)
         exp = np.exp(logits)
@@ -55,8 +65,10 @@ class Head:
         data = {
             "encoder": self.encoder, "data_fingerprint": self.data_fingerprint,
             "max_tokens": self.max_tokens, "metrics": self.metrics,
+            "signal_names": list(signals.NAMES),
             "tasks": {
                 name: {"labels": head.labels, "temperature": round(head.temperature, 4),
+                       "signals": head.signals,
                        "bias": np.round(head.bias, 6).tolist(),
                        "weight": np.round(head.weight, 6).tolist()}
                 for name, head in self.tasks.items()
@@ -72,9 +84,14 @@ class Head:
             name: TaskHead(labels=list(task["labels"]),
                            weight=np.asarray(task["weight"], dtype=np.float32),
                            bias=np.asarray(task["bias"], dtype=np.float32),
-                           temperature=float(task["temperature"]))
+                           temperature=float(task["temperature"]),
+                           signals=float(task.get("signals", 0.0)))
             for name, task in data["tasks"].items()
         }
+        uses_signals = any(task.signals for task in tasks.values())
+        if uses_signals and data.get("signal_names") != list(signals.NAMES):
+            raise ValueError(f"{path} was trained on other severity signals than "
+                             "bot/classify/signals.py defines; retrain it")
         return cls(tasks=tasks, encoder=data["encoder"],
                    data_fingerprint=data["data_fingerprint"],
                    max_tokens=int(data["max_tokens"]), metrics=data.get("metrics", {}))

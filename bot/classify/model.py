@@ -15,9 +15,10 @@ from typing import Any
 
 import numpy as np
 
+from bot.classify.decide import decide_many
 from bot.classify.encoder import Encoder
 from bot.classify.head import Head
-from bot.domain import Department, Severity, Triage
+from bot.domain import Triage
 
 MAX_CHARS = 4000  # the token budget cuts later; this only bounds tokenizer work
 
@@ -31,7 +32,7 @@ class _Request:
 class ModelClassifier:
     """Frozen E5 encoder + trained head; below `threshold` a ticket is marked for triage."""
 
-    def __init__(self, encoder: Encoder, head: Head, *, threshold: float = 0.6,
+    def __init__(self, encoder: Encoder, head: Head, *, threshold: float = 0.76,
                  max_batch: int = 16, wait_seconds: float = 0.005) -> None:
         self.encoder = encoder
         self.head = head
@@ -55,7 +56,7 @@ class ModelClassifier:
         results: list[Triage] = []
         for start in range(0, len(texts), 32):
             chunk = [t[:MAX_CHARS] for t in texts[start:start + 32]]
-            results += self._predict(self.encoder.embed(chunk))
+            results += self._predict(self.encoder.embed(chunk), chunk)
         return results
 
     def close(self) -> None:
@@ -80,7 +81,8 @@ class ModelClassifier:
                 pass
             self.batch_sizes.append(len(batch))
             try:
-                triages = self._predict(self.encoder.embed([r.text for r in batch]))
+                texts = [r.text for r in batch]
+                triages = self._predict(self.encoder.embed(texts), texts)
             except Exception as exc:  # hand the failure to every waiting caller
                 for request in batch:
                     request.future.set_exception(exc)
@@ -88,19 +90,5 @@ class ModelClassifier:
             for request, triage in zip(batch, triages, strict=True):
                 request.future.set_result(triage)
 
-    def _predict(self, x: np.ndarray[Any, Any]) -> list[Triage]:
-        probs = {task: head.probabilities(x) for task, head in self.head.tasks.items()}
-        out = []
-        for row in range(x.shape[0]):
-            best = {task: int(p[row].argmax()) for task, p in probs.items()}
-            conf = {task: round(float(probs[task][row, best[task]]), 3) for task in probs}
-            labels = {task: self.head.tasks[task].labels[best[task]] for task in probs}
-            out.append(Triage(
-                department=Department(labels["department"]),
-                severity=Severity(labels["severity"]),
-                product=labels["product"],
-                confidence=conf,
-                needs_triage=min(conf["department"], conf["severity"]) < self.threshold,
-                model=self.model,
-            ))
-        return out
+    def _predict(self, x: np.ndarray[Any, Any], texts: list[str]) -> list[Triage]:
+        return decide_many(self.head, x, texts, threshold=self.threshold)

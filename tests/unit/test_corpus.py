@@ -98,3 +98,91 @@ def test_translations_share_a_group_and_a_side() -> None:
     assert groups == {en[0].id: de[0].id}  # the second English one is no translation
     splits = stratified_split(examples, groups, every=2)
     assert splits[en[0].id] == splits[de[0].id]
+
+
+def test_training_never_reads_the_second_evaluation_set(corpus: list) -> None:  # type: ignore[type-arg]
+    from bot.classify.commands import training_set
+    from bot.classify.corpus import fingerprint, load_eval2
+
+    second = load_eval2()
+    assert len(second) >= 100
+    assert {e.split for e in second} == {"E"}
+    texts = {e.text for e in second}
+    assert [e.id for e in corpus if e.text in texts] == []  # neither file nor copy in data/*/
+    assert [e.id for e in training_set() if e.text in texts] == []
+    assert Head.load().data_fingerprint != fingerprint(
+        [e for e in corpus if e.split == "T"] + second)
+
+
+def test_the_second_set_covers_every_label(corpus: list) -> None:  # type: ignore[type-arg]
+    from bot.classify.corpus import load_eval2
+
+    second = load_eval2()
+    for language in Language:
+        part = [e for e in second if e.language == language]
+        assert {e.department for e in part} == set(Department)
+        assert min(Counter(e.severity for e in part).values()) >= 8
+
+
+def test_train_refuses_evaluation_examples() -> None:
+    from bot.classify.corpus import load_eval2
+    from bot.classify.train import train
+
+    with pytest.raises(ValueError, match="never be used for training"):
+        train(None, load_eval2()[:2], encoder_id="x")  # type: ignore[arg-type]
+
+
+def test_precision_of_a_and_calibration_error() -> None:
+    from bot.classify.evaluate import expected_calibration_error, precision_of
+
+    assert precision_of(["A", "B", "A", "C"], ["A", "A", "A", "C"], "A") == pytest.approx(2 / 3)
+    assert precision_of(["A"], ["B"], "A") is None
+    # two bins: 0.95 (right, right) and 0.55 (right, wrong): |1-0.95|/2 + |0.5-0.55|/2
+    ece = expected_calibration_error([0.95, 0.95, 0.55, 0.55], [True, True, True, False])
+    assert ece == pytest.approx(0.05)
+
+
+def test_threshold_is_the_lowest_that_reaches_the_target() -> None:
+    from bot.classify.evaluate import choose_threshold
+
+    confidence = [0.9, 0.8, 0.7, 0.6, 0.5]
+    correct = [True, True, True, False, False]
+    chosen = choose_threshold(confidence, correct, target=0.95)
+    assert chosen.threshold == 0.7
+    assert chosen.flagged == pytest.approx(0.4)
+    assert chosen.accuracy_kept == 1.0
+
+
+def test_a_retrained_head_is_used_only_if_accepted_over_the_shipped_one(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from bot.classify.commands import choose_head
+    from bot.config import Settings
+
+    shipped = Head.load()
+    path = tmp_path / "head.json"
+    settings = Settings(_env_file=None, classifier_head_file=path)
+    assert choose_head(settings).version == shipped.version  # none written yet
+    retrained = Head.load()
+    retrained.data_fingerprint = "f" * 16
+    retrained.metrics = {"accepted_over": "e5-small-head-00000000"}  # against another head
+    retrained.save(path)
+    assert choose_head(settings).version == shipped.version
+    retrained.metrics = {"accepted_over": shipped.version}
+    retrained.save(path)
+    assert choose_head(settings).version == "e5-small-head-ffffffff"
+    path.write_text("{broken", encoding="utf-8")
+    assert choose_head(settings).version == shipped.version
+
+
+def test_not_worse_compares_every_slice() -> None:
+    from bot.classify.evaluate import SliceReport, not_worse
+
+    def report(sev: float, prec: float | None) -> SliceReport:
+        return SliceReport(n=60, department_f1=0.95, severity_f1=sev, precision_a=prec,
+                           predicted_a=10, ece=0.05, flagged=0.2, accuracy_unflagged=0.95)
+
+    old = {"eval1/de": report(0.90, 0.95), "eval2/en": report(0.85, 0.90)}
+    assert not_worse({"eval1/de": report(0.905, 0.95), "eval2/en": report(0.845, 0.9)}, old) == []
+    assert not_worse({"eval1/de": report(0.90, 0.95), "eval2/en": report(0.80, 0.9)}, old) == [
+        "eval2/en: severity_f1 0.800 < 0.850"]
+    assert not_worse({"eval1/de": report(0.90, 0.80), "eval2/en": report(0.85, 0.9)}, old) == [
+        "eval1/de: precision_a 0.800 < 0.950"]
