@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from aiohttp import web
 from bot import __version__
 from bot.classify import Classifier
 from bot.classify.keywords import KeywordClassifier
+from bot.classify.lazy import LazyClassifier
 from bot.config import ConfigError, Settings, load_policy
 from bot.http import make_http_app
 from bot.inbound import MailConfig, MailIntake
@@ -80,16 +82,22 @@ class Service:
             backoff_seconds=settings.relay_backoff_seconds,
         )
         self.worker = MailWorker(self.intake, clock=self.clock,
-                                 on_processed=self.deliverer.wake.set)
-        await self.worker.start()
+                                 on_processed=self.deliverer.wake.set,
+                                 concurrency=settings.worker_concurrency)
+        await self.worker.start()  # stored mail waits in the worker for the model, not the sender
         self._delivery = asyncio.create_task(self.deliverer.run())
         handler = SupportHandler(db=self.db, addresses=settings.support_mailboxes,
                                  on_stored=self.worker.submit, clock=self.clock)
         self.smtp = await start_smtp(settings, handler)
-        self.runner = web.AppRunner(make_http_app(self.db), access_log=None)
+        self.runner = web.AppRunner(
+            make_http_app(self.db, model_state=lambda: model_state(self.intake.classifier)),
+            access_log=None,
+        )
         await self.runner.setup()
         site = web.TCPSite(self.runner, settings.http_host, settings.http_port)
         await site.start()
+        if isinstance(self.intake.classifier, LazyClassifier):
+            self.intake.classifier.start()  # accepting already; the model loads meanwhile
         log.info(
             "event=started version=%s http=%s:%s smtp=%s:%s database=%s outbound=%s",
             __version__, settings.http_host, self.http_port, settings.smtp_host,
@@ -111,8 +119,20 @@ class Service:
             await self.worker.stop()
         if self.deliverer is not None and self._delivery is not None:
             await self.deliverer.stop(self._delivery)
+        if isinstance(self.intake.classifier, LazyClassifier):
+            self.intake.classifier.close()
         await self.db.dispose()
         log.info("event=stopped")
+
+
+def model_state(classifier: Classifier) -> dict[str, object]:
+    """For /health: whether the classifier is loaded (or why it could not be)."""
+    if not isinstance(classifier, LazyClassifier):
+        return {"loaded": True}
+    state: dict[str, object] = {"loaded": classifier.loaded}
+    if classifier.error is not None:
+        state["error"] = classifier.error
+    return state
 
 
 def transport(settings: Settings) -> Transport:
@@ -137,22 +157,40 @@ def mail_config(settings: Settings) -> MailConfig:
     )
 
 
-def make_classifier(settings: Settings) -> Classifier:
-    """The trained model (default), or the keyword rules when CLASSIFIER=keywords."""
+def load_configured_classifier(settings: Settings) -> Classifier:
+    """Load the trained model (default), or the keyword rules when CLASSIFIER=keywords."""
     if settings.classifier == "keywords":
         return KeywordClassifier(threshold=settings.classifier_threshold)
     from bot.classify.commands import load_classifier
 
     classifier = load_classifier(settings)
+    classifier.max_batch = settings.classifier_batch
     log.info("event=classifier_loaded model=%s encoder=%s", classifier.model, settings.encoder)
     return classifier
+
+
+def make_classifier(settings: Settings) -> LazyClassifier:
+    """The configured classifier, loaded in the background once the service starts.
+
+    What can be checked cheaply (the encoder directory exists) is checked now, so a missing
+    model still stops the service at once with a sentence.
+    """
+    if settings.classifier == "model":
+        from bot.classify.encoder import EncoderMissing, check_source
+
+        try:
+            check_source(settings.encoder)
+        except EncoderMissing as exc:
+            raise ConfigError(str(exc)) from exc
+    return LazyClassifier(lambda: load_configured_classifier(settings))
 
 
 def build(settings: Settings, *, classifier: Classifier | None = None,
           clock: Callable[[], datetime] = utc_now) -> Service:
     """Load the policy, connect the store, build the intake; ConfigError on bad settings."""
     engine = Engine(load_policy(settings.policy_file))
-    db = Database(settings.database_url.get_secret_value())
+    db = Database(settings.database_url.get_secret_value(),
+                  background_pool=settings.worker_concurrency)
     intake = MailIntake(db=db, engine=engine, config=mail_config(settings),
                         classifier=classifier or make_classifier(settings),
                         detector=LanguageDetector())
@@ -171,3 +209,44 @@ async def serve(settings: Settings) -> None:
         await stop.wait()
     finally:
         await service.stop()
+
+
+async def run_worker(settings: Settings, *, on_ready: Callable[[], None] = lambda: None,
+                     stop: asyncio.Event | None = None) -> None:
+    """`intake-bot work`: classify and process stored mail only, next to `serve`.
+
+    Needs PostgreSQL: several processes claim pending mail with FOR UPDATE SKIP LOCKED (see
+    MailIntake.process). Replies are delivered by `serve`, which polls the queue every second.
+    """
+    service = build(settings)
+    if service.db.backend != "postgresql":
+        await service.db.dispose()
+        raise StartupError("`intake-bot work` needs PostgreSQL (DATABASE_URL=postgresql://...): "
+                           "on SQLite `serve` alone processes the mail")
+    if stop is None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+    worker: MailWorker | None = None
+    try:
+        revision = await current_revision(service.db)
+        if revision != head_revision():
+            raise StartupError(f"the database schema is at revision {revision or 'none'}, the "
+                               f"code needs {head_revision()}: run `intake-bot db upgrade` first")
+        worker = MailWorker(service.intake, clock=service.clock, on_processed=lambda: None,
+                            concurrency=settings.worker_concurrency, scan_seconds=1.0)
+        await worker.start()
+        classifier = service.intake.classifier
+        if isinstance(classifier, LazyClassifier):
+            await asyncio.to_thread(classifier.wait)
+        log.info("event=worker_started pid=%s", os.getpid())
+        on_ready()
+        await stop.wait()
+    finally:
+        if worker is not None:
+            await worker.stop()
+        if isinstance(service.intake.classifier, LazyClassifier):
+            service.intake.classifier.close()
+        await service.db.dispose()
+        log.info("event=worker_stopped")

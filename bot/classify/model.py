@@ -1,8 +1,9 @@
-"""The trained classifier behind the Classifier interface, with micro-batching.
+"""The trained classifier behind the Classifier interface, with batching on its own thread.
 
-`classify` may be called from many worker threads at once; a single batching thread collects
-the requests that arrive within a few milliseconds of each other and runs them through the
-encoder together, which is several times cheaper per message than one at a time.
+`submit` (from the event loop) and `classify` (from any thread) queue a request; one inference
+thread, with the torch threads pinned on it, takes everything that is waiting, sorts it by
+length (a batch is padded to its longest text) and runs it through the encoder in batches of
+at most `max_batch`. The batch size is not capped by any thread pool: whatever waits is batched.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ class ModelClassifier:
     """Frozen E5 encoder + trained head; below `threshold` a ticket is marked for triage."""
 
     def __init__(self, encoder: Encoder, head: Head, *, threshold: float = 0.6,
-                 max_batch: int = 16, wait_seconds: float = 0.005) -> None:
+                 max_batch: int = 32, wait_seconds: float = 0.005) -> None:
         self.encoder = encoder
         self.head = head
         self.threshold = threshold
@@ -44,11 +45,15 @@ class ModelClassifier:
         self._thread = threading.Thread(target=self._run, name="classifier", daemon=True)
         self._thread.start()
 
-    def classify(self, subject: str, text: str) -> Triage:
-        """Triage one message (blocks the calling thread, never the event loop)."""
+    def submit(self, subject: str, text: str) -> Future[Triage]:
+        """Queue one message for the inference thread; the future holds its triage."""
         future: Future[Triage] = Future()
         self._queue.put(_Request(f"{subject}\n{text}".strip()[:MAX_CHARS], future))
-        return future.result()
+        return future
+
+    def classify(self, subject: str, text: str) -> Triage:
+        """Triage one message (blocks the calling thread, never the event loop)."""
+        return self.submit(subject, text).result()
 
     def classify_many(self, texts: list[str]) -> list[Triage]:
         """Triage many texts directly, in batches (for the CLI and evaluation)."""
@@ -63,30 +68,51 @@ class ModelClassifier:
         self._queue.put(None)
         self._thread.join(timeout=5)
 
+    def _take_waiting(self, first: _Request) -> list[_Request]:
+        """`first` and everything queued behind it; a stop request stays queued."""
+        waiting = [first]
+        limit = 4 * self.max_batch  # bounds one round's latency; the rest waits its turn
+        try:
+            while len(waiting) < limit:
+                item = self._queue.get_nowait()
+                if item is None:
+                    self._queue.put(None)
+                    break
+                waiting.append(item)
+        except queue.Empty:
+            pass
+        if len(waiting) < self.max_batch:  # a few milliseconds for company
+            try:
+                item = self._queue.get(timeout=self.wait_seconds)
+                if item is None:
+                    self._queue.put(None)
+                else:
+                    waiting.append(item)
+            except queue.Empty:
+                pass
+        return waiting
+
     def _run(self) -> None:
+        self.encoder.pin_threads()  # torch's thread count is per OS thread: set it on this one
         while True:
             first = self._queue.get()
             if first is None:
                 return
-            batch = [first]
-            try:
-                while len(batch) < self.max_batch:
-                    item = self._queue.get(timeout=self.wait_seconds)
-                    if item is None:
-                        self._queue.put(None)
-                        break
-                    batch.append(item)
-            except queue.Empty:
-                pass
-            self.batch_sizes.append(len(batch))
-            try:
-                triages = self._predict(self.encoder.embed([r.text for r in batch]))
-            except Exception as exc:  # hand the failure to every waiting caller
-                for request in batch:
-                    request.future.set_exception(exc)
-                continue
-            for request, triage in zip(batch, triages, strict=True):
-                request.future.set_result(triage)
+            waiting = self._take_waiting(first)
+            waiting.sort(key=lambda r: len(r.text))
+            for start in range(0, len(waiting), self.max_batch):
+                self._answer(waiting[start:start + self.max_batch])
+
+    def _answer(self, batch: list[_Request]) -> None:
+        self.batch_sizes.append(len(batch))
+        try:
+            triages = self._predict(self.encoder.embed([r.text for r in batch]))
+        except Exception as exc:  # hand the failure to every waiting caller
+            for request in batch:
+                request.future.set_exception(exc)
+            return
+        for request, triage in zip(batch, triages, strict=True):
+            request.future.set_result(triage)
 
     def _predict(self, x: np.ndarray[Any, Any]) -> list[Triage]:
         probs = {task: head.probabilities(x) for task, head in self.head.tasks.items()}
