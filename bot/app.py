@@ -16,12 +16,11 @@ from aiohttp import web
 from bot import __version__
 from bot.classify import Classifier
 from bot.classify.keywords import KeywordClassifier
-from bot.classify.lazy import LazyClassifier
+from bot.classify.lazy import BackgroundLanguageDetector, LazyClassifier
 from bot.config import ConfigError, Settings, load_policy
 from bot.http import make_http_app
 from bot.inbound import MailConfig, MailIntake
 from bot.intake.email import SupportHandler, start_smtp
-from bot.intake.language import LanguageDetector
 from bot.intake.outbound import Deliverer, MaildirOutbox, SmtpRelay, Transport
 from bot.sla.engine import Engine
 from bot.workers import MailWorker
@@ -165,11 +164,13 @@ def load_configured_classifier(settings: Settings) -> Classifier:
 
     classifier = load_classifier(settings)
     classifier.max_batch = settings.classifier_batch
+    classifier.nice = settings.classifier_nice
     log.info("event=classifier_loaded model=%s encoder=%s", classifier.model, settings.encoder)
     return classifier
 
 
-def make_classifier(settings: Settings) -> LazyClassifier:
+def make_classifier(settings: Settings, *,
+                    detector: BackgroundLanguageDetector | None = None) -> LazyClassifier:
     """The configured classifier, loaded in the background once the service starts.
 
     What can be checked cheaply (the encoder directory exists) is checked now, so a missing
@@ -182,7 +183,13 @@ def make_classifier(settings: Settings) -> LazyClassifier:
             check_source(settings.encoder)
         except EncoderMissing as exc:
             raise ConfigError(str(exc)) from exc
-    return LazyClassifier(lambda: load_configured_classifier(settings))
+
+    def load() -> Classifier:
+        if detector is not None:
+            detector.load()  # its models too are built in the background
+        return load_configured_classifier(settings)
+
+    return LazyClassifier(load)
 
 
 def build(settings: Settings, *, classifier: Classifier | None = None,
@@ -191,9 +198,10 @@ def build(settings: Settings, *, classifier: Classifier | None = None,
     engine = Engine(load_policy(settings.policy_file))
     db = Database(settings.database_url.get_secret_value(),
                   background_pool=settings.worker_concurrency)
+    detector = BackgroundLanguageDetector()
     intake = MailIntake(db=db, engine=engine, config=mail_config(settings),
-                        classifier=classifier or make_classifier(settings),
-                        detector=LanguageDetector())
+                        classifier=classifier or make_classifier(settings, detector=detector),
+                        detector=detector)
     return Service(settings=settings, engine=engine, db=db, intake=intake, clock=clock)
 
 

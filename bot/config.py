@@ -38,6 +38,7 @@ class Settings(BaseSettings):
     classifier_quantize: bool = False
     torch_threads: int = Field(default=2, ge=1)
     classifier_batch: int = Field(default=32, ge=1, le=256)
+    classifier_nice: int = Field(default=10, ge=0, le=19)
     worker_concurrency: int = Field(default=32, ge=1, le=256)
 
     # Mail in

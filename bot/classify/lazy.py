@@ -16,7 +16,8 @@ from concurrent.futures import Future
 from typing import Protocol, runtime_checkable
 
 from bot.classify import Classifier
-from bot.domain import Triage
+from bot.domain import Language, Triage
+from bot.intake.language import LanguageDetector
 
 log = logging.getLogger(__name__)
 
@@ -102,3 +103,26 @@ async def triage_of(classifier: Classifier, subject: str, text: str) -> Triage:
     if isinstance(classifier, Submitting):
         return await asyncio.wrap_future(classifier.submit(subject, text))
     return await asyncio.to_thread(classifier.classify, subject, text)
+
+
+class BackgroundLanguageDetector(LanguageDetector):
+    """The language detector, built on first use or by `load` (its models take a second or
+    two to build, which start-up should not wait for)."""
+
+    def __init__(self, default: Language = Language.DE) -> None:
+        self.default = default
+        self._lock = threading.Lock()
+        self._built: LanguageDetector | None = None
+
+    def load(self) -> None:
+        """Build the detector now (once)."""
+        with self._lock:
+            if self._built is None:
+                self._built = LanguageDetector(self.default)
+
+    def detect(self, text: str) -> Language:
+        """The message's language (see LanguageDetector.detect)."""
+        if self._built is None:
+            self.load()
+        assert self._built is not None
+        return self._built.detect(text)

@@ -8,6 +8,8 @@ at most `max_batch`. The batch size is not capped by any thread pool: whatever w
 
 from __future__ import annotations
 
+import contextlib
+import os
 import queue
 import threading
 from concurrent.futures import Future
@@ -23,6 +25,20 @@ from bot.domain import Department, Severity, Triage
 MAX_CHARS = 4000  # the token budget cuts later; this only bounds tokenizer work
 
 
+def lower_priority(nice: int) -> None:
+    """Raise the calling OS thread's nice value by `nice` (Linux: per thread; no privileges).
+
+    Thinking yields the CPU to accepting: the torch worker threads this thread starts later
+    inherit the value, while the event loop that stores mail keeps its own.
+    """
+    if nice <= 0:
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        native = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, native,
+                       min(19, os.getpriority(os.PRIO_PROCESS, native) + nice))
+
+
 @dataclass(frozen=True)
 class _Request:
     text: str
@@ -33,12 +49,13 @@ class ModelClassifier:
     """Frozen E5 encoder + trained head; below `threshold` a ticket is marked for triage."""
 
     def __init__(self, encoder: Encoder, head: Head, *, threshold: float = 0.6,
-                 max_batch: int = 32, wait_seconds: float = 0.005) -> None:
+                 max_batch: int = 32, wait_seconds: float = 0.005, nice: int = 10) -> None:
         self.encoder = encoder
         self.head = head
         self.threshold = threshold
         self.max_batch = max_batch
         self.wait_seconds = wait_seconds
+        self.nice = nice
         self.model = head.version
         self.batch_sizes: list[int] = []  # observed, for tests and the benchmark
         self._queue: queue.Queue[_Request | None] = queue.Queue()
@@ -94,10 +111,14 @@ class ModelClassifier:
 
     def _run(self) -> None:
         self.encoder.pin_threads()  # torch's thread count is per OS thread: set it on this one
+        niced = False
         while True:
             first = self._queue.get()
             if first is None:
                 return
+            if not niced:  # on the first request: the owner may set `nice` after construction
+                lower_priority(self.nice)
+                niced = True
             waiting = self._take_waiting(first)
             waiting.sort(key=lambda r: len(r.text))
             for start in range(0, len(waiting), self.max_batch):
