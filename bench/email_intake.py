@@ -22,6 +22,7 @@ import gc
 import json
 import os
 import re
+import shutil
 import socket
 import statistics
 import subprocess
@@ -269,6 +270,8 @@ async def main() -> None:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 process.wait(timeout=30)
 
+    if not args.database_url:
+        shutil.rmtree(work, ignore_errors=True)
     width = 44
     rows: list[tuple[str, str]] = [
         ("database", url.split(":")[0]),
