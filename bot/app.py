@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,13 +17,13 @@ from aiohttp import web
 from bot import __version__
 from bot.classify import Classifier
 from bot.classify.keywords import KeywordClassifier
+from bot.classify.lazy import BackgroundLanguageDetector, LazyClassifier
 from bot.config import ConfigError, Settings, load_policy
 from bot.customers_csv import plans_not_in_policy
 from bot.floods import FloodLimits
 from bot.http import http_runner
 from bot.inbound import MailConfig, MailIntake
 from bot.intake.email import SupportHandler, start_smtp
-from bot.intake.language import LanguageDetector
 from bot.intake.outbound import Deliverer, MaildirOutbox, SmtpRelay, Transport
 from bot.intake.trust import SenderVerifier, dns_lookup, load_key_table
 from bot.sla.engine import Engine
@@ -89,17 +90,21 @@ class Service:
             backoff_seconds=settings.relay_backoff_seconds,
         )
         self.worker = MailWorker(self.intake, clock=self.clock,
-                                 on_processed=self.deliverer.wake.set)
-        await self.worker.start()
+                                 on_processed=self.deliverer.wake.set,
+                                 concurrency=settings.worker_concurrency)
+        await self.worker.start()  # stored mail waits in the worker for the model, not the sender
         self._delivery = asyncio.create_task(self.deliverer.run())
         handler = SupportHandler(db=self.db, addresses=settings.support_mailboxes,
                                  on_stored=self.worker.submit, clock=self.clock,
                                  max_recipients=settings.smtp_max_recipients)
         self.smtp = await start_smtp(settings, handler)
-        self.runner = http_runner(settings, self.db)
+        self.runner = http_runner(settings, self.db,
+                                  model_state=lambda: model_state(self.intake.classifier))
         await self.runner.setup()
         site = web.TCPSite(self.runner, settings.http_host, settings.http_port)
         await site.start()
+        if isinstance(self.intake.classifier, LazyClassifier):
+            self.intake.classifier.start()  # accepting already; the model loads meanwhile
         verification = describe_verification(settings)
         if settings.trust_all_senders:
             log.warning("event=insecure_sender_trust verification=%r", verification)
@@ -126,8 +131,20 @@ class Service:
             await self.worker.stop()
         if self.deliverer is not None and self._delivery is not None:
             await self.deliverer.stop(self._delivery)
+        if isinstance(self.intake.classifier, LazyClassifier):
+            self.intake.classifier.close()
         await self.db.dispose()
         log.info("event=stopped")
+
+
+def model_state(classifier: Classifier) -> dict[str, object]:
+    """For /health: whether the classifier is loaded (or why it could not be)."""
+    if not isinstance(classifier, LazyClassifier):
+        return {"loaded": True}
+    state: dict[str, object] = {"loaded": classifier.loaded}
+    if classifier.error is not None:
+        state["error"] = classifier.error
+    return state
 
 
 def transport(settings: Settings) -> Transport:
@@ -190,25 +207,52 @@ def mail_config(settings: Settings) -> MailConfig:
     )
 
 
-def make_classifier(settings: Settings) -> Classifier:
-    """The trained model (default), or the keyword rules when CLASSIFIER=keywords."""
+def load_configured_classifier(settings: Settings) -> Classifier:
+    """Load the trained model (default), or the keyword rules when CLASSIFIER=keywords."""
     if settings.classifier == "keywords":
         return KeywordClassifier(threshold=settings.classifier_threshold)
     from bot.classify.commands import load_classifier
 
     classifier = load_classifier(settings)
+    classifier.max_batch = settings.classifier_batch
+    classifier.nice = settings.classifier_nice
     log.info("event=classifier_loaded model=%s encoder=%s", classifier.model, settings.encoder)
     return classifier
+
+
+def make_classifier(settings: Settings, *,
+                    detector: BackgroundLanguageDetector | None = None) -> LazyClassifier:
+    """The configured classifier, loaded in the background once the service starts.
+
+    What can be checked cheaply (the encoder directory exists) is checked now, so a missing
+    model still stops the service at once with a sentence.
+    """
+    if settings.classifier == "model":
+        from bot.classify.encoder import EncoderMissing, check_source
+
+        try:
+            check_source(settings.encoder)
+        except EncoderMissing as exc:
+            raise ConfigError(str(exc)) from exc
+
+    def load() -> Classifier:
+        if detector is not None:
+            detector.load()  # its models too are built in the background
+        return load_configured_classifier(settings)
+
+    return LazyClassifier(load)
 
 
 def build(settings: Settings, *, classifier: Classifier | None = None,
           clock: Callable[[], datetime] = utc_now) -> Service:
     """Load the policy, connect the store, build the intake; ConfigError on bad settings."""
     engine = Engine(load_policy(settings.policy_file))
-    db = Database(settings.database_url.get_secret_value())
+    db = Database(settings.database_url.get_secret_value(),
+                  background_pool=settings.worker_concurrency)
+    detector = BackgroundLanguageDetector()
     intake = MailIntake(db=db, engine=engine, config=mail_config(settings),
-                        classifier=classifier or make_classifier(settings),
-                        detector=LanguageDetector())
+                        classifier=classifier or make_classifier(settings, detector=detector),
+                        detector=detector)
     return Service(settings=settings, engine=engine, db=db, intake=intake, clock=clock)
 
 
@@ -224,3 +268,44 @@ async def serve(settings: Settings) -> None:
         await stop.wait()
     finally:
         await service.stop()
+
+
+async def run_worker(settings: Settings, *, on_ready: Callable[[], None] = lambda: None,
+                     stop: asyncio.Event | None = None) -> None:
+    """`intake-bot work`: classify and process stored mail only, next to `serve`.
+
+    Needs PostgreSQL: several processes claim pending mail with FOR UPDATE SKIP LOCKED (see
+    MailIntake.process). Replies are delivered by `serve`, which polls the queue every second.
+    """
+    service = build(settings)
+    if service.db.backend != "postgresql":
+        await service.db.dispose()
+        raise StartupError("`intake-bot work` needs PostgreSQL (DATABASE_URL=postgresql://...): "
+                           "on SQLite `serve` alone processes the mail")
+    if stop is None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+    worker: MailWorker | None = None
+    try:
+        revision = await current_revision(service.db)
+        if revision != head_revision():
+            raise StartupError(f"the database schema is at revision {revision or 'none'}, the "
+                               f"code needs {head_revision()}: run `intake-bot db upgrade` first")
+        worker = MailWorker(service.intake, clock=service.clock, on_processed=lambda: None,
+                            concurrency=settings.worker_concurrency, scan_seconds=1.0)
+        await worker.start()
+        classifier = service.intake.classifier
+        if isinstance(classifier, LazyClassifier):
+            await asyncio.to_thread(classifier.wait)
+        log.info("event=worker_started pid=%s", os.getpid())
+        on_ready()
+        await stop.wait()
+    finally:
+        if worker is not None:
+            await worker.stop()
+        if isinstance(service.intake.classifier, LazyClassifier):
+            service.intake.classifier.close()
+        await service.db.dispose()
+        log.info("event=worker_stopped")

@@ -39,6 +39,22 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def _work(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.app import StartupError, run_worker
+    from bot.logs import setup_logging
+
+    setup_logging(settings.log_level)
+
+    def ready() -> None:
+        print("worker ready: model loaded, processing pending mail", flush=True)
+
+    try:
+        asyncio.run(run_worker(settings, on_ready=ready))
+    except (StartupError, OSError) as exc:
+        raise StartupFailed(f"cannot start: {exc}") from exc
+    return EXIT_OK
+
+
 def _policy_check(args: argparse.Namespace, settings: Settings) -> int:
     from bot.policy_check import answer_lines
     from bot.sla.engine import Engine
@@ -197,6 +213,8 @@ def parser() -> argparse.ArgumentParser:
                     help="trust the demo DKIM key (mail send-test signs with it); never in "
                          "production: its private key is public")
     sv.set_defaults(run=_serve)
+    sub.add_parser("work", help="run another classifying worker (PostgreSQL)").set_defaults(
+        run=_work)
 
     db = sub.add_parser("db", help="database schema").add_subparsers(dest="db", required=True)
     db.add_parser("upgrade", help="migrate to the newest schema").set_defaults(run=_db_upgrade)

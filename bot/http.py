@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from aiohttp import web
 from sqlalchemy import text
 
@@ -11,6 +13,8 @@ from models.db import Database
 from models.migrate import current_revision, head_revision
 
 DB_KEY = web.AppKey("db", Database)
+ModelState = Callable[[], dict[str, object]]
+MODEL_KEY: web.AppKey[ModelState] = web.AppKey("model_state")
 
 
 async def database_state(db: Database) -> dict[str, object]:
@@ -33,25 +37,31 @@ async def database_state(db: Database) -> dict[str, object]:
 async def health(request: web.Request) -> web.Response:
     """200 with the version and database state when all is well, else 503."""
     state = await database_state(request.app[DB_KEY])
-    body = {"status": "ok" if state["ok"] else "degraded", "version": __version__,
-            "database": state}
-    return web.json_response(body, status=200 if state["ok"] else 503)
+    model = request.app[MODEL_KEY]()  # loading is not degraded (mail is accepted); failing is
+    ok = bool(state["ok"]) and "error" not in model
+    body = {"status": "ok" if ok else "degraded", "version": __version__,
+            "database": state, "model": model}
+    return web.json_response(body, status=200 if ok else 503)
 
 
-def make_http_app(db: Database, *, max_request_bytes: int = 1024 * 1024) -> web.Application:
+def make_http_app(db: Database, *, max_request_bytes: int = 1024 * 1024,
+                  model_state: ModelState | None = None) -> web.Application:
     """The aiohttp application with every route of the service."""
     app = web.Application(client_max_size=max_request_bytes)
     app[DB_KEY] = db
+    app[MODEL_KEY] = model_state or (lambda: {"loaded": True})
     app.router.add_get("/health", health)
     return app
 
 
-def http_runner(settings: Settings, db: Database) -> web.AppRunner:
+def http_runner(settings: Settings, db: Database,
+                model_state: ModelState | None = None) -> web.AppRunner:
     """The runner with the server's limits: a client that has not sent a whole request head
     within HTTP_HEADER_TIMEOUT_SECONDS of connecting (or of its last response) is dropped."""
     # aiohttp's keep-alive timer runs from the connection's start and closes a connection that
     # is still waiting for a complete request: exactly a header-read timeout.
     return web.AppRunner(
-        make_http_app(db, max_request_bytes=settings.http_max_request_bytes),
+        make_http_app(db, max_request_bytes=settings.http_max_request_bytes,
+                      model_state=model_state),
         access_log=None, keepalive_timeout=settings.http_header_timeout_seconds,
     )

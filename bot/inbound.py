@@ -10,12 +10,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.classify import Classifier
+from bot.classify.lazy import triage_of
 from bot.consent import Answer, read_answer
 from bot.domain import Channel, Language, TicketStatus, Triage
 from bot.floods import FloodLimits, Join, Opened, decide
@@ -79,14 +81,18 @@ class Understanding:
     bounce_refs: tuple[str, ...] = ()
 
 
-def understand(raw: bytes, envelope_sender: str, config: MailConfig, classifier: Classifier,
-               detector: LanguageDetector) -> Understanding:
-    """Parse, judge, check trust, detect the language and classify (CPU only, no I/O)."""
+def understand(raw: bytes, envelope_sender: str, config: MailConfig,
+               classifier: Classifier | None, detector: LanguageDetector) -> Understanding:
+    """Parse, judge, check trust, detect the language and classify (CPU only, no I/O).
+
+    Without a classifier the triage is left out (None) for the caller to add.
+    """
     mail = parse(raw, envelope_sender)
     verdict = judge(mail, envelope_sender=envelope_sender,
                     own_addresses=config.support_addresses, raw=raw, own_domain=config.domain)
     text = mail.new_text or mail.body
-    triage = classifier.classify(mail.subject, text[:4000]) if verdict.opens_ticket else None
+    triage = (classifier.classify(mail.subject, text[:4000])
+              if verdict.opens_ticket and classifier is not None else None)
     refs: tuple[str, ...] = ()
     if verdict.kind == "bounce":
         own = {mail.message_id}
@@ -118,22 +124,51 @@ class MailIntake:
         self.detector = detector
 
     async def process(self, message_id: int, now: datetime) -> str | None:
-        """Process one pending message; returns its disposition (None if it is gone)."""
-        async with self.db.reader() as session:
-            row = await session.get(Message, message_id)
-            if row is None or row.disposition != "pending" or row.raw is None:
-                return None if row is None else row.disposition
-            raw, envelope_sender = row.raw, row.sender
-        understood = await asyncio.to_thread(
-            understand, raw, envelope_sender, self.config, self.classifier, self.detector
-        )
-        async with self.db.session() as session:
-            locked = await lock_message(session, message_id)
-            if locked is None or locked.disposition != "pending":
-                return None if locked is None else locked.disposition
-            await self._apply(session, locked, understood, now)
-            disposition = locked.disposition
-            ticket = locked.ticket_number
+        """Process one pending message; returns its disposition (None if it is gone).
+
+        The mail is understood and classified first (the classification awaited from the
+        model's inference thread, so waiting mails form its batches), then applied in one short
+        transaction. On PostgreSQL that transaction claims the row first with FOR UPDATE SKIP
+        LOCKED, so that several worker processes never process one mail twice: a row another
+        worker holds is skipped, and the mail it has finished is no longer pending.
+        """
+        async def understood_with_triage(raw: bytes, envelope_sender: str) -> Understanding:
+            # Parse and judge in a worker thread, then await the classifier's answer.
+            understood = await asyncio.to_thread(
+                understand, raw, envelope_sender, self.config, None, self.detector
+            )
+            if not understood.verdict.opens_ticket:
+                return understood
+            text = understood.mail.new_text or understood.mail.body
+            triage = await triage_of(self.classifier, understood.mail.subject, text[:4000])
+            return replace(understood, triage=triage)
+
+        if self.db.backend == "postgresql":
+            async with self.db.session(background=True) as session:
+                claimed = await session.exec(
+                    select(Message).where(Message.id == message_id,
+                                          Message.disposition == "pending")
+                    .with_for_update(skip_locked=True)
+                )
+                row = claimed.first()
+                if row is None or row.raw is None:
+                    return None
+                understood = await understood_with_triage(row.raw, row.sender)
+                await self._apply(session, row, understood, now)
+                disposition, ticket = row.disposition, row.ticket_number
+        else:
+            async with self.db.reader() as session:
+                row = await session.get(Message, message_id)
+                if row is None or row.disposition != "pending" or row.raw is None:
+                    return None if row is None else row.disposition
+                raw, envelope_sender = row.raw, row.sender
+            understood = await understood_with_triage(raw, envelope_sender)
+            async with self.db.session(background=True) as session:
+                locked = await lock_message(session, message_id)
+                if locked is None or locked.disposition != "pending":
+                    return None if locked is None else locked.disposition
+                await self._apply(session, locked, understood, now)
+                disposition, ticket = locked.disposition, locked.ticket_number
         log.info("event=mail_processed message=%s disposition=%s ticket=%s",
                  message_id, disposition, ticket or "-")
         return disposition

@@ -73,9 +73,16 @@ def make_engine(url: str, *, readonly: bool = False, **kwargs: Any) -> AsyncEngi
 
 
 class Database:
-    """The engine and a session factory; one per process."""
+    """The engine and a session factory; one per process.
 
-    def __init__(self, url: str, **kwargs: Any) -> None:
+    Writes come in two kinds. Front writes (storing a mail before its 250, and everything else
+    by default) go first; background writes (processing stored mail) yield to them: on SQLite,
+    whose single writer our transactions queue for, at most one background transaction is ever
+    queued ahead of a front write; on PostgreSQL background sessions have their own connection
+    pool, so a worker holding its connections never makes a 250 wait for one.
+    """
+
+    def __init__(self, url: str, *, background_pool: int = 0, **kwargs: Any) -> None:
         self.engine = make_engine(url, **kwargs)
         self.backend = self.engine.dialect.name
         self._sessions = async_sessionmaker(
@@ -87,23 +94,54 @@ class Database:
         self._read_sessions = async_sessionmaker(
             self._read_engine or self.engine, class_=AsyncSession, expire_on_commit=False
         )
+        self._background_engine = (
+            make_engine(url, pool_size=background_pool, max_overflow=4, **kwargs)
+            if self.backend == "postgresql" and background_pool else None
+        )
+        self._background_sessions = async_sessionmaker(
+            self._background_engine or self.engine, class_=AsyncSession, expire_on_commit=False
+        )
         # SQLite has one writer at a time. Queueing our own transactions here is fair and
         # immediate; leaving it to SQLite's busy handler makes waiters sleep in growing steps
         # (up to 100 ms each), which under load turned 5 ms transactions into seconds.
-        self._one_writer = asyncio.Lock() if self.backend == "sqlite" else None
+        sqlite = self.backend == "sqlite"
+        self._one_writer = asyncio.Lock() if sqlite else None
+        self._background_turn = asyncio.Lock() if sqlite else None
+        self._front_waiting = 0
+        self._no_front_waiting = asyncio.Event()
+        self._no_front_waiting.set()
 
     @asynccontextmanager
-    async def session(self) -> AsyncIterator[AsyncSession]:
+    async def session(self, *, background: bool = False) -> AsyncIterator[AsyncSession]:
         """A session whose transaction commits on success and rolls back on error.
 
+        `background=True` for work nobody waits on (it yields to the other writers).
         Do not open a second session inside one (on SQLite they queue behind each other).
         """
-        if self._one_writer is None:
-            async with self._sessions() as session, session.begin():
+        if self._one_writer is None or self._background_turn is None:
+            factory = self._background_sessions if background else self._sessions
+            async with factory() as session, session.begin():
                 yield session
             return
-        async with self._one_writer, self._sessions() as session, session.begin():
-            yield session
+        if background:
+            async with self._background_turn:
+                await self._no_front_waiting.wait()
+                async with self._one_writer, self._sessions() as session, session.begin():
+                    yield session
+            return
+        self._front_waiting += 1
+        self._no_front_waiting.clear()
+        try:
+            await self._one_writer.acquire()
+        finally:
+            self._front_waiting -= 1
+            if self._front_waiting == 0:
+                self._no_front_waiting.set()
+        try:
+            async with self._sessions() as session, session.begin():
+                yield session
+        finally:
+            self._one_writer.release()
 
     @asynccontextmanager
     async def reader(self) -> AsyncIterator[AsyncSession]:
@@ -116,3 +154,5 @@ class Database:
         await self.engine.dispose()
         if self._read_engine is not None:
             await self._read_engine.dispose()
+        if self._background_engine is not None:
+            await self._background_engine.dispose()

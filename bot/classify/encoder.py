@@ -20,6 +20,15 @@ class EncoderMissing(RuntimeError):
     """The configured encoder directory does not exist (yet)."""
 
 
+def check_source(source: str) -> None:
+    """Raise EncoderMissing when `source` names a local directory that does not exist."""
+    if is_local(source) and not Path(source).is_dir():
+        raise EncoderMissing(
+            f"no encoder at {source}: run `intake-bot model prepare` (or set ENCODER to a "
+            f"Hugging Face id such as {HUB_ID} on a machine with internet)"
+        )
+
+
 class Encoder:
     """E5 sentence embeddings: "query: " prefix, mean pooling over the mask, L2-normalised."""
 
@@ -32,12 +41,9 @@ class Encoder:
         hf_logging.set_verbosity_error()  # type: ignore[no-untyped-call]
         hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
 
-        if is_local(source) and not Path(source).is_dir():
-            raise EncoderMissing(
-                f"no encoder at {source}: run `intake-bot model prepare` (or set ENCODER to a "
-                f"Hugging Face id such as {HUB_ID} on a machine with internet)"
-            )
+        check_source(source)
         torch.set_num_threads(threads)
+        self.threads = threads
         self.source = source
         self.max_tokens = max_tokens
         self.tokenizer = AutoTokenizer.from_pretrained(source)
@@ -48,6 +54,12 @@ class Encoder:
             )
         self.model: Any = model
         self.dimension = int(model.config.hidden_size)
+
+    def pin_threads(self) -> None:
+        """Use `threads` torch threads for inference started from the calling OS thread."""
+        import torch
+
+        torch.set_num_threads(self.threads)
 
     def embed(self, texts: list[str]) -> np.ndarray[Any, np.dtype[np.float32]]:
         """One normalised row per text."""

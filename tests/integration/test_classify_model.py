@@ -113,6 +113,19 @@ def test_concurrent_requests_are_batched(classifier: ModelClassifier) -> None:
     assert max(classifier.batch_sizes[before:]) > 1
 
 
+def test_whatever_waits_is_batched_beyond_a_thread_pool(classifier: ModelClassifier) -> None:
+    # The service submits from the event loop: no thread per waiting mail caps the batch.
+    texts = [e.text for e in load() if e.split == "E"][:40]
+    expected = classifier.classify_many(texts)
+    before = len(classifier.batch_sizes)
+    futures = [classifier.submit("", text) for text in texts]
+    got = [future.result(timeout=120) for future in futures]
+    assert [(t.department, t.severity) for t in got] == [
+        (t.department, t.severity) for t in expected]
+    assert max(classifier.batch_sizes[before:]) > 6
+    assert max(classifier.batch_sizes[before:]) <= classifier.max_batch
+
+
 def test_predict_command() -> None:
     settings = model_settings()
     lines = [json.dumps({"subject": "Rechnung doppelt abgebucht",
@@ -139,7 +152,7 @@ async def test_mail_is_classified_by_the_model(db: Database, database_url: str,
     running = await start_service(settings, Clock())
     try:
         await running.send(outage())
-        await running.settle()
+        await running.settle(timeout=180)  # the model loads in the background after start
         [ticket] = await running.tickets()
     finally:
         await running.service.stop()
