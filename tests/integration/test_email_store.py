@@ -46,8 +46,9 @@ async def test_a_reused_message_id_with_other_content_is_a_new_mail(running: Run
     assert [m.external_id for m in inbound] == ["<r-1@logistik-nord.de>"] * 2
     assert [m.flags for m in inbound] == ["", "message_id_reused"]
     assert [m.disposition for m in inbound] == ["ticket", "ticket"]
-    assert [t.subject for t in await running.tickets()] == ["Drucker druckt nicht",
-                                                            "VPN geht nicht"]
+    # processed concurrently: which becomes NT#1 is not fixed
+    assert sorted(t.subject for t in await running.tickets()) == ["Drucker druckt nicht",
+                                                                  "VPN geht nicht"]
     assert len(running.replies()) == 2
 
 
@@ -85,7 +86,7 @@ async def test_requests_about_auto_replies_open_tickets(running: Running) -> Non
     for n, subject in enumerate(subjects):
         await running.send(request(subject, message_id=f"<ooo-q-{n}@logistik-nord.de>"))
     await running.settle()
-    assert [t.subject for t in await running.tickets()] == subjects
+    assert sorted(t.subject for t in await running.tickets()) == sorted(subjects)
     assert len(running.replies()) == 2
 
 

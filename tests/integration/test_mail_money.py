@@ -295,6 +295,7 @@ async def test_many_different_mails_from_one_sender_stop_at_the_limit(running: R
 
 async def test_signed_mail_verifies_and_unsigned_demo_mail_does_not(running: Running) -> None:
     await running.send(sign_demo(outage(signed=False)), sender="anna@logistik-nord.de")
+    await running.settle()  # one after the other, so that ticket numbers follow
     await running.send(outage(signed=False, message_id="<o-2@logistik-nord.de>",
                               subject="Drucker", body="Drucker defekt."),
                        sender="anna@logistik-nord.de")

@@ -30,6 +30,7 @@ from bot.customers_csv import parse_customer_csv
 from bot.domain import Triage
 from bot.inbound import MailIntake
 from bot.intake.language import LanguageDetector
+from bot.intake.mime import content_digest
 from bot.sla.engine import Engine
 from bot.workers import MailWorker
 from models import migrate
@@ -238,10 +239,10 @@ async def test_two_workers_process_each_mail_exactly_once(postgres_db: Database,
                         classifier="keywords")
     async with db.session() as session:
         for n in range(count):
+            raw = outage(sender=f"user{n}@example.org", message_id=f"<w-{n}@example.org>",
+                         subject=f"Ausfall {n}")
             await store_inbound(session, channel="email", external_id=f"<w-{n}@example.org>",
-                                raw=outage(sender=f"user{n}@example.org",
-                                           message_id=f"<w-{n}@example.org>",
-                                           subject=f"Ausfall {n}"),
+                                raw=raw, digest=content_digest(raw),
                                 sender=f"user{n}@example.org", recipient="support@nettask.de",
                                 now=MONDAY_10)
     started = threading.Event(), threading.Event()
