@@ -21,6 +21,14 @@ from bot.inbound import MailConfig, MailIntake
 from bot.intake.email import SupportHandler, start_smtp
 from bot.intake.language import LanguageDetector
 from bot.intake.outbound import Deliverer, MaildirOutbox, SmtpRelay, Transport
+from bot.intake.slack.app import SlackEndpoint, not_configured
+from bot.intake.slack.inbox import BotIdentity, SlackIntake
+from bot.intake.slack.outbox import (
+    JsonLinesTransport,
+    SlackDeliverer,
+    SlackTransport,
+    WebApiTransport,
+)
 from bot.sla.engine import Engine
 from bot.workers import MailWorker
 from models.db import Database
@@ -52,6 +60,10 @@ class Service:
     worker: MailWorker | None = None
     deliverer: Deliverer | None = None
     _delivery: asyncio.Task[None] | None = None
+    slack: SlackEndpoint | None = None
+    slack_worker: MailWorker | None = None
+    slack_deliverer: SlackDeliverer | None = None
+    _slack_delivery: asyncio.Task[None] | None = None
 
     @property
     def smtp_port(self) -> int:
@@ -86,7 +98,12 @@ class Service:
         handler = SupportHandler(db=self.db, addresses=settings.support_mailboxes,
                                  on_stored=self.worker.submit, clock=self.clock)
         self.smtp = await start_smtp(settings, handler)
-        self.runner = web.AppRunner(make_http_app(self.db), access_log=None)
+        await self._start_slack()
+        self.runner = web.AppRunner(
+            make_http_app(self.db, slack_events=self.slack.handle if self.slack else not_configured,
+                          slack_state=slack_state(settings)),
+            access_log=None,
+        )
         await self.runner.setup()
         site = web.TCPSite(self.runner, settings.http_host, settings.http_port)
         await site.start()
@@ -95,6 +112,34 @@ class Service:
             __version__, settings.http_host, self.http_port, settings.smtp_host,
             self.smtp_port, self.db.backend, type(self.deliverer.transport).__name__,
         )
+
+    async def _start_slack(self) -> None:
+        """The Slack worker, outbox and (with a signing secret) the events endpoint."""
+        settings = self.settings
+        self.slack_deliverer = SlackDeliverer(
+            db=self.db, transport=slack_transport(settings), clock=self.clock,
+            max_attempts=settings.slack_max_attempts,
+            backoff_seconds=settings.slack_backoff_seconds,
+        )
+        identity = BotIdentity()
+        intake = SlackIntake(db=self.db, identity=identity,
+                             max_attempts=settings.processing_max_attempts)
+        self.slack_worker = MailWorker(intake, clock=self.clock, channel="slack", concurrency=4,
+                                       on_processed=self.slack_deliverer.wake.set)
+        await self.slack_worker.start()
+        self._slack_delivery = asyncio.create_task(self.slack_deliverer.run())
+        if settings.slack_signing_secret.get_secret_value():
+            self.slack = SlackEndpoint(settings=settings, db=self.db, clock=self.clock,
+                                       on_stored=self.slack_worker.submit, identity=identity)
+            await self.slack.identify()
+        state = slack_state(settings)
+        if settings.slack_mode == "outbox-file":
+            log.warning("event=slack_mode mode=outbox-file file=%s events=%s: no SLACK_BOT_TOKEN,"
+                        " so Slack calls are written to the file instead of Slack",
+                        settings.slack_outbox_file, state["events"])
+        else:
+            log.info("event=slack_mode mode=web-api api=%s events=%s", settings.slack_api_url,
+                     state["events"])
 
     async def stop(self) -> None:
         """Stop taking mail, finish nothing half-way (pending mail resumes on start), close."""
@@ -111,6 +156,10 @@ class Service:
             await self.worker.stop()
         if self.deliverer is not None and self._delivery is not None:
             await self.deliverer.stop(self._delivery)
+        if self.slack_worker is not None:
+            await self.slack_worker.stop()
+        if self.slack_deliverer is not None and self._slack_delivery is not None:
+            await self.slack_deliverer.stop(self._slack_delivery)
         await self.db.dispose()
         log.info("event=stopped")
 
@@ -124,6 +173,27 @@ def transport(settings: Settings) -> Transport:
         except ValueError as exc:
             raise ConfigError(str(exc)) from exc
     return MaildirOutbox(settings.outbox_dir)
+
+
+def slack_transport(settings: Settings) -> SlackTransport:
+    """The Slack Web API with SLACK_BOT_TOKEN, else the JSON-lines file SLACK_OUTBOX_FILE."""
+    token = settings.slack_bot_token.get_secret_value()
+    if token:
+        return WebApiTransport(token, settings.slack_api_url)
+    return JsonLinesTransport(settings.slack_outbox_file)
+
+
+def slack_state(settings: Settings) -> dict[str, object]:
+    """What /health says about Slack: where calls go, and whether events are taken."""
+    state: dict[str, object] = {
+        "mode": settings.slack_mode,
+        "events": "on" if settings.slack_signing_secret.get_secret_value() else
+        "off (no SLACK_SIGNING_SECRET)",
+    }
+    if settings.slack_mode == "outbox-file":
+        state["outbox_file"] = str(settings.slack_outbox_file)
+        state["note"] = "no SLACK_BOT_TOKEN: mail-only; Slack calls are written to the file"
+    return state
 
 
 def mail_config(settings: Settings) -> MailConfig:

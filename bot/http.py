@@ -1,6 +1,8 @@
-"""The service's HTTP endpoint: health now; the Slack events endpoint joins it later."""
+"""The service's HTTP endpoint: health, and Slack's events, interactivity and slash commands."""
 
 from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 from sqlalchemy import text
@@ -10,6 +12,8 @@ from models.db import Database
 from models.migrate import current_revision, head_revision
 
 DB_KEY = web.AppKey("db", Database)
+SLACK_KEY = web.AppKey("slack", dict[str, object])
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 async def database_state(db: Database) -> dict[str, object]:
@@ -34,12 +38,19 @@ async def health(request: web.Request) -> web.Response:
     state = await database_state(request.app[DB_KEY])
     body = {"status": "ok" if state["ok"] else "degraded", "version": __version__,
             "database": state}
+    if SLACK_KEY in request.app:
+        body["slack"] = request.app[SLACK_KEY]
     return web.json_response(body, status=200 if state["ok"] else 503)
 
 
-def make_http_app(db: Database) -> web.Application:
+def make_http_app(db: Database, *, slack_events: Handler | None = None,
+                  slack_state: dict[str, object] | None = None) -> web.Application:
     """The aiohttp application with every route of the service."""
     app = web.Application(client_max_size=1024 * 1024)
     app[DB_KEY] = db
     app.router.add_get("/health", health)
+    if slack_state is not None:
+        app[SLACK_KEY] = slack_state
+    if slack_events is not None:
+        app.router.add_post("/slack/events", slack_events)
     return app
