@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from aiohttp import web
 
 from bot import __version__
+from bot.alerts import AlertConfig
 from bot.classify import Classifier
 from bot.classify.keywords import KeywordClassifier
 from bot.config import ConfigError, Settings, load_policy
@@ -194,6 +195,13 @@ def slack_state(settings: Settings) -> dict[str, object]:
         state["outbox_file"] = str(settings.slack_outbox_file)
         state["note"] = "no SLACK_BOT_TOKEN: mail-only; Slack calls are written to the file"
     return state
+
+
+def alert_config(settings: Settings, engine: Engine) -> AlertConfig:
+    """Where manager alerts go (SLACK_MANAGERS_CHANNEL, MANAGERS_EMAIL)."""
+    return AlertConfig(slack_channel=settings.slack_managers_channel,
+                       email=settings.managers_email, from_address=settings.support_mailboxes[0],
+                       from_name=settings.mail_from_name, zone=engine.calendar.zone)
 
 
 def mail_config(settings: Settings) -> MailConfig:

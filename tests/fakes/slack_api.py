@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,6 +59,15 @@ class FakeSlack:
     def made(self, method: str) -> list[Call]:
         """The calls of one method that were answered ok, in order."""
         return [c for c in self.calls if c.method == method and c.args.get("_ok", True)]
+
+    async def wait_for(self, method: str, count: int, timeout: float = 10) -> list[Call]:
+        """The ok calls of `method` once there are `count` of them (AssertionError on timeout)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if len(self.made(method)) >= count:
+                return self.made(method)
+            await asyncio.sleep(0.02)
+        raise AssertionError(f"{len(self.made(method))} {method} calls, expected {count}")
 
     async def start(self) -> None:
         app = web.Application()

@@ -53,11 +53,6 @@ class Slack:
             await asyncio.sleep(0.02)
         raise AssertionError("a Slack message was still pending after the timeout")
 
-    async def fake_calls_settled(self, method: str, count: int, timeout: float = 10) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and len(self.fake.made(method)) < count:
-            await asyncio.sleep(0.02)
-
 
 @pytest.fixture
 async def fake() -> AsyncIterator[FakeSlack]:
@@ -194,8 +189,7 @@ async def test_url_verification_echoes_the_challenge(slack: Slack) -> None:
 async def test_a_non_agents_click_is_refused_in_private(slack: Slack) -> None:
     answer = await slack.sender.click("U0STRANGER")
     assert answer.status == 200
-    await slack.fake_calls_settled("chat.postEphemeral", 1)
-    [refusal] = slack.fake.made("chat.postEphemeral")
+    [refusal] = await slack.fake.wait_for("chat.postEphemeral", 1)
     assert refusal.args["user"] == "U0STRANGER"
     assert refusal.args["channel"] == "C0TRIAGE"
     assert refusal.args["text"] == REFUSAL
@@ -204,8 +198,8 @@ async def test_a_non_agents_click_is_refused_in_private(slack: Slack) -> None:
 async def test_an_agents_click_is_not_refused(slack: Slack) -> None:
     assert (await slack.sender.click(AGENT)).status == 200
     assert (await slack.sender.click("U0STRANGER")).status == 200
-    await slack.fake_calls_settled("chat.postEphemeral", 1)
-    assert [c.args["user"] for c in slack.fake.made("chat.postEphemeral")] == ["U0STRANGER"]
+    calls = await slack.fake.wait_for("chat.postEphemeral", 1)
+    assert [c.args["user"] for c in calls] == ["U0STRANGER"]
 
 
 async def test_the_slash_command_shows_a_ticket(slack: Slack) -> None:
