@@ -264,3 +264,18 @@ async def test_without_token_and_secret_health_says_so_and_events_get_503(
     [started] = [r.getMessage() for r in caplog.records if "event=slack_mode" in r.getMessage()]
     assert "mode=outbox-file" in started
     assert "Slack calls are written to the file" in started
+
+
+async def test_a_message_event_without_ts_gets_400(slack: Slack) -> None:
+    body = json.loads(slack.sender.message())
+    del body["event"]["ts"]
+    answer = await slack.sender.post(json.dumps(body))
+    assert answer.status == 400
+    assert await slack.rows() == []
+
+
+async def test_a_body_that_is_not_utf8_gets_400(slack: Slack) -> None:
+    signed = await slack.sender.post(b'{"text": "caf\xe9"}')
+    forged = await slack.sender.post(b'{"text": "caf\xe9"}', secret="wrong")
+    assert signed.status == 400
+    assert forged.status == 401
