@@ -41,6 +41,7 @@ class MailWorker:
                  scan_seconds: float = 5.0, channel: str = "email") -> None:
         self.intake = intake
         self.channel = channel
+        self.label = "mail" if channel == "email" else channel  # log events: mail_*, slack_*
         self.clock = clock
         self.on_processed = on_processed
         self.concurrency = concurrency
@@ -75,12 +76,13 @@ class MailWorker:
             try:
                 await self.intake.process(message_id, self.clock())
             except Exception as exc:
-                log.exception("event=mail_processing_error message=%s", message_id)
+                log.exception("event=%s_processing_error message=%s", self.label, message_id)
                 detail = "".join(traceback.format_exception_only(exc)).strip()
                 try:
                     await self.intake.fail(message_id, detail, self.clock())
                 except Exception:
-                    log.exception("event=mail_fail_record_error message=%s", message_id)
+                    log.exception("event=%s_fail_record_error message=%s", self.label,
+                                  message_id)
             finally:
                 self._queued.discard(message_id)
                 self.queue.task_done()
@@ -95,13 +97,13 @@ class MailWorker:
             try:
                 await self.scan()
             except Exception:
-                log.exception("event=mail_scan_error")
+                log.exception("event=%s_scan_error", self.label)
 
     async def start(self) -> None:
         """Resume what a previous run left pending, then work on."""
         resumed = await self.scan()
         if resumed:
-            log.info("event=mail_resumed pending=%s", resumed)
+            log.info("event=%s_resumed pending=%s", self.label, resumed)
         self._tasks = [asyncio.create_task(self._work()) for _ in range(self.concurrency)]
         self._tasks.append(asyncio.create_task(self._rescan()))
 
