@@ -14,7 +14,7 @@ import aiohttp
 import pytest
 from sqlmodel import col, select
 
-from bot.intake.slack.app import REFUSAL
+from bot.intake.slack.app import COMMAND_REFUSAL, REFUSAL
 from models.db import Database
 from models.tables import Message, SlackEvent
 from tests.fakes.slack_api import FakeSlack
@@ -206,17 +206,25 @@ async def test_the_slash_command_shows_a_ticket(slack: Slack) -> None:
     await slack.running.send(outage())
     await slack.running.settle()
     [ticket] = await slack.running.tickets()
-    answer = await slack.sender.command(f"NT#{ticket.number}")
+    answer = await slack.sender.command(f"NT#{ticket.number}", user=AGENT)
     assert answer.status == 200
     assert answer.text == (f"NT#{ticket.number}: open, trouble, severity A, "
                                      "deadline 2026-11-23 13:00 UTC.")
 
 
 async def test_the_slash_command_explains_itself(slack: Slack) -> None:
-    unknown = await slack.sender.command("NT#404")
-    usage = await slack.sender.command("help")
+    unknown = await slack.sender.command("NT#404", user=AGENT)
+    usage = await slack.sender.command("help", user=AGENT)
     assert unknown.text == "There is no ticket NT#404."
     assert usage.text.startswith("Usage: /nettask NT#<number>")
+
+
+async def test_the_slash_command_shows_nothing_to_a_non_agent(slack: Slack) -> None:
+    await slack.running.send(outage())
+    await slack.running.settle()
+    answer = await slack.sender.command("NT#1", user="U0CUSTOMER")
+    assert answer.status == 200
+    assert answer.text == COMMAND_REFUSAL
 
 
 async def test_auth_test_told_us_who_we_are(slack: Slack) -> None:

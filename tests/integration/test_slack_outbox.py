@@ -146,3 +146,16 @@ async def test_without_a_token_calls_go_to_the_json_lines_file_once(
     assert written["method"] == "chat.postMessage"
     assert written["args"] == {"channel": "C0MANAGERS", "text": "NT#1 opened"}
     assert call.status == "sent"
+
+
+async def test_a_dropped_connection_is_retried_with_backoff(db: Database, fake: FakeSlack) -> None:
+    clock = Clock()
+    await queue(db, clock)
+    transport = WebApiTransport(TOKEN, "http://127.0.0.1:1/api/")  # nothing listens on port 1
+    out = SlackDeliverer(db=db, transport=transport, clock=clock, backoff_seconds=5)
+    assert await out.run_once() == 0
+    assert await out.run_once() == 0  # not due again before the backoff
+    async with db.reader() as session:
+        [call] = await list_calls(session)
+    assert (call.status, call.attempts) == ("queued", 1)
+    assert call.next_attempt_at == clock.now + timedelta(seconds=5)

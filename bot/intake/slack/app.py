@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 EVERYTHING = re.compile(".*")
 TIMESTAMP, SIGNATURE = "X-Slack-Request-Timestamp", "X-Slack-Signature"
 REFUSAL = "Only NetTask support agents can use these controls; nothing was changed."
+COMMAND_REFUSAL = "Only NetTask support agents can look up tickets."
 
 
 class SlackEndpoint:
@@ -145,6 +146,12 @@ class SlackEndpoint:
         log.info("event=slack_action_unhandled user=%s actions=%s", user, action_ids)
 
     async def _on_command(self, ack: AsyncAck, body: dict[str, Any]) -> None:
+        # Ticket states are confidential: a customer in a shared channel must not read others'.
+        user = str(body.get("user_id") or "")
+        if user not in self.settings.slack_agent_ids:
+            log.info("event=slack_command_refused user=%s", user)
+            await ack(text=COMMAND_REFUSAL)
+            return
         async with self.db.reader() as session:
             answer = await command_answer(session, str(body.get("text") or ""))
         await ack(text=answer)

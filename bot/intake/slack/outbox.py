@@ -69,7 +69,7 @@ class WebApiTransport:
                 raise CallFailed(error, permanent=False, retry_after=float(after)) from exc
             permanent = status < 500 and error not in TRANSIENT_ERRORS
             raise CallFailed(error, permanent=permanent) from exc
-        except (OSError, TimeoutError) as exc:  # aiohttp's connection errors are OSErrors
+        except Exception as exc:  # network, timeouts, a dropped connection: all worth a retry
             raise CallFailed(f"{type(exc).__name__}: {exc}", permanent=False) from exc
         return dict(response.data) if isinstance(response.data, dict) else {}
 
@@ -141,6 +141,8 @@ class SlackDeliverer:
             data = await self.transport.call(call)
         except CallFailed as exc:
             failure = exc
+        except Exception as exc:  # e.g. the outbox file's disk is full: retry, never lose it
+            failure = CallFailed(f"{type(exc).__name__}: {exc}", permanent=False)
         now = self.clock()
         async with self.db.session() as session:
             row = await lock_call(session, call.id)
