@@ -21,11 +21,12 @@ install: $(BIN)/.installed
 model: install
 	$(BIN)/intake-bot model prepare --if-missing
 
-# Install, prepare the model, migrate the database, load the demo customers, and serve.
+# Install, prepare the model, migrate the database, load the demo customers, and serve
+# (--demo: trust the demo DKIM key that `mail send-test` signs with).
 run: model
 	$(BIN)/intake-bot db upgrade
 	$(BIN)/intake-bot customers import --demo --if-empty
-	$(BIN)/intake-bot serve
+	$(BIN)/intake-bot serve --demo
 
 lint: install
 	$(BIN)/ruff check .

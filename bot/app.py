@@ -8,7 +8,8 @@ import logging
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from aiohttp import web
 
@@ -17,6 +18,7 @@ from bot.alerts import AlertConfig
 from bot.classify import Classifier
 from bot.classify.keywords import KeywordClassifier
 from bot.config import ConfigError, Settings, load_policy
+from bot.floods import FloodLimits
 from bot.http import make_http_app
 from bot.inbound import MailConfig, MailIntake
 from bot.intake.email import SupportHandler, start_smtp
@@ -30,6 +32,7 @@ from bot.intake.slack.outbox import (
     SlackTransport,
     WebApiTransport,
 )
+from bot.intake.trust import SenderVerifier, dns_lookup, load_key_table
 from bot.sla.engine import Engine
 from bot.workers import MailWorker
 from models.db import Database
@@ -108,6 +111,11 @@ class Service:
         await self.runner.setup()
         site = web.TCPSite(self.runner, settings.http_host, settings.http_port)
         await site.start()
+        verification = describe_verification(settings)
+        if settings.trust_all_senders:
+            log.warning("event=insecure_sender_trust verification=%r", verification)
+        else:
+            log.info("event=sender_verification verification=%r", verification)
         log.info(
             "event=started version=%s http=%s:%s smtp=%s:%s database=%s outbound=%s",
             __version__, settings.http_host, self.http_port, settings.smtp_host,
@@ -204,11 +212,47 @@ def alert_config(settings: Settings, engine: Engine) -> AlertConfig:
                        from_name=settings.mail_from_name, zone=engine.calendar.zone)
 
 
+DEMO_DKIM_KEYS = Path(__file__).with_name("demo") / "dkim-keys.txt"
+
+
+def sender_verifier(settings: Settings) -> SenderVerifier:
+    """How senders are verified: DKIM (local keys, then DNS), our upstream's results, or not."""
+    keys = {}
+    if settings.dkim_keys_file is not None:
+        try:
+            keys = load_key_table(settings.dkim_keys_file)
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"DKIM_KEYS_FILE: {exc}") from exc
+    return SenderVerifier(
+        authserv_id=settings.trusted_authserv_id, keys=keys,
+        dns=dns_lookup(settings.dkim_dns_server) if settings.dkim_dns else None,
+        dns_timeout=settings.dkim_dns_timeout, trust_all=settings.trust_all_senders,
+    )
+
+
+def describe_verification(settings: Settings) -> str:
+    """One line for the log and /health: what proves a sender here."""
+    if settings.trust_all_senders:
+        return "NONE: TRUST_ALL_SENDERS=true, anyone can spend a customer's money by forging From"
+    ways = ["dkim" + ("" if settings.dkim_dns else " (local keys only)")]
+    if settings.trusted_authserv_id:
+        ways.append(f"authentication-results from {settings.trusted_authserv_id}")
+    if settings.dkim_keys_file is not None:
+        ways.append(f"local keys {settings.dkim_keys_file}")
+    return ", ".join(ways)
+
+
 def mail_config(settings: Settings) -> MailConfig:
     """The mail settings the intake use case needs."""
     return MailConfig(
         support_addresses=settings.support_mailboxes, from_name=settings.mail_from_name,
-        authserv_id=settings.trusted_authserv_id,
+        verifier=sender_verifier(settings),
+        floods=FloodLimits(
+            window=timedelta(minutes=settings.flood_window_minutes),
+            max_per_sender=settings.flood_max_per_sender,
+            max_per_customer=settings.flood_max_per_customer,
+            duplicate_window=timedelta(minutes=settings.duplicate_window_minutes),
+        ),
         auto_reply_limit_per_day=settings.auto_reply_limit_per_day,
         followup_reopen_days=settings.followup_reopen_days,
         max_attempts=settings.processing_max_attempts,

@@ -24,10 +24,13 @@ class StartupFailed(ConfigError):
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.app import StartupError, serve
+    from bot.app import DEMO_DKIM_KEYS, StartupError, serve
     from bot.logs import setup_logging
 
     setup_logging(settings.log_level)
+    if args.demo and settings.dkim_keys_file is None:
+        # the demo customers' mail is signed with a key whose private half is in the repository
+        settings = settings.model_copy(update={"dkim_keys_file": DEMO_DKIM_KEYS})
     try:
         asyncio.run(serve(settings))
     except (StartupError, OSError) as exc:
@@ -99,6 +102,13 @@ def _tickets_list(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def _tickets_confirm_sender(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.cli_db import tickets_confirm_sender
+
+    print(_run_db(tickets_confirm_sender, settings, args.number, args.agent))
+    return EXIT_OK
+
+
 def _tickets_show(args: argparse.Namespace, settings: Settings) -> int:
     from bot.cli_db import tickets_show
 
@@ -117,12 +127,16 @@ def _mail_send_test(args: argparse.Namespace, settings: Settings) -> int:
     import smtplib
 
     from bot.cli_db import wait_for_reply
-    from bot.sample_mail import sample_mail
+    from bot.sample_mail import sample_mail, sign_demo
 
     mail = sample_mail(settings.support_mailboxes[0])
+    raw = mail.as_bytes(policy=mail.policy.clone(linesep="\r\n"))
+    if not args.unsigned:
+        raw = sign_demo(raw)
     try:
         with smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=30) as smtp:
-            smtp.send_message(mail)
+            smtp.sendmail(str(mail["From"]).rpartition("<")[2].rstrip(">"),
+                          [settings.support_mailboxes[0]], raw)
     except (OSError, smtplib.SMTPException) as exc:
         raise CliError(
             f"cannot send to {settings.smtp_host}:{settings.smtp_port} ({exc}); "
@@ -175,7 +189,11 @@ def parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
     top = argparse.ArgumentParser(prog="intake-bot", description=__doc__)
     sub = top.add_subparsers(dest="command", required=True)
-    sub.add_parser("serve", help="run the service").set_defaults(run=_serve)
+    sv = sub.add_parser("serve", help="run the service")
+    sv.add_argument("--demo", action="store_true",
+                    help="trust the demo DKIM key (mail send-test signs with it); never in "
+                         "production: its private key is public")
+    sv.set_defaults(run=_serve)
 
     db = sub.add_parser("db", help="database schema").add_subparsers(dest="db", required=True)
     db.add_parser("upgrade", help="migrate to the newest schema").set_defaults(run=_db_upgrade)
@@ -205,6 +223,8 @@ def parser() -> argparse.ArgumentParser:
     ml.set_defaults(run=_mail_list)
     st = msub.add_parser("send-test", help="send a sample mail to the running server")
     st.add_argument("--wait", type=float, default=10.0, help="seconds to wait for the reply")
+    st.add_argument("--unsigned", action="store_true",
+                    help="send it without the demo DKIM signature (as a forger would)")
     st.set_defaults(run=_mail_send_test)
 
     model = sub.add_parser("model", help="the text encoder")
@@ -235,6 +255,11 @@ def parser() -> argparse.ArgumentParser:
     ts.add_argument("number", type=int)
     ts.add_argument("--json", action="store_true")
     ts.set_defaults(run=_tickets_show)
+    tc = tsub.add_parser("confirm-sender",
+                         help="vouch for the sender of an unverified ticket (prices and answers)")
+    tc.add_argument("number", type=int)
+    tc.add_argument("--agent", required=True, help="who confirms (kept in the audit trail)")
+    tc.set_defaults(run=_tickets_confirm_sender)
     return top
 
 

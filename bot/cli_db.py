@@ -243,3 +243,30 @@ async def confirmed_examples(db: Database, settings: Settings) -> list[Any]:
                 product=ticket.product, subject=ticket.subject, body=first.text, split="T",
             ))
     return examples
+
+
+async def tickets_confirm_sender(db: Database, settings: Settings, number: int,
+                                 agent: str) -> str:
+    """An agent vouches for an unverified sender: the ticket is priced and answered now."""
+    from datetime import UTC, datetime
+
+    from bot.app import mail_config
+    from bot.classify.keywords import KeywordClassifier
+    from bot.config import load_policy
+    from bot.inbound import MailIntake
+    from bot.intake.language import LanguageDetector
+    from bot.service import TicketNotFound
+    from bot.sla.engine import Engine
+
+    await _require_schema(db)
+    intake = MailIntake(db=db, engine=Engine(load_policy(settings.policy_file)),
+                        config=mail_config(settings), classifier=KeywordClassifier(),
+                        detector=LanguageDetector())
+    try:
+        ticket = await intake.confirm_sender(number, agent=agent, now=datetime.now(UTC))
+    except (TicketNotFound, ValueError) as exc:
+        raise CommandError(str(exc)) from exc
+    price = f", {ticket.price_cents / 100:.2f} EUR awaiting consent" if ticket.billable else ""
+    return (f"NT#{number}: sender confirmed by {agent}; {ticket.status}"
+            f"{', included incident' if ticket.included else ''}{price}; "
+            f"the answer is queued to {ticket.requester} (sent by the running service)")

@@ -50,6 +50,18 @@ class Settings(BaseSettings):
     smtp_auth_users: SecretStr = SecretStr("")
     smtp_auth_required: bool = False
     trusted_authserv_id: str = ""
+    # Sender verification (DKIM); see .env.example
+    dkim_keys_file: Path | None = None
+    dkim_dns: bool = True
+    dkim_dns_server: str = ""
+    dkim_dns_timeout: float = Field(default=5.0, gt=0, le=60)
+    trust_all_senders: bool = False
+    # Floods: more new tickets than this from one sender / one customer within the window are
+    # added to the sender's newest open ticket instead; near-identical mail within its window too.
+    flood_window_minutes: int = Field(default=60, ge=1)
+    flood_max_per_sender: int = Field(default=5, ge=1)
+    flood_max_per_customer: int = Field(default=20, ge=1)
+    duplicate_window_minutes: int = Field(default=10, ge=0)
     # Mail out
     mail_relay_url: SecretStr = SecretStr("")
     outbox_dir: Path = Path("var/outbox")

@@ -34,6 +34,7 @@ class Clock(StrEnum):
 
 class TicketStatus(StrEnum):
     NEW = "new"
+    UNVERIFIED = "unverified"  # from a customer's address, sender not proven: agents decide
     AWAITING_CONSENT = "awaiting_consent"
     OPEN = "open"
     ANSWERED = "answered"

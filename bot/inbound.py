@@ -10,32 +10,40 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.classify import Classifier
+from bot.consent import Answer, read_answer
 from bot.domain import Channel, Language, TicketStatus, Triage
+from bot.floods import FloodLimits, Join, Opened, decide
 from bot.intake.language import LanguageDetector
 from bot.intake.loops import Verdict, judge
 from bot.intake.mime import ParsedMail, normalise_subject, parse
 from bot.intake.replies import build_mail, local_deadline, new_message_id, render, reply_subject
-from bot.intake.trust import Trust, assess_sender
-from bot.service import NewTicket, choose_product, open_ticket, record_consent
+from bot.intake.trust import SenderVerifier, Trust
+from bot.service import (
+    NewTicket,
+    TicketNotFound,
+    choose_product,
+    confirm_sender,
+    open_ticket,
+    record_consent,
+)
 from bot.sla.engine import Assessment, Engine
-from models.customers import CustomerView, find_by_email
+from models.customers import CustomerView, find_by_email, get_customer
 from models.db import Database
 from models.messages import lock_message, outbound_since, ticket_of_ids
+from models.senders import sent_on_ticket, serialise, tickets_of_customer_since, tickets_opened_by
 from models.tables import Message, Ticket
-from models.tickets import audit, get_ticket
+from models.tickets import audit, get_ticket, ticket_history
 
 log = logging.getLogger(__name__)
 
 TAG = re.compile(r"\[NT#(\d+)\]")
 RAW_MESSAGE_IDS = re.compile(rb"(?im)^message-id:[ \t]*(<[^<>\s]+>)")
-YES = re.compile(r"^\W*(ja|yes|einverstanden|zugestimmt|agreed|i agree|ok|okay)\b", re.I)
-NO = re.compile(r"^\W*(nein|no|abgelehnt|declined?)\b", re.I)
 
 
 @dataclass(frozen=True)
@@ -44,7 +52,8 @@ class MailConfig:
 
     support_addresses: tuple[str, ...]
     from_name: str
-    authserv_id: str = ""
+    verifier: SenderVerifier = field(default_factory=SenderVerifier)
+    floods: FloodLimits = field(default_factory=FloodLimits)
     auto_reply_limit_per_day: int = 10
     followup_reopen_days: int = 14
     max_attempts: int = 5
@@ -87,21 +96,11 @@ def understand(raw: bytes, envelope_sender: str, config: MailConfig, classifier:
     return Understanding(
         mail=mail,
         verdict=verdict,
-        trust=assess_sender(mail, config.authserv_id),
+        trust=config.verifier.assess(raw, mail.sender),
         language=detector.detect(f"{normalise_subject(mail.subject)}\n{text}"),
         triage=triage,
         bounce_refs=refs,
     )
-
-
-def consent_answer(text: str) -> bool | None:
-    """YES/JA or NO/NEIN at the start of the new text; None when it is neither."""
-    first = text.strip().splitlines()[0] if text.strip() else ""
-    if YES.match(first):
-        return True
-    if NO.match(first):
-        return False
-    return None
 
 
 class MailIntake:
@@ -174,16 +173,22 @@ class MailIntake:
             row.disposition, row.reason = u.verdict.kind, u.verdict.reason
             row.ticket_number = await ticket_of_ids(session, refs)
             return
-        customer = await find_by_email(session, mail.sender) if u.trust.trusted else None
-        number = await ticket_of_ids(session, refs) or await self._by_tag(session, mail, customer)
+        customer = await find_by_email(session, mail.sender) if mail.sender else None
+        verified = u.trust.verified
+        number = (await ticket_of_ids(session, refs)
+                  or await self._by_tag(session, mail, customer if verified else None))
         ticket = await get_ticket(session, number) if number is not None else None
-        if ticket is not None and await self._follow_up(session, row, ticket, u, now):
+        if ticket is not None and await self._follow_up(session, row, ticket, u, customer, now):
+            return
+        join = await self._flood(session, u, customer, now)
+        if join is not None:
+            await self._join(session, row, join, now)
             return
         await self._new_ticket(session, row, u, customer, ticket, now)
 
     async def _by_tag(self, session: AsyncSession, mail: ParsedMail,
                       customer: CustomerView | None) -> int | None:
-        """A [NT#n] tag counts only from the ticket's requester or its customer."""
+        """A [NT#n] tag counts only from the ticket's requester or its (verified) customer."""
         match = TAG.search(mail.subject)
         if match is None:
             return None
@@ -194,7 +199,8 @@ class MailIntake:
         return ticket.number if same_customer or ticket.requester == mail.sender else None
 
     async def _follow_up(self, session: AsyncSession, row: Message, ticket: Ticket,
-                         u: Understanding, now: datetime) -> bool:
+                         u: Understanding, customer: CustomerView | None,
+                         now: datetime) -> bool:
         """Add the mail to its ticket; False when a new, linked ticket must be opened instead."""
         assert ticket.number is not None
         closed = ticket.status in (TicketStatus.CLOSED, TicketStatus.DECLINED)
@@ -210,17 +216,102 @@ class MailIntake:
             await audit(session, ticket_number=ticket.number, actor="mail", action="reopened",
                         now=now, message=row.external_id)
         await audit(session, ticket_number=ticket.number, actor="customer",
-                    action="customer_reply", now=now, message=row.external_id)
-        answer = consent_answer(u.mail.new_text)
-        if ticket.status == TicketStatus.AWAITING_CONSENT and answer is not None:
-            ticket = await record_consent(session, engine=self.engine, number=ticket.number,
-                                          consent=answer, now=now, actor="customer")
-            language = Language(ticket.language)
-            body = render("consent", language, name=u.mail.sender_name, consent=answer,
-                          number=ticket.number, price=self._price(ticket.price_cents, language),
-                          due=self._due(ticket.due_at, language))
-            await self._reply(session, row, ticket, u, body, now)
+                    action="customer_reply", now=now, message=row.external_id,
+                    sender=u.mail.sender)
+        if ticket.status == TicketStatus.AWAITING_CONSENT:
+            await self._consent(session, row, ticket, u, customer, now)
         return True
+
+    async def _consent_evidence(self, session: AsyncSession, ticket: Ticket, u: Understanding,
+                                customer: CustomerView | None) -> str | None:
+        """Why this answer may consent for the ticket's customer, or None when nothing shows it.
+
+        Our quote went only to the ticket's requester, a known address of the customer; an
+        answer that references one of our own (unguessable) Message-IDs of this ticket was
+        written by someone who received it there. Otherwise the sender must be verified and
+        belong to the ticket's customer (or be its requester, for an unknown-sender ticket).
+        """
+        assert ticket.number is not None
+        refs = [*u.mail.in_reply_to, *reversed(u.mail.references)]
+        ours = await sent_on_ticket(session, ticket_number=ticket.number, ids=refs)
+        if ours is not None:
+            return f"reply to our message {ours}"
+        if not u.trust.verified:
+            return None
+        if ticket.customer_id is not None:
+            owns = customer is not None and customer.id == ticket.customer_id
+        else:
+            owns = u.mail.sender == ticket.requester
+        return f"verified sender ({u.trust.reason})" if owns else None
+
+    async def _consent(self, session: AsyncSession, row: Message, ticket: Ticket,
+                       u: Understanding, customer: CustomerView | None, now: datetime) -> None:
+        """Record a clear yes or no from someone who may give it; otherwise ask again."""
+        assert ticket.number is not None
+        language = Language(ticket.language)
+        evidence = await self._consent_evidence(session, ticket, u, customer)
+        answer = read_answer(u.mail.new_text or u.mail.body)
+        if evidence is None:
+            await audit(session, ticket_number=ticket.number, actor="mail",
+                        action="consent_refused", now=now, sender=u.mail.sender,
+                        answer=answer.value,
+                        reason="neither a reply to our quote nor a verified sender of the customer")
+            row.reason = "answer not accepted as consent: no evidence the sender is the customer"
+            body = render("consent_again", language, name="", number=ticket.number,
+                          price=self._price(ticket.price_cents, language), evidence_missing=True)
+            await self._reply(session, row, ticket, u, body, now)
+            return
+        if answer is Answer.UNCLEAR:
+            await audit(session, ticket_number=ticket.number, actor="mail",
+                        action="consent_unclear", now=now, sender=u.mail.sender,
+                        evidence=evidence)
+            row.reason = "answer to the quote is unclear: asked again"
+            body = render("consent_again", language, name=u.mail.sender_name,
+                          number=ticket.number, price=self._price(ticket.price_cents, language),
+                          evidence_missing=False)
+            await self._reply(session, row, ticket, u, body, now)
+            return
+        consent = answer is Answer.YES
+        ticket = await record_consent(session, engine=self.engine, number=ticket.number,
+                                      consent=consent, now=now,
+                                      actor=f"customer {u.mail.sender}", evidence=evidence)
+        body = render("consent", language, name=u.mail.sender_name, consent=consent,
+                      number=ticket.number, price=self._price(ticket.price_cents, language),
+                      due=self._due(ticket.due_at, language))
+        await self._reply(session, row, ticket, u, body, now)
+
+    async def _flood(self, session: AsyncSession, u: Understanding,
+                     customer: CustomerView | None, now: datetime) -> Join | None:
+        """Whether this mail joins an open ticket instead of opening one (floods, repeats)."""
+        limits, sender = self.config.floods, u.mail.sender
+        if not sender:
+            return None
+        since = now - limits.window
+        await serialise(session, f"flood:{sender}")
+        # a forged copy never joins (or counts against) the genuine sender's tickets
+        unverified = customer is not None and not u.trust.verified
+        by_sender = [Opened(t.number, t.status, t.opened_at, t.subject, t.text)
+                     for t in await tickets_opened_by(session, sender=sender,
+                                                      channel=Channel.EMAIL.value, since=since)
+                     if (t.status == TicketStatus.UNVERIFIED) == unverified]
+        by_customer: list[Opened] = []
+        if customer is not None:
+            await serialise(session, f"flood-customer:{customer.id}")
+            by_customer = [Opened(n, status, now) for n, status in
+                           await tickets_of_customer_since(session, customer_id=customer.id,
+                                                           since=since)
+                           if (status == TicketStatus.UNVERIFIED) == unverified]
+        return decide(limits, subject=u.mail.subject, text=u.mail.new_text or u.mail.body,
+                      now=now, by_sender=by_sender, by_customer=by_customer)
+
+    async def _join(self, session: AsyncSession, row: Message, join: Join,
+                    now: datetime) -> None:
+        """Add a flooding or repeated mail to an open ticket: stored, shown, not charged."""
+        row.ticket_number, row.disposition, row.reason = join.number, "follow-up", join.reason
+        await audit(session, ticket_number=join.number, actor="mail", action="flood_joined",
+                    now=now, message=row.external_id, sender=row.sender, reason=join.reason)
+        log.info("event=mail_flood_joined message=%s ticket=%s reason=%s", row.id, join.number,
+                 join.reason)
 
     async def _new_ticket(self, session: AsyncSession, row: Message, u: Understanding,
                           customer: CustomerView | None, closed: Ticket | None,
@@ -228,7 +319,8 @@ class MailIntake:
         mail, triage = u.mail, u.triage
         assert triage is not None
         flags = []
-        if u.trust.checked and not u.trust.trusted:
+        verified = u.trust.verified
+        if customer is not None and not verified:
             flags.append("sender_unverified")
         if customer is None:
             flags.append("unknown_sender")
@@ -238,8 +330,9 @@ class MailIntake:
         new = NewTicket(
             channel=Channel.EMAIL, subject=normalise_subject(mail.subject) or "(no subject)",
             product=product, department=triage.department, severity=triage.severity,
-            language=u.language, requester=mail.reply_to or mail.sender, triage=triage,
-            flags=tuple(flags), linked_ticket=closed.number if closed else None,
+            language=u.language, requester=await self._requester(session, mail, customer),
+            triage=triage, flags=tuple(flags), linked_ticket=closed.number if closed else None,
+            verified=verified or customer is None, evidence=u.trust.reason,
         )
         ticket, result = await open_ticket(session, engine=self.engine, customer=customer,
                                            new=new, now=now)
@@ -251,11 +344,26 @@ class MailIntake:
             await audit(session, ticket_number=ticket.number, actor="mail",
                         action="no_auto_reply", now=now, reason=u.verdict.reason)
             return
-        body = self._opened_text(ticket, result, customer, u)
+        body = self._opened_text(ticket, result, customer, name=u.mail.sender_name,
+                                 needs_triage=bool(u.triage and u.triage.needs_triage))
         await self._reply(session, row, ticket, u, body, now)
 
+    async def _requester(self, session: AsyncSession, mail: ParsedMail,
+                         customer: CustomerView | None) -> str:
+        """Where answers go: the From address; a Reply-To only when it belongs to the same
+        customer (or, for an unknown sender, the same domain). A forged From with an outside
+        Reply-To must receive neither the customer's plan nor a quote."""
+        reply_to = mail.reply_to.strip().lower()
+        if not reply_to or reply_to == mail.sender:
+            return mail.sender
+        if customer is not None:
+            other = await find_by_email(session, reply_to)
+            return reply_to if other is not None and other.id == customer.id else mail.sender
+        return reply_to if reply_to.rpartition("@")[2] == mail.sender.rpartition("@")[2] \
+            else mail.sender
+
     def _opened_text(self, ticket: Ticket, result: Assessment, customer: CustomerView | None,
-                     u: Understanding) -> str:
+                     *, name: str, needs_triage: bool) -> str:
         language = Language(ticket.language)
         product = self.engine.policy.products[ticket.product]
         plan = product.plans.get(ticket.plan) if ticket.plan else None
@@ -268,10 +376,11 @@ class MailIntake:
         hours = result.target_hours
         return render(
             "ticket_opened", language,
-            name=u.mail.sender_name, number=ticket.number, department=ticket.department,
+            name=name, number=ticket.number, department=ticket.department,
             severity=ticket.severity, product_name=product.name,
-            needs_triage=bool(u.triage and u.triage.needs_triage),
-            unknown_sender=customer is None, unverified="sender_unverified" in ticket.flags,
+            needs_triage=needs_triage,
+            unknown_sender=customer is None,
+            unverified=ticket.status == TicketStatus.UNVERIFIED,
             plan_name=plan.name if plan else "", entitled=result.entitled,
             covered=covered, included=result.included, included_left=result.included_left,
             is_incident=result.incident, billable=result.billable,
@@ -289,31 +398,61 @@ class MailIntake:
 
     async def _reply(self, session: AsyncSession, row: Message, ticket: Ticket,
                      u: Understanding, body: str, now: datetime) -> None:
-        """Queue an automatic answer in the same transaction, unless the daily cap is reached."""
+        """Queue an automatic answer to this mail, unless the daily cap is reached."""
+        queued = await self._queue_answer(
+            session, ticket, body, subject=u.mail.subject, in_reply_to=u.mail.message_id,
+            references=u.mail.references, thread_id=row.thread_id, now=now)
+        if not queued:
+            row.reason = "automatic reply cap reached for this sender"
+
+    async def _queue_answer(self, session: AsyncSession, ticket: Ticket, body: str, *,
+                            subject: str, in_reply_to: str, references: tuple[str, ...],
+                            thread_id: str | None, now: datetime) -> bool:
+        """Queue a mail to the ticket's requester in the caller's transaction; False when the
+        daily cap of automatic answers to that address is reached."""
         assert ticket.number is not None
-        to = ticket.requester or u.mail.sender
+        to = ticket.requester
         sent_today = await outbound_since(session, recipient=to, since=now - timedelta(days=1))
         if sent_today >= self.config.auto_reply_limit_per_day:
             await audit(session, ticket_number=ticket.number, actor="mail",
                         action="auto_reply_suppressed", now=now, recipient=to,
                         reason=f"{sent_today} automatic replies in 24 h")
-            row.reason = "automatic reply cap reached for this sender"
-            return
+            return False
         message_id = new_message_id(self.config.domain, ticket.number)
-        subject = reply_subject(ticket.number, normalise_subject(u.mail.subject) or
-                                ticket.subject)
+        subject = reply_subject(ticket.number, normalise_subject(subject) or ticket.subject)
         mail = build_mail(
             sender=self.config.from_address, sender_name=self.config.from_name, to=to,
             subject=subject, body=body, message_id=message_id,
-            in_reply_to=u.mail.message_id, references=u.mail.references,
+            in_reply_to=in_reply_to, references=references,
             language=Language(ticket.language), ticket_number=ticket.number, now=now,
         )
         session.add(Message(
             ticket_number=ticket.number, direction="out", channel=Channel.EMAIL.value,
-            external_id=message_id, thread_id=row.thread_id, sender=self.config.from_address,
+            external_id=message_id, thread_id=thread_id, sender=self.config.from_address,
             recipient=to, subject=subject, text=body, raw=bytes(mail),
             disposition="queued", created_at=now, next_attempt_at=now,
         ))
         await audit(session, ticket_number=ticket.number, actor="mail",
-                    action="auto_reply_queued", now=now, message=message_id)
+                    action="auto_reply_queued", now=now, message=message_id, recipient=to)
+        return True
 
+    async def confirm_sender(self, number: int, *, agent: str, now: datetime) -> Ticket:
+        """An agent vouches for the sender of an unverified ticket: it is charged, priced and
+        timed now, and the customer gets the full answer (with a quote if it is billable)."""
+        async with self.db.session() as session:
+            ticket = await get_ticket(session, number)
+            if ticket is None or ticket.customer_id is None:
+                raise TicketNotFound(f"NT#{number} does not exist or names no customer")
+            customer = await get_customer(session, ticket.customer_id)
+            assert customer is not None
+            ticket, result = await confirm_sender(session, engine=self.engine, number=number,
+                                                  customer=customer, now=now,
+                                                  actor=f"agent {agent}")
+            messages, _ = await ticket_history(session, number)
+            first = next(m for m in messages if m.direction == "in")
+            body = self._opened_text(ticket, result, customer, name="",
+                                     needs_triage="needs_triage" in ticket.flags)
+            await self._queue_answer(session, ticket, body, subject=first.subject,
+                                     in_reply_to=first.external_id, references=(),
+                                     thread_id=first.thread_id, now=now)
+        return ticket

@@ -39,6 +39,8 @@ class NewTicket:
     triage: Triage | None = None
     flags: tuple[str, ...] = ()
     linked_ticket: int | None = None
+    verified: bool = True  # False: a known customer's address, but the sender is not proven
+    evidence: str = ""  # how the sender was verified (or why not)
 
 
 class TicketNotFound(LookupError):
@@ -56,6 +58,38 @@ def choose_product(engine: Engine, customer: CustomerView | None, suggested: str
     return held[0] if held else lines[0]
 
 
+async def _assess(
+    session: AsyncSession, *, engine: Engine, customer: CustomerView | None, product: str,
+    department: Department, severity: Severity, language: Language, now: datetime,
+) -> tuple[str | None, Assessment, str]:
+    """The plan, the policy's answer and the usage month, claiming an included incident if due."""
+    plan = customer.plans.get(product) if customer else None
+    rule = engine.plan_rule(product, plan)
+    month = usage_month(now, engine.calendar.zone)
+    used = 0
+    if customer is not None:
+        wants_included = (
+            rule is not None
+            and engine.policy.departments[department].consumes_incident
+            and engine.entitled(rule, department)
+        )
+        if wants_included and rule is not None:
+            claimed = await claim_allowance(
+                session, customer_id=customer.id, product=product, month=month,
+                kind=INCIDENT, limit=rule.included_incidents,
+            )
+            used = rule.included_incidents if claimed is None else claimed - 1
+        else:
+            used = await allowance_used(
+                session, customer_id=customer.id, product=product, month=month, kind=INCIDENT,
+            )
+    result = engine.assess(
+        Case(product=product, plan=plan, department=department, severity=severity,
+             language=language, accepted=now, used=used)
+    )
+    return plan, result, month
+
+
 async def open_ticket(
     session: AsyncSession,
     *,
@@ -66,31 +100,12 @@ async def open_ticket(
     actor: str = "intake",
 ) -> tuple[Ticket, Assessment]:
     """Store a ticket priced and timed by the policy, claiming an included incident if due."""
-    plan = customer.plans.get(new.product) if customer else None
-    rule = engine.plan_rule(new.product, plan)
-    month = usage_month(now, engine.calendar.zone)
-    used = 0
-    if customer is not None:
-        wants_included = (
-            rule is not None
-            and engine.policy.departments[new.department].consumes_incident
-            and engine.entitled(rule, new.department)
-        )
-        if wants_included and rule is not None:
-            claimed = await claim_allowance(
-                session, customer_id=customer.id, product=new.product, month=month,
-                kind=INCIDENT, limit=rule.included_incidents,
-            )
-            used = rule.included_incidents if claimed is None else claimed - 1
-        else:
-            used = await allowance_used(
-                session, customer_id=customer.id, product=new.product, month=month,
-                kind=INCIDENT,
-            )
-    result = engine.assess(
-        Case(product=new.product, plan=plan, department=new.department, severity=new.severity,
-             language=new.language, accepted=now, used=used)
-    )
+    if customer is not None and not new.verified:
+        return await _open_unverified(session, engine=engine, customer=customer, new=new,
+                                      now=now, actor=actor)
+    plan, result, month = await _assess(session, engine=engine, customer=customer,
+                                        product=new.product, department=new.department,
+                                        severity=new.severity, language=new.language, now=now)
     needs_consent = result.billable
     triage = new.triage
     ticket = await add_ticket(
@@ -132,6 +147,7 @@ async def open_ticket(
         included=result.included, billable=result.billable,
         price_eur=f"{result.price_eur:.2f}", due=None if needs_consent else result.due,
         needs_triage=triage.needs_triage if triage else None, flags=list(new.flags),
+        evidence=new.evidence,
     )
     log.info(
         "event=ticket_opened ticket=%s customer=%s included=%s billable=%s",
@@ -140,9 +156,79 @@ async def open_ticket(
     return ticket, result
 
 
+async def _open_unverified(
+    session: AsyncSession, *, engine: Engine, customer: CustomerView, new: NewTicket,
+    now: datetime, actor: str,
+) -> tuple[Ticket, Assessment]:
+    """A ticket from an unproven sender at a customer's address: for the agents only.
+
+    It uses none of the customer's allowance, carries no price and no deadline until an agent
+    confirms the sender (`confirm_sender`); the answer tells the sender nothing about the plan.
+    """
+    result = engine.assess(
+        Case(product=new.product, plan=None, department=new.department, severity=new.severity,
+             language=new.language, accepted=now, used=0)
+    )
+    triage = new.triage
+    ticket = await add_ticket(session, Ticket(
+        customer_id=customer.id, channel=new.channel.value, subject=new.subject,
+        product=new.product, plan=None, department=new.department.value,
+        severity=new.severity.value, language=new.language.value,
+        predicted_department=triage.department.value if triage else None,
+        predicted_severity=triage.severity.value if triage else None,
+        predicted_product=triage.product if triage else None,
+        predicted_confidence=min(triage.confidence.values()) if triage else None,
+        model_version=triage.model if triage else None,
+        status=TicketStatus.UNVERIFIED, entitled=False, included=False,
+        usage_month=usage_month(now, engine.calendar.zone), billable=False, price_cents=0,
+        created_at=now, requester=new.requester, linked_ticket=new.linked_ticket,
+        flags=",".join(new.flags),
+    ))
+    await audit(session, ticket_number=ticket.number, actor=actor, action="created", now=now,
+                claimed_customer=customer.number, verified=False, evidence=new.evidence,
+                department=new.department.value, severity=new.severity.value,
+                flags=list(new.flags))
+    log.info("event=ticket_opened ticket=%s customer=%s verified=false", ticket.number,
+             customer.number)
+    return ticket, result
+
+
+async def confirm_sender(
+    session: AsyncSession, *, engine: Engine, number: int, customer: CustomerView,
+    now: datetime, actor: str,
+) -> tuple[Ticket, Assessment]:
+    """An agent vouches for an unverified sender: the ticket is priced, timed and charged now."""
+    ticket = await get_ticket(session, number)
+    if ticket is None:
+        raise TicketNotFound(f"no ticket NT#{number}")
+    if ticket.status != TicketStatus.UNVERIFIED:
+        raise ValueError(f"NT#{number} is {ticket.status}, not waiting for sender confirmation")
+    plan, result, month = await _assess(
+        session, engine=engine, customer=customer, product=ticket.product,
+        department=Department(ticket.department), severity=Severity(ticket.severity),
+        language=Language(ticket.language), now=now)
+    needs_consent = result.billable
+    ticket.customer_id, ticket.plan, ticket.usage_month = customer.id, plan, month
+    ticket.entitled, ticket.included = result.entitled, result.included
+    ticket.billable, ticket.price_cents = result.billable, int(result.price_eur * 100)
+    ticket.status = TicketStatus.AWAITING_CONSENT if needs_consent else TicketStatus.OPEN
+    ticket.accepted_at = None if needs_consent else now
+    ticket.target_hours, ticket.clock = float(result.target_hours), result.clock.value
+    ticket.due_at = None if needs_consent else result.due
+    ticket.flags = ",".join(f for f in ticket.flags.split(",") if f and f != "sender_unverified")
+    session.add(ticket)
+    await audit(session, ticket_number=number, actor=actor, action="sender_confirmed", now=now,
+                customer=customer.number, plan=plan, included=result.included,
+                billable=result.billable, price_eur=f"{result.price_eur:.2f}",
+                due=ticket.due_at)
+    log.info("event=sender_confirmed ticket=%s customer=%s by=%s", number, customer.number,
+             actor)
+    return ticket, result
+
+
 async def record_consent(
     session: AsyncSession, *, engine: Engine, number: int, consent: bool, now: datetime,
-    actor: str,
+    actor: str, evidence: str = "",
 ) -> Ticket:
     """Record the customer's yes or no to a billable incident; yes starts the clock."""
     ticket = await get_ticket(session, number)
@@ -162,6 +248,6 @@ async def record_consent(
         ticket.closed_at = now
     session.add(ticket)
     await audit(session, ticket_number=number, actor=actor, action="consent", now=now,
-                consent=consent, due=ticket.due_at)
+                consent=consent, due=ticket.due_at, evidence=evidence)
     log.info("event=consent ticket=%s consent=%s", number, consent)
     return ticket

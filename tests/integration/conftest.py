@@ -18,7 +18,7 @@ import pytest
 from sqlmodel import col, select
 
 import bot
-from bot.app import Service, build
+from bot.app import DEMO_DKIM_KEYS, Service, build
 from bot.config import Settings, load_policy
 from bot.customers_csv import parse_customer_csv
 from models import migrate
@@ -99,6 +99,7 @@ class Running:
 
 def make_settings(tmp_path: Path, database_url: str, **overrides: Any) -> Settings:
     values: dict[str, Any] = dict(
+        _env_file=None, dkim_keys_file=DEMO_DKIM_KEYS, dkim_dns=False,
         database_url=database_url, http_port=0, smtp_port=0, outbox_dir=tmp_path / "outbox",
         support_addresses="support@nettask.de,hilfe@nettask.de", max_message_bytes=2_000_000,
         classifier="keywords",  # mail tests are about mail; test_classify_model loads the model

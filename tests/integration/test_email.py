@@ -4,18 +4,43 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from bot.sample_mail import sign_demo
 from tests.integration.conftest import Running
 from tests.unit.test_mime import load
 
 
 def outage(sender: str = "anna@logistik-nord.de", message_id: str = "<o-1@logistik-nord.de>",
-           subject: str = "Mailserver ausgefallen", extra: str = "") -> bytes:
-    return (
+           subject: str = "Mailserver ausgefallen", extra: str = "", signed: bool = True,
+           body: str = "unser Mailserver ist komplett ausgefallen, alle Mitarbeiter sind "
+                       "betroffen.") -> bytes:
+    """An outage report, DKIM-signed by the demo key (which verifies for demo customers)."""
+    raw = (
         f"From: Anna Schmidt <{sender}>\r\nTo: support@nettask.de\r\nSubject: {subject}\r\n"
         f"Message-ID: {message_id}\r\nDate: Mon, 23 Nov 2026 10:00:00 +0100\r\n{extra}"
         "Content-Type: text/plain; charset=utf-8\r\n\r\n"
-        "Hallo,\r\nunser Mailserver ist komplett ausgefallen, alle Mitarbeiter sind betroffen.\r\n"
+        f"Hallo,\r\n{body}\r\n"
     ).encode()
+    return sign_demo(raw) if signed else raw
+
+
+PROBLEMS = [
+    "der Drucker im zweiten Stock druckt seit gestern nur noch leere Seiten.",
+    "Outlook fragt bei jedem Start erneut nach dem Kennwort, auch nach Neueingabe.",
+    "die VPN-Verbindung bricht alle zehn Minuten ab, Homeoffice ist kaum möglich.",
+    "unsere Website zeigt seit dem Update eine Fehlermeldung 500 auf der Startseite.",
+    "das geteilte Postfach der Buchhaltung ist in Outlook nicht mehr sichtbar.",
+    "die Datensicherung des Fileservers ist heute Nacht mit einem Fehler abgebrochen.",
+]
+
+
+OUTAGES = [  # three different outages (not near-duplicates of each other)
+    ("unser Mailserver ist komplett ausgefallen, alle Mitarbeiter sind betroffen.",
+     "Mailserver ausgefallen"),
+    ("seit 9 Uhr ist der Fileserver weg, niemand im Haus kommt an seine Dateien.",
+     "Fileserver nicht erreichbar"),
+    ("Die Telefonanlage ist tot, kein Anschluss ist mehr erreichbar, Kunden rufen ins Leere.",
+     "Telefonanlage ausgefallen"),
+]
 
 
 async def test_only_support_addresses_are_accepted(running: Running) -> None:
@@ -57,7 +82,7 @@ async def test_mail_becomes_a_ticket_with_a_german_answer(running: Running) -> N
 
 
 async def test_english_mail_gets_an_english_answer(running: Running) -> None:
-    code, _ = await running.send(load("gmail-english.eml"))
+    code, _ = await running.send(sign_demo(load("gmail-english.eml")))
     assert code == 250
     await running.settle()
     [ticket] = await running.tickets()
@@ -125,7 +150,7 @@ async def test_consent_yes_starts_the_clock_and_is_confirmed(running: Running) -
     for n in range(3):
         await running.send(outage(sender="j.meier@kanzlei-weber.de",
                                   message_id=f"<k-{n}@kanzlei-weber.de>",
-                                  subject=f"Drucker-Freigabe geht nicht {n}"))
+                                  subject=OUTAGES[n][1], body=OUTAGES[n][0]))
         await running.settle()  # one by one, so that the third is the billable one
     tickets = await running.tickets()
     assert [t.billable for t in tickets] == [False, False, True]
@@ -209,7 +234,7 @@ async def test_auto_reply_cap_per_sender_and_day(running: Running) -> None:
         **{**running.service.intake.config.__dict__, "auto_reply_limit_per_day": 2})
     for n in range(4):
         await running.send(outage(message_id=f"<cap-{n}@logistik-nord.de>",
-                                  subject=f"Problem {n}"))
+                                  subject=f"Problem {n}", body=PROBLEMS[n]))
     await running.settle()
     assert len(await running.tickets()) == 4
     assert len(running.replies()) == 2

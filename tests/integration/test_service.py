@@ -96,7 +96,7 @@ def test_serve_end_to_end(tmp_path: Path) -> None:
     assert "nothing imported" in again.stdout
     listed = cli(env, "customers", "list", "--json")
     assert len(listed.stdout.splitlines()) == 9
-    server = subprocess.Popen([*BIN, "serve"], env={**os.environ, **env},
+    server = subprocess.Popen([*BIN, "serve", "--demo"], env={**os.environ, **env},
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         body = None
@@ -123,6 +123,14 @@ def test_serve_end_to_end(tmp_path: Path) -> None:
         shown = cli(env, "tickets", "show", "1", "--json")
         thread = json.loads(shown.stdout)["messages"]
         assert [m["direction"] for m in thread] == ["in", "out"]
+        demo = json.loads(shown.stdout)
+        assert demo["status"] == "open"  # the demo signature verified the sender
+        assert demo["included"] is True
+        forged = cli(env, "mail", "send-test", "--unsigned")
+        assert forged.returncode == 0, forged.stderr
+        second = json.loads(cli(env, "tickets", "show", "2", "--json").stdout)
+        assert second["status"] == "unverified"
+        assert second["included"] is False
     finally:
         server.send_signal(signal.SIGTERM)
         _, err = server.communicate(timeout=20)

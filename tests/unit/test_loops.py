@@ -1,13 +1,11 @@
-"""Loop and bounce protection (RFC 3834), sender trust, consent answers: pure rules."""
+"""Loop and bounce protection (RFC 3834): pure rules."""
 
 from __future__ import annotations
 
 import pytest
 
-from bot.inbound import consent_answer
 from bot.intake.loops import judge
 from bot.intake.mime import parse
-from bot.intake.trust import assess_sender
 from tests.unit.test_mime import load
 
 OURS = ("support@nettask.de",)
@@ -69,34 +67,3 @@ def test_verdict_consequences() -> None:
     assert not bounce.opens_ticket and not bounce.may_answer
     web = judge(parse(load("noreply-webform.eml")), envelope_sender="x@y.de", own_addresses=OURS)
     assert web.opens_ticket and not web.may_answer
-
-
-@pytest.mark.parametrize(
-    ("results", "trusted", "reason"),
-    [
-        ("mx.nettask.de; dmarc=pass header.from=acme.de", True, "dmarc=pass"),
-        ("mx.nettask.de; dkim=pass header.d=acme.de; spf=fail", True, "dkim=pass aligned"),
-        ("mx.nettask.de; dkim=pass header.d=evil.example", False, "no aligned"),
-        ("mx.nettask.de; dmarc=fail header.from=acme.de", False, "no aligned"),
-        ("mx.evil.example; dmarc=pass header.from=acme.de", False, "no Authentication-Results"),
-    ],
-)
-def test_sender_trust_from_our_upstream_only(results: str, trusted: bool, reason: str) -> None:
-    parsed = parse(mail(f"Authentication-Results: {results}\r\n"))
-    trust = assess_sender(parsed, "mx.nettask.de")
-    assert trust.trusted is trusted and trust.checked and reason in trust.reason
-
-
-def test_trust_is_unchecked_without_an_upstream() -> None:
-    trust = assess_sender(parse(mail("")), "")
-    assert trust.trusted and not trust.checked
-
-
-@pytest.mark.parametrize(
-    ("text", "answer"),
-    [("JA", True), ("Ja, bitte.", True), ("yes please", True), ("YES", True),
-     ("NEIN danke", False), ("No.", False), ("Janine hier", None), ("Nochmal", None),
-     ("", None), ("Das ist ja toll", None)],
-)
-def test_consent_answers(text: str, answer: bool | None) -> None:
-    assert consent_answer(text) is answer
