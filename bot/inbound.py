@@ -22,7 +22,14 @@ from bot.floods import FloodLimits, Join, Opened, decide
 from bot.intake.language import LanguageDetector
 from bot.intake.loops import Verdict, judge
 from bot.intake.mime import ParsedMail, normalise_subject, parse
-from bot.intake.replies import build_mail, local_deadline, new_message_id, render, reply_subject
+from bot.intake.replies import (
+    build_mail,
+    business_hours,
+    local_deadline,
+    new_message_id,
+    render,
+    reply_subject,
+)
 from bot.intake.trust import SenderVerifier, Trust
 from bot.service import (
     NewTicket,
@@ -367,12 +374,8 @@ class MailIntake:
         language = Language(ticket.language)
         product = self.engine.policy.products[ticket.product]
         plan = product.plans.get(ticket.plan) if ticket.plan else None
-        labels = {Language.DE: {"accounting": "Abrechnung", "trouble": "Störungen",
-                                "developer": "Entwickler-Unterstützung",
-                                "consulting": "Beratung"},
-                  Language.EN: {"accounting": "accounting", "trouble": "service disruptions",
-                                "developer": "developer guidance", "consulting": "consulting"}}
-        covered = ", ".join(labels[language][d] for d in sorted(plan.departments)) if plan else ""
+        # the department names live in the templates (words.<language>.j2), once per language
+        covered = sorted(plan.departments) if plan else []
         hours = result.target_hours
         return render(
             "ticket_opened", language,
@@ -387,6 +390,8 @@ class MailIntake:
             price=self._price(ticket.price_cents, language),
             target_hours=int(hours) if hours == int(hours) else float(hours),
             clock=result.clock.value, due=self._due(result.due, language),
+            business_hours=business_hours(self.engine.policy.business_hours, language,
+                                          ticket.created_at),
         )
 
     def _price(self, cents: int, language: Language) -> str:
