@@ -132,6 +132,9 @@ class Service:
         )
         identity = BotIdentity()
         intake = SlackIntake(db=self.db, identity=identity,
+                             conversation=self.intake.conversation,
+                             classifier=self.intake.classifier, detector=self.intake.detector,
+                             agents=settings.slack_agent_ids,
                              max_attempts=settings.processing_max_attempts)
         self.slack_worker = MailWorker(intake, clock=self.clock, channel="slack", concurrency=4,
                                        on_processed=self.slack_deliverer.wake.set)

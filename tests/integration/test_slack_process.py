@@ -83,6 +83,6 @@ async def test_sigkill_right_after_the_200_and_the_message_is_processed_after_re
     finally:
         second.send_signal(signal.SIGTERM)
         _, err = second.communicate(timeout=20)
-    assert [r.disposition for r in rows] == ["held"]
+    assert [r.disposition for r in rows] == ["ticket"]
     assert second.returncode == 0, err
     assert "event=slack_mode mode=outbox-file" in err

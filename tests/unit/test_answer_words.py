@@ -38,7 +38,8 @@ def test_other_hours_and_days_follow_the_policy_file() -> None:
 
 def opened(language: Language, **changes: Any) -> str:
     values: dict[str, Any] = dict(
-        name="", number=5, department="trouble", severity="B", product_name="deHOSTED",
+        channel="email", name="", number=5, department="trouble", severity="B",
+        product_name="deHOSTED",
         needs_triage=False, unknown_sender=False, unverified=False, plan_name="Basic",
         entitled=False, covered=["accounting", "trouble"], included=False, included_left=0,
         is_incident=True, billable=True, price="85,00", target_hours=8,
