@@ -32,6 +32,7 @@ from bot.intake.slack.outbox import (
     SlackTransport,
     WebApiTransport,
 )
+from bot.intake.slack.triage import TriagePoster
 from bot.intake.trust import SenderVerifier, dns_lookup, load_key_table
 from bot.sla.engine import Engine
 from bot.workers import MailWorker
@@ -278,9 +279,11 @@ def build(settings: Settings, *, classifier: Classifier | None = None,
     """Load the policy, connect the store, build the intake; ConfigError on bad settings."""
     engine = Engine(load_policy(settings.policy_file))
     db = Database(settings.database_url.get_secret_value())
+    announcer = (TriagePoster(channel=settings.slack_triage_channel, zone=engine.calendar.zone)
+                 if settings.slack_triage_channel else None)
     intake = MailIntake(db=db, engine=engine, config=mail_config(settings),
                         classifier=classifier or make_classifier(settings),
-                        detector=LanguageDetector())
+                        detector=LanguageDetector(), announcer=announcer)
     return Service(settings=settings, engine=engine, db=db, intake=intake, clock=clock)
 
 

@@ -36,6 +36,16 @@ class ReplyChannel(Protocol):
         ...
 
 
+class TicketAnnouncer(Protocol):
+    """Where agents learn of every new ticket (the Slack triage channel)."""
+
+    async def ticket_opened(self, session: AsyncSession, *, ticket: Ticket, result: Assessment,
+                            customer: CustomerView | None, triage: Triage | None, text: str,
+                            now: datetime) -> None:
+        """Announce a ticket in the caller's transaction."""
+        ...
+
+
 @dataclass(frozen=True)
 class ConversationConfig:
     """The settings the use case needs."""
@@ -52,9 +62,11 @@ def actor_of(channel: Channel) -> str:
 class Conversation:
     """Applies one understood message in the caller's transaction."""
 
-    def __init__(self, *, engine: Engine, config: ConversationConfig) -> None:
+    def __init__(self, *, engine: Engine, config: ConversationConfig,
+                 announcer: TicketAnnouncer | None = None) -> None:
         self.engine = engine
         self.config = config
+        self.announcer = announcer
 
     async def handle(self, session: AsyncSession, row: Message, m: IncomingMessage, *,
                      customer: CustomerView | None, language: Language, triage: Triage | None,
@@ -225,6 +237,10 @@ class Conversation:
         ticket, result = await open_ticket(session, engine=self.engine, customer=customer,
                                            new=new, now=now)
         row.ticket_number, row.disposition = ticket.number, "ticket"
+        if self.announcer is not None:
+            await self.announcer.ticket_opened(session, ticket=ticket, result=result,
+                                               customer=customer, triage=triage, text=m.text,
+                                               now=now)
         if closed is not None:
             row.reason = f"follow-up to NT#{closed.number}, closed too long ago: new ticket"
         if not m.may_answer:

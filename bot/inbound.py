@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.classify import Classifier
-from bot.conversation import Conversation, ConversationConfig
+from bot.conversation import Conversation, ConversationConfig, TicketAnnouncer
 from bot.domain import Channel, IncomingMessage, Language, Triage
 from bot.floods import FloodLimits
 from bot.intake.language import LanguageDetector
@@ -106,14 +106,16 @@ class MailIntake:
     """Processes stored inbound mail; safe to call again for the same message."""
 
     def __init__(self, *, db: Database, engine: Engine, config: MailConfig,
-                 classifier: Classifier, detector: LanguageDetector) -> None:
+                 classifier: Classifier, detector: LanguageDetector,
+                 announcer: TicketAnnouncer | None = None) -> None:
         self.db = db
         self.engine = engine
         self.config = config
         self.classifier = classifier
         self.detector = detector
         self.conversation = Conversation(engine=engine, config=ConversationConfig(
-            followup_reopen_days=config.followup_reopen_days, floods=config.floods))
+            followup_reopen_days=config.followup_reopen_days, floods=config.floods),
+            announcer=announcer)
 
     async def process(self, message_id: int, now: datetime) -> str | None:
         """Process one pending message; returns its disposition (None if it is gone)."""

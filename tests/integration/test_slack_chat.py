@@ -3,6 +3,8 @@ use case as mail, answered in its thread; replies are follow-ups (signed HTTP + 
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -10,13 +12,25 @@ import pytest
 
 from models.db import Database
 from models.tickets import ticket_history
-from tests.fakes.slack_api import FakeSlack
-from tests.fakes.slack_events import SlackSender
+from tests.fakes.slack_api import Call, FakeSlack
+from tests.fakes.slack_events import CUSTOMER_CHANNEL, SlackSender
 from tests.integration.conftest import Clock, start_service
+from tests.integration.test_email import outage
 from tests.integration.test_slack_events import AGENT, Slack, slack_settings
 
 LOGISTIK = {"channel": "C0LOGNORD", "team": "T0DEMO"}  # D-1003 in bot/demo_customers.csv
 TS = "1763900000.000100"
+
+
+async def posted_to(fake: FakeSlack, channel: str, count: int = 1) -> list[Call]:
+    """The chat.postMessage calls to one channel, once `count` of them were made."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        found = [c for c in fake.made("chat.postMessage") if c.args["channel"] == channel]
+        if len(found) >= count:
+            return found
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"fewer than {count} posts to {channel}")
 
 
 @pytest.fixture
@@ -52,8 +66,8 @@ async def test_the_answer_goes_into_the_messages_thread_in_german(slack: Slack) 
     await slack.sender.event(slack.sender.message(**LOGISTIK))
     await slack.processed()
     [ticket] = await slack.running.tickets()
-    [answer] = await slack.fake.wait_for("chat.postMessage", 1)
-    assert (answer.args["channel"], answer.args["thread_ts"]) == ("C0LOGNORD", TS)
+    [answer] = await posted_to(slack.fake, "C0LOGNORD")
+    assert answer.args["thread_ts"] == TS
     text = answer.args["text"]
     assert f"Ticket NT#{ticket.number} erstellt" in text
     assert "Abteilung:    Störung" in text
@@ -80,7 +94,7 @@ async def test_an_unmapped_channel_is_asked_for_the_customer_number(slack: Slack
     await slack.sender.event(slack.sender.message("Our website is down since this morning"))
     await slack.processed()
     [ticket] = await slack.running.tickets()
-    [answer] = await slack.fake.wait_for("chat.postMessage", 1)
+    [answer] = await posted_to(slack.fake, CUSTOMER_CHANNEL)
     assert ticket.customer_id is None
     assert "unknown_sender" in ticket.flags
     assert "Please reply with your NetTask customer" in answer.args["text"]
@@ -106,10 +120,32 @@ async def test_a_reply_under_a_message_without_ticket_opens_nothing(slack: Slack
 async def test_our_own_answer_coming_back_as_an_event_opens_nothing(slack: Slack) -> None:
     await slack.sender.event(slack.sender.message(**LOGISTIK))
     await slack.processed()
-    [answer] = await slack.fake.wait_for("chat.postMessage", 1)
+    [answer] = await posted_to(slack.fake, "C0LOGNORD")
     echo = slack.sender.message(answer.args["text"], ts="1763900000.000001", thread_ts=TS,
                                 user="U0NTBOT", bot_id="B0NTBOT", **LOGISTIK)
     await slack.sender.event(echo)
     rows = await slack.processed()
     assert [(r.disposition, r.reason) for r in rows][-1] == ("ignored", "own message")
     assert len(await slack.running.tickets()) == 1
+
+
+async def test_every_new_ticket_is_posted_to_triage_escaped(slack: Slack) -> None:
+    text = "<!channel> Mailserver down <script>alert(1)</script> <https://evil.example|bank>"
+    await slack.sender.event(slack.sender.message(text, **LOGISTIK))
+    await slack.processed()
+    [ticket] = await slack.running.tickets()
+    [triage] = await posted_to(slack.fake, "C0TRIAGE")
+    assert triage.args["text"] == (f"New ticket NT#{ticket.number} (slack) from "
+                                   "Logistik Nord AG (D-1003)")
+    quoted = triage.args["blocks"][1]["text"]["text"]
+    assert quoted == (">&lt;!channel&gt; Mailserver down &lt;script&gt;alert(1)&lt;/script&gt; "
+                      "&lt;https://evil.example|bank&gt;")
+
+
+async def test_a_mail_ticket_is_posted_to_triage_too(slack: Slack) -> None:
+    code, _ = await slack.running.send(outage())
+    assert code == 250
+    await slack.running.settle()
+    [ticket] = await slack.running.tickets()
+    [triage] = await posted_to(slack.fake, "C0TRIAGE")
+    assert triage.args["text"].startswith(f"New ticket NT#{ticket.number} (email) from ")
