@@ -137,7 +137,7 @@ class Service:
                              classifier=self.intake.classifier, detector=self.intake.detector,
                              agents=settings.slack_agent_ids,
                              max_attempts=settings.processing_max_attempts)
-        self.slack_worker = MailWorker(intake, clock=self.clock, channel="slack", concurrency=4,
+        self.slack_worker = MailWorker(intake, clock=self.clock, channel="slack", concurrency=16,
                                        on_processed=self.slack_deliverer.wake.set)
         await self.slack_worker.start()
         self._slack_delivery = asyncio.create_task(self.slack_deliverer.run())
