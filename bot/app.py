@@ -15,6 +15,7 @@ from pathlib import Path
 from aiohttp import web
 
 from bot import __version__
+from bot.alerts import AlertConfig
 from bot.classify import Classifier
 from bot.classify.keywords import KeywordClassifier
 from bot.classify.lazy import BackgroundLanguageDetector, LazyClassifier
@@ -25,6 +26,15 @@ from bot.http import http_runner
 from bot.inbound import MailConfig, MailIntake
 from bot.intake.email import SupportHandler, start_smtp
 from bot.intake.outbound import Deliverer, MaildirOutbox, SmtpRelay, Transport
+from bot.intake.slack.app import SlackEndpoint, not_configured
+from bot.intake.slack.inbox import BotIdentity, SlackIntake
+from bot.intake.slack.outbox import (
+    JsonLinesTransport,
+    SlackDeliverer,
+    SlackTransport,
+    WebApiTransport,
+)
+from bot.intake.slack.triage import TriagePoster
 from bot.intake.trust import SenderVerifier, dns_lookup, load_key_table
 from bot.sla.engine import Engine
 from bot.workers import MailWorker
@@ -58,6 +68,10 @@ class Service:
     worker: MailWorker | None = None
     deliverer: Deliverer | None = None
     _delivery: asyncio.Task[None] | None = None
+    slack: SlackEndpoint | None = None
+    slack_worker: MailWorker | None = None
+    slack_deliverer: SlackDeliverer | None = None
+    _slack_delivery: asyncio.Task[None] | None = None
 
     @property
     def smtp_port(self) -> int:
@@ -98,8 +112,11 @@ class Service:
                                  on_stored=self.worker.submit, clock=self.clock,
                                  max_recipients=settings.smtp_max_recipients)
         self.smtp = await start_smtp(settings, handler)
-        self.runner = http_runner(settings, self.db,
-                                  model_state=lambda: model_state(self.intake.classifier))
+        await self._start_slack()
+        self.runner = http_runner(
+            settings, self.db, model_state=lambda: model_state(self.intake.classifier),
+            slack_events=self.slack.handle if self.slack else not_configured,
+            slack_state=slack_state(settings))
         await self.runner.setup()
         site = web.TCPSite(self.runner, settings.http_host, settings.http_port)
         await site.start()
@@ -116,6 +133,37 @@ class Service:
             self.smtp_port, self.db.backend, type(self.deliverer.transport).__name__,
         )
 
+    async def _start_slack(self) -> None:
+        """The Slack worker, outbox and (with a signing secret) the events endpoint."""
+        settings = self.settings
+        self.slack_deliverer = SlackDeliverer(
+            db=self.db, transport=slack_transport(settings), clock=self.clock,
+            max_attempts=settings.slack_max_attempts,
+            backoff_seconds=settings.slack_backoff_seconds,
+        )
+        identity = BotIdentity()
+        intake = SlackIntake(db=self.db, identity=identity,
+                             conversation=self.intake.conversation,
+                             classifier=self.intake.classifier, detector=self.intake.detector,
+                             agents=settings.slack_agent_ids,
+                             max_attempts=settings.processing_max_attempts)
+        self.slack_worker = MailWorker(intake, clock=self.clock, channel="slack", concurrency=16,
+                                       on_processed=self.slack_deliverer.wake.set)
+        await self.slack_worker.start()
+        self._slack_delivery = asyncio.create_task(self.slack_deliverer.run())
+        if settings.slack_signing_secret.get_secret_value():
+            self.slack = SlackEndpoint(settings=settings, db=self.db, clock=self.clock,
+                                       on_stored=self.slack_worker.submit, identity=identity)
+            await self.slack.identify()
+        state = slack_state(settings)
+        if settings.slack_mode == "outbox-file":
+            log.warning("event=slack_mode mode=outbox-file file=%s events=%s: no SLACK_BOT_TOKEN,"
+                        " so Slack calls are written to the file instead of Slack",
+                        settings.slack_outbox_file, state["events"])
+        else:
+            log.info("event=slack_mode mode=web-api api=%s events=%s", settings.slack_api_url,
+                     state["events"])
+
     async def stop(self) -> None:
         """Stop taking mail, finish nothing half-way (pending mail resumes on start), close."""
         if self.smtp is not None:
@@ -131,6 +179,10 @@ class Service:
             await self.worker.stop()
         if self.deliverer is not None and self._delivery is not None:
             await self.deliverer.stop(self._delivery)
+        if self.slack_worker is not None:
+            await self.slack_worker.stop()
+        if self.slack_deliverer is not None and self._slack_delivery is not None:
+            await self.slack_deliverer.stop(self._slack_delivery)
         if isinstance(self.intake.classifier, LazyClassifier):
             self.intake.classifier.close()
         await self.db.dispose()
@@ -156,6 +208,34 @@ def transport(settings: Settings) -> Transport:
         except ValueError as exc:
             raise ConfigError(str(exc)) from exc
     return MaildirOutbox(settings.outbox_dir)
+
+
+def slack_transport(settings: Settings) -> SlackTransport:
+    """The Slack Web API with SLACK_BOT_TOKEN, else the JSON-lines file SLACK_OUTBOX_FILE."""
+    token = settings.slack_bot_token.get_secret_value()
+    if token:
+        return WebApiTransport(token, settings.slack_api_url)
+    return JsonLinesTransport(settings.slack_outbox_file)
+
+
+def slack_state(settings: Settings) -> dict[str, object]:
+    """What /health says about Slack: where calls go, and whether events are taken."""
+    state: dict[str, object] = {
+        "mode": settings.slack_mode,
+        "events": "on" if settings.slack_signing_secret.get_secret_value() else
+        "off (no SLACK_SIGNING_SECRET)",
+    }
+    if settings.slack_mode == "outbox-file":
+        state["outbox_file"] = str(settings.slack_outbox_file)
+        state["note"] = "no SLACK_BOT_TOKEN: mail-only; Slack calls are written to the file"
+    return state
+
+
+def alert_config(settings: Settings, engine: Engine) -> AlertConfig:
+    """Where manager alerts go (SLACK_MANAGERS_CHANNEL, MANAGERS_EMAIL)."""
+    return AlertConfig(slack_channel=settings.slack_managers_channel,
+                       email=settings.managers_email, from_address=settings.support_mailboxes[0],
+                       from_name=settings.mail_from_name, zone=engine.calendar.zone)
 
 
 DEMO_DKIM_KEYS = Path(__file__).with_name("demo") / "dkim-keys.txt"
@@ -250,9 +330,11 @@ def build(settings: Settings, *, classifier: Classifier | None = None,
     db = Database(settings.database_url.get_secret_value(),
                   background_pool=settings.worker_concurrency)
     detector = BackgroundLanguageDetector()
+    announcer = (TriagePoster(channel=settings.slack_triage_channel, zone=engine.calendar.zone)
+                 if settings.slack_triage_channel else None)
     intake = MailIntake(db=db, engine=engine, config=mail_config(settings),
                         classifier=classifier or make_classifier(settings, detector=detector),
-                        detector=detector)
+                        detector=detector, announcer=announcer)
     return Service(settings=settings, engine=engine, db=db, intake=intake, clock=clock)
 
 

@@ -83,6 +83,18 @@ class Settings(BaseSettings):
     auto_reply_limit_per_day: int = Field(default=10, ge=0)
     followup_reopen_days: int = Field(default=14, ge=0)
     processing_max_attempts: int = Field(default=5, ge=1)
+    # Slack
+    slack_bot_token: SecretStr = SecretStr("")
+    slack_signing_secret: SecretStr = SecretStr("")
+    slack_app_token: SecretStr = SecretStr("")
+    slack_api_url: str = "https://slack.com/api/"
+    slack_triage_channel: str = ""
+    slack_managers_channel: str = ""
+    slack_agents: str = ""
+    slack_outbox_file: Path = Path("var/slack-outbox.jsonl")
+    slack_max_attempts: int = Field(default=8, ge=1)
+    slack_backoff_seconds: float = Field(default=5.0, gt=0)
+    managers_email: str = ""
 
     @property
     def support_mailboxes(self) -> tuple[str, ...]:
@@ -91,6 +103,16 @@ class Settings(BaseSettings):
         if not boxes:
             raise ConfigError("SUPPORT_ADDRESSES names no address")
         return boxes
+
+    @property
+    def slack_mode(self) -> str:
+        """"web-api" with a bot token; else "outbox-file": Slack calls go to SLACK_OUTBOX_FILE."""
+        return "web-api" if self.slack_bot_token.get_secret_value() else "outbox-file"
+
+    @property
+    def slack_agent_ids(self) -> frozenset[str]:
+        """The Slack user ids in SLACK_AGENTS."""
+        return frozenset(a.strip() for a in self.slack_agents.split(",") if a.strip())
 
     @property
     def auth_users(self) -> dict[str, str]:

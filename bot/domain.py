@@ -53,3 +53,30 @@ class Triage:
     needs_triage: bool  # below the threshold: an agent must decide, not the model
     model: str  # which model (and version) decided
     stated_severity: Severity | None = None  # what the customer wrote ("Priorität: hoch"), if any
+
+
+@dataclass(frozen=True)
+class IncomingMessage:
+    """A customer's message from any channel, as the conversation use case needs it.
+
+    The channel adapter fills it in: MIME for mail, an event for Slack. `thread_refs` are the
+    external ids this message answers (newest first); `trusted` says the sender is proven to
+    belong to the customer (DKIM for mail; a mapped Slack channel), which money depends on.
+    """
+
+    channel: Channel
+    external_id: str  # Message-ID, or Slack channel:ts
+    thread_refs: tuple[str, ...]
+    ticket_hint: int | None  # a ticket number the sender names ([NT#n] in a mail subject)
+    sender: str  # mail address, or Slack user id
+    sender_name: str
+    subject: str  # as sent (may be empty)
+    topic: str  # the ticket's subject if this opens one
+    text: str  # the new text (quotes removed)
+    requester: str  # where answers go: an address, or a Slack channel:thread
+    may_open_ticket: bool
+    may_answer: bool
+    trusted: bool
+    trust_reason: str = ""
+    quiet_reason: str = ""  # why no automatic answer, when may_answer is False
+    flags: tuple[str, ...] = ()  # hints for the agents the adapter found (not decisions)

@@ -74,7 +74,9 @@ def decide(limits: FloodLimits, *, subject: str, text: str, now: datetime,
     `by_sender` and `by_customer` are the tickets opened within `limits.window`, newest first.
     """
     for ticket in by_sender:
-        recent = now - ticket.opened_at <= limits.duplicate_window
+        # a ticket stored while this message waited can be a little younger than `now`
+        recent = (limits.duplicate_window > timedelta(0)
+                  and abs(now - ticket.opened_at) <= limits.duplicate_window)
         if recent and near_duplicate(subject, text, ticket.subject, ticket.text):
             return Join(ticket.number, f"near-duplicate of the mail that opened NT#{ticket.number}")
     minutes = int(limits.window.total_seconds() // 60)

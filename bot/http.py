@@ -1,8 +1,8 @@
-"""The service's HTTP endpoint: health now; the Slack events endpoint joins it later."""
+"""The service's HTTP endpoint: health, and Slack's events, interactivity and slash commands."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 from sqlalchemy import text
@@ -15,6 +15,8 @@ from models.migrate import current_revision, head_revision
 DB_KEY = web.AppKey("db", Database)
 ModelState = Callable[[], dict[str, object]]
 MODEL_KEY: web.AppKey[ModelState] = web.AppKey("model_state")
+SLACK_KEY = web.AppKey("slack", dict[str, object])
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 async def database_state(db: Database) -> dict[str, object]:
@@ -41,27 +43,36 @@ async def health(request: web.Request) -> web.Response:
     ok = bool(state["ok"]) and "error" not in model
     body = {"status": "ok" if ok else "degraded", "version": __version__,
             "database": state, "model": model}
+    if SLACK_KEY in request.app:
+        body["slack"] = request.app[SLACK_KEY]
     return web.json_response(body, status=200 if ok else 503)
 
 
 def make_http_app(db: Database, *, max_request_bytes: int = 1024 * 1024,
-                  model_state: ModelState | None = None) -> web.Application:
+                  model_state: ModelState | None = None, slack_events: Handler | None = None,
+                  slack_state: dict[str, object] | None = None) -> web.Application:
     """The aiohttp application with every route of the service."""
     app = web.Application(client_max_size=max_request_bytes)
     app[DB_KEY] = db
     app[MODEL_KEY] = model_state or (lambda: {"loaded": True})
     app.router.add_get("/health", health)
+    if slack_state is not None:
+        app[SLACK_KEY] = slack_state
+    if slack_events is not None:
+        app.router.add_post("/slack/events", slack_events)
     return app
 
 
-def http_runner(settings: Settings, db: Database,
-                model_state: ModelState | None = None) -> web.AppRunner:
+def http_runner(settings: Settings, db: Database, *, model_state: ModelState | None = None,
+                slack_events: Handler | None = None,
+                slack_state: dict[str, object] | None = None) -> web.AppRunner:
     """The runner with the server's limits: a client that has not sent a whole request head
     within HTTP_HEADER_TIMEOUT_SECONDS of connecting (or of its last response) is dropped."""
     # aiohttp's keep-alive timer runs from the connection's start and closes a connection that
     # is still waiting for a complete request: exactly a header-read timeout.
     return web.AppRunner(
         make_http_app(db, max_request_bytes=settings.http_max_request_bytes,
-                      model_state=model_state),
+                      model_state=model_state, slack_events=slack_events,
+                      slack_state=slack_state),
         access_log=None, keepalive_timeout=settings.http_header_timeout_seconds,
     )

@@ -1,4 +1,7 @@
-"""Background work of the service: processing stored inbound mail, resuming after a restart."""
+"""Background work of the service: processing stored inbound messages, resuming after a restart.
+
+One worker per channel (mail; Slack), each fed only its own channel's stored messages.
+"""
 
 from __future__ import annotations
 
@@ -8,20 +11,37 @@ import logging
 import traceback
 from collections.abc import Callable
 from datetime import datetime
+from typing import Protocol
 
-from bot.inbound import MailIntake
+from models.db import Database
 from models.messages import pending_inbound
 
 log = logging.getLogger(__name__)
 
 
+class Processor(Protocol):
+    """A channel's use case on stored messages (MailIntake, SlackIntake)."""
+
+    db: Database
+
+    async def process(self, message_id: int, now: datetime) -> str | None:
+        """Process one stored message."""
+        ...
+
+    async def fail(self, message_id: int, error: str, now: datetime) -> None:
+        """Record a failed attempt."""
+        ...
+
+
 class MailWorker:
     """Feeds stored mail to MailIntake: new mail at once, leftovers and retries by scanning."""
 
-    def __init__(self, intake: MailIntake, *, clock: Callable[[], datetime],
+    def __init__(self, intake: Processor, *, clock: Callable[[], datetime],
                  on_processed: Callable[[], None], concurrency: int = 16,
-                 scan_seconds: float = 5.0) -> None:
+                 scan_seconds: float = 5.0, channel: str = "email") -> None:
         self.intake = intake
+        self.channel = channel
+        self.label = "mail" if channel == "email" else channel  # log events: mail_*, slack_*
         self.clock = clock
         self.on_processed = on_processed
         self.concurrency = concurrency
@@ -43,7 +63,7 @@ class MailWorker:
     async def scan(self) -> int:
         """Queue every pending message whose time has come; returns how many."""
         async with self.intake.db.reader() as session:
-            ids = await pending_inbound(session, now=self.clock())
+            ids = await pending_inbound(session, now=self.clock(), channel=self.channel)
         for message_id in ids:
             self.submit(message_id)
         return len(ids)
@@ -56,12 +76,13 @@ class MailWorker:
             try:
                 await self.intake.process(message_id, self.clock())
             except Exception as exc:
-                log.exception("event=mail_processing_error message=%s", message_id)
+                log.exception("event=%s_processing_error message=%s", self.label, message_id)
                 detail = "".join(traceback.format_exception_only(exc)).strip()
                 try:
                     await self.intake.fail(message_id, detail, self.clock())
                 except Exception:
-                    log.exception("event=mail_fail_record_error message=%s", message_id)
+                    log.exception("event=%s_fail_record_error message=%s", self.label,
+                                  message_id)
             finally:
                 self._queued.discard(message_id)
                 self.queue.task_done()
@@ -76,13 +97,13 @@ class MailWorker:
             try:
                 await self.scan()
             except Exception:
-                log.exception("event=mail_scan_error")
+                log.exception("event=%s_scan_error", self.label)
 
     async def start(self) -> None:
         """Resume what a previous run left pending, then work on."""
         resumed = await self.scan()
         if resumed:
-            log.info("event=mail_resumed pending=%s", resumed)
+            log.info("event=%s_resumed pending=%s", self.label, resumed)
         self._tasks = [asyncio.create_task(self._work()) for _ in range(self.concurrency)]
         self._tasks.append(asyncio.create_task(self._rescan()))
 

@@ -175,3 +175,12 @@ async def find_by_email(session: AsyncSession, address: str) -> CustomerView | N
         contact_24_7=customer.contact_24_7,
         plans={plan.product: plan.plan for _, plan in rows if plan is not None},
     )
+
+
+async def find_by_slack(session: AsyncSession, channel_id: str) -> CustomerView | None:
+    """The customer whose Slack channel this is (Slack Connect channels keep their id)."""
+    row = (await session.exec(
+        select(CustomerSlack.customer_id).where(CustomerSlack.channel_id == channel_id)
+        .order_by(col(CustomerSlack.id)).limit(1)
+    )).first()
+    return None if row is None else await get_customer(session, int(row))

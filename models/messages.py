@@ -66,12 +66,17 @@ async def lock_message(session: AsyncSession, message_id: int) -> Message | None
     return result.first()
 
 
-async def pending_inbound(session: AsyncSession, *, now: datetime, limit: int = 500) -> list[int]:
-    """Inbound messages still to process whose retry time has come, oldest first."""
+async def pending_inbound(session: AsyncSession, *, now: datetime, limit: int = 500,
+                          channel: str = "email") -> list[int]:
+    """Inbound messages of one channel still to process whose retry time has come, oldest first.
+
+    Each channel has its own worker: a Slack event must never reach the MIME parser.
+    """
     rows = await session.exec(
         select(Message.id)
         .where(
             Message.direction == INBOUND,
+            Message.channel == channel,
             Message.disposition == "pending",
             or_(col(Message.next_attempt_at).is_(None), col(Message.next_attempt_at) <= now),
         )
@@ -119,12 +124,14 @@ async def outbound_since(session: AsyncSession, *, recipient: str, since: dateti
     return int(rows.one())
 
 
-async def due_outbound(session: AsyncSession, *, now: datetime, limit: int = 100) -> list[Message]:
-    """Queued outbound messages whose (next) delivery attempt is due."""
+async def due_outbound(session: AsyncSession, *, now: datetime, limit: int = 100,
+                       channel: str = "email") -> list[Message]:
+    """Queued outbound messages of one channel whose (next) delivery attempt is due."""
     rows = await session.exec(
         select(Message)
         .where(
             Message.direction == OUTBOUND,
+            Message.channel == channel,
             Message.disposition == "queued",
             or_(col(Message.next_attempt_at).is_(None), col(Message.next_attempt_at) <= now),
         )

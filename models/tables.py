@@ -174,3 +174,33 @@ class AuditEvent(SQLModel, table=True):
     actor: str = Field(max_length=64)
     action: str = Field(max_length=32)
     detail: str = Field(default="{}", sa_column=Column(Text, nullable=False))
+
+
+class SlackEvent(SQLModel, table=True):
+    """A Slack event id we took, so that Slack's retries and other replicas store it once."""
+
+    __tablename__ = "slack_event"
+    event_id: str = Field(primary_key=True, max_length=64)
+    message_id: int | None = Field(default=None, foreign_key="message.id")
+    received_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class SlackCall(SQLModel, table=True):
+    """One Slack Web API call waiting to be made, made, or given up (the durable Slack outbox).
+
+    Status: queued, sent, failed (permanent error or last retry; `reason` says which).
+    """
+
+    __tablename__ = "slack_call"
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(unique=True, max_length=200)  # the caller's idempotency key
+    ticket_number: int | None = Field(default=None, foreign_key="ticket.number", index=True)
+    method: str = Field(max_length=64)  # chat.postMessage, chat.update, ...
+    payload: str = Field(sa_column=Column(Text, nullable=False))  # the call's JSON arguments
+    status: str = Field(default="queued", max_length=16, index=True)
+    attempts: int = 0
+    next_attempt_at: datetime | None = _instant()
+    reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    result_ts: str | None = Field(default=None, max_length=32)  # ts of the posted message
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    done_at: datetime | None = _instant()

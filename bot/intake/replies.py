@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, time
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr
 from pathlib import Path
@@ -14,6 +14,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from bot.domain import Language
 from bot.intake.loops import OUR_HEADER
+from bot.sla.rules import BusinessHoursRule
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 _env = Environment(loader=FileSystemLoader(TEMPLATES), undefined=StrictUndefined,
@@ -30,6 +31,24 @@ def local_deadline(moment: datetime, zone: ZoneInfo, language: Language) -> str:
     if language is Language.DE:
         return f"{day} {local:%d.%m.%Y %H:%M} Uhr ({local.tzname()})"
     return f"{day} {local:%d %b %Y %H:%M} ({local.tzname()})"
+
+
+def business_hours(rule: BusinessHoursRule, language: Language, at: datetime) -> str:
+    """The policy's opening hours as customers read them, with the zone's name on that date:
+    'Mo–Fr 8–18 Uhr (CET)', 'Mon–Fri 8:00–18:00 CEST'."""
+    names = WEEKDAYS[language]
+    days = sorted(rule.weekdays)
+    if len(days) > 1 and days == list(range(days[0], days[-1] + 1)):
+        span = f"{names[days[0] - 1]}–{names[days[-1] - 1]}"
+    else:
+        span = ", ".join(names[d - 1] for d in days)
+    zone = at.astimezone(ZoneInfo(rule.timezone)).tzname()
+    if language is Language.DE:
+        def short(t: time) -> str:
+            return f"{t.hour}" if t.minute == 0 else f"{t.hour}:{t.minute:02d}"
+        return f"{span} {short(rule.open)}–{short(rule.close)} Uhr ({zone})"
+    return f"{span} {rule.open.hour}:{rule.open.minute:02d}–{rule.close.hour}:" \
+           f"{rule.close.minute:02d} {zone}"
 
 
 def render(template: str, language: Language, **context: Any) -> str:

@@ -106,7 +106,8 @@ def make_settings(tmp_path: Path, database_url: str, **overrides: Any) -> Settin
         classifier="keywords",  # mail tests are about mail; test_classify_model loads the model
     )
     values.update(overrides)
-    return Settings(**values, _env_file=None)  # hermetic: never a developer's .env
+    values["_env_file"] = None  # hermetic: never a developer's .env
+    return Settings(**values)
 
 
 async def start_service(settings: Settings, clock: Clock,

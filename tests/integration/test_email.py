@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 from bot.floods import FloodLimits
@@ -233,9 +234,10 @@ async def test_noreply_sender_opens_a_ticket_without_an_answer(running: Running)
 
 
 async def test_auto_reply_cap_per_sender_and_day(running: Running) -> None:
-    running.service.intake.config = type(running.service.intake.config)(
-        **{**running.service.intake.config.__dict__, "auto_reply_limit_per_day": 2,
-           "floods": FloodLimits(max_per_sender=10)})
+    intake = running.service.intake
+    intake.config = replace(intake.config, auto_reply_limit_per_day=2)
+    intake.conversation.config = replace(intake.conversation.config,
+                                         floods=FloodLimits(max_per_sender=10))
     for n in range(4):
         await running.send(outage(message_id=f"<cap-{n}@logistik-nord.de>",
                                   subject=f"Problem {n}", body=PROBLEMS[n]))

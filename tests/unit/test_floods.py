@@ -56,3 +56,10 @@ def test_the_customer_limit_applies_across_senders() -> None:
 def test_below_the_limits_a_new_ticket_opens() -> None:
     assert decide(LIMITS, subject="x", text="y", now=NOW, by_sender=[opened(1, 5)],
                   by_customer=[opened(1, 5)]) is None
+
+
+def test_a_zero_duplicate_window_joins_nothing_even_a_younger_ticket() -> None:
+    limits = FloodLimits(duplicate_window=timedelta(0))
+    younger = Opened(3, "open", NOW + timedelta(seconds=1), "Server down", "Alles steht.")
+    assert decide(limits, subject="Server down", text="Alles steht.", now=NOW,
+                  by_sender=[younger], by_customer=[]) is None

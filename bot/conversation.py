@@ -1,0 +1,311 @@
+"""The conversation use case, the same for every channel: a customer's message becomes a new
+ticket, a follow-up (reopening, consent), or joins an open ticket; the answer goes out through
+the channel's ReplyChannel. Adapters parse, find the customer, classify, and call `handle`.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.consent import Answer, read_answer
+from bot.domain import Channel, IncomingMessage, Language, TicketStatus, Triage
+from bot.floods import FloodLimits, Join, Opened, decide
+from bot.intake.replies import business_hours, local_deadline, render
+from bot.service import NewTicket, choose_product, open_ticket, record_consent
+from bot.sla.engine import Assessment, Engine
+from models.customers import CustomerView
+from models.messages import ticket_of_ids
+from models.senders import sent_on_ticket, serialise, tickets_of_customer_since, tickets_opened_by
+from models.tables import Message, Ticket
+from models.tickets import audit, get_ticket
+
+log = logging.getLogger(__name__)
+
+
+class ReplyChannel(Protocol):
+    """How one channel queues an answer to the message being handled, in its own form."""
+
+    async def queue_answer(self, session: AsyncSession, ticket: Ticket, body: str, *,
+                           now: datetime, essential: bool = False) -> bool:
+        """Queue `body` in the caller's transaction; False when the channel's cap says no.
+
+        An essential answer (a quote, a recorded consent) is never held back by a cap."""
+        ...
+
+
+class TicketAnnouncer(Protocol):
+    """Where agents learn of every new ticket (the Slack triage channel)."""
+
+    async def ticket_opened(self, session: AsyncSession, *, ticket: Ticket, result: Assessment,
+                            customer: CustomerView | None, triage: Triage | None, text: str,
+                            now: datetime) -> None:
+        """Announce a ticket in the caller's transaction."""
+        ...
+
+
+@dataclass(frozen=True)
+class ConversationConfig:
+    """The settings the use case needs."""
+
+    followup_reopen_days: int = 14
+    floods: FloodLimits = field(default_factory=FloodLimits)
+
+
+def actor_of(channel: Channel) -> str:
+    """The audit trail's name for a channel's automatic steps."""
+    return "mail" if channel is Channel.EMAIL else channel.value
+
+
+class Conversation:
+    """Applies one understood message in the caller's transaction."""
+
+    def __init__(self, *, engine: Engine, config: ConversationConfig,
+                 announcer: TicketAnnouncer | None = None) -> None:
+        self.engine = engine
+        self.config = config
+        self.announcer = announcer
+
+    async def handle(self, session: AsyncSession, row: Message, m: IncomingMessage, *,
+                     customer: CustomerView | None, language: Language, triage: Triage | None,
+                     reply: ReplyChannel, now: datetime) -> None:
+        """A follow-up to its ticket, a flood joining one, a new ticket, or nothing to do."""
+        number = (await ticket_of_ids(session, list(m.thread_refs))
+                  or (await self._by_hint(session, m, customer) if m.trusted else None))
+        ticket = await get_ticket(session, number) if number is not None else None
+        if ticket is not None and await self._follow_up(session, row, ticket, m, customer,
+                                                        reply, now):
+            return
+        if not m.may_open_ticket:
+            row.disposition = "ignored"
+            row.reason = "a reply outside any ticket's conversation"
+            return
+        join = await self._flood(session, m, customer, now)
+        if join is not None:
+            await self._join(session, row, m, join, now)
+            return
+        assert triage is not None
+        await self._new_ticket(session, row, m, customer, language, triage, ticket, reply, now)
+
+    async def _by_hint(self, session: AsyncSession, m: IncomingMessage,
+                       customer: CustomerView | None) -> int | None:
+        """A ticket a verified sender names counts for its requester or its customer."""
+        if m.ticket_hint is None:
+            return None
+        ticket = await get_ticket(session, m.ticket_hint)
+        if ticket is None:
+            return None
+        same_customer = customer is not None and ticket.customer_id == customer.id
+        return ticket.number if same_customer or ticket.requester == m.sender else None
+
+    async def _follow_up(self, session: AsyncSession, row: Message, ticket: Ticket,
+                         m: IncomingMessage, customer: CustomerView | None, reply: ReplyChannel,
+                         now: datetime) -> bool:
+        """Add the message to its ticket; False when a new, linked ticket must be opened.
+
+        Only a proven sender (trusted, or answering a message we sent on this ticket) reopens
+        a closed ticket or answers a quote; anything else is kept on the ticket for the agents
+        and changes nothing. A declined quote stays declined: a change of mind needs a new
+        quote, which an agent (or a new message) starts.
+        """
+        assert ticket.number is not None
+        closed = ticket.status in (TicketStatus.CLOSED, TicketStatus.DECLINED)
+        window = timedelta(days=self.config.followup_reopen_days)
+        if closed and ticket.closed_at is not None and now - ticket.closed_at > window:
+            return False
+        row.ticket_number, row.disposition = ticket.number, "follow-up"
+        ours = await sent_on_ticket(session, ticket_number=ticket.number,
+                                    ids=list(m.thread_refs))
+        proven = m.trusted or ours is not None
+        await audit(session, ticket_number=ticket.number, actor=f"sender {m.sender}",
+                    action="customer_reply" if proven else "unverified_reply", now=now,
+                    message=row.external_id, evidence=ours or m.trust_reason)
+        if not proven:
+            row.reason = "sender not verified: kept on the ticket, changes nothing"
+            return True
+        if ticket.status == TicketStatus.CLOSED:
+            ticket.status, ticket.closed_at = TicketStatus.OPEN, None
+            session.add(ticket)
+            await audit(session, ticket_number=ticket.number, actor=actor_of(m.channel),
+                        action="reopened", now=now, message=row.external_id)
+        elif ticket.status == TicketStatus.DECLINED:
+            row.reason = "the quote was declined: kept on the ticket for the agents"
+        elif ticket.status == TicketStatus.AWAITING_CONSENT:
+            await self._consent(session, row, ticket, m, customer, reply, now)
+        return True
+
+    async def _consent_evidence(self, session: AsyncSession, ticket: Ticket, m: IncomingMessage,
+                                customer: CustomerView | None) -> str | None:
+        """Why this answer may consent for the ticket's customer, or None when nothing shows it.
+
+        The sender must be the ticket's requester or belong to its customer, and prove it: by
+        being trusted (a verified signature; a user of the customer's mapped Slack channel), or
+        by answering one of our own (unguessable) message ids of this ticket, which went only to
+        the requester.
+        """
+        assert ticket.number is not None
+        if ticket.customer_id is not None:
+            owns = customer is not None and customer.id == ticket.customer_id
+        else:
+            owns = m.sender == ticket.requester
+        if not owns:
+            return None
+        ours = await sent_on_ticket(session, ticket_number=ticket.number,
+                                    ids=list(m.thread_refs))
+        if ours is not None:
+            return f"reply to our message {ours}"
+        return f"verified sender ({m.trust_reason})" if m.trusted else None
+
+    async def _consent(self, session: AsyncSession, row: Message, ticket: Ticket,
+                       m: IncomingMessage, customer: CustomerView | None, reply: ReplyChannel,
+                       now: datetime) -> None:
+        """Record a clear yes or no from someone who may give it; otherwise ask again."""
+        assert ticket.number is not None
+        language = Language(ticket.language)
+        evidence = await self._consent_evidence(session, ticket, m, customer)
+        answer = read_answer(m.text)
+        actor = actor_of(m.channel)
+        if evidence is None:
+            await audit(session, ticket_number=ticket.number, actor=actor,
+                        action="consent_refused", now=now, sender=m.sender,
+                        answer=answer.value,
+                        reason="neither a reply to our quote nor a verified sender of the customer")
+            row.reason = "answer not accepted as consent: no evidence the sender is the customer"
+            body = render("consent_again", language, name="", number=ticket.number,
+                          price=self.price(ticket.price_cents, language), evidence_missing=True)
+            await self._answer(session, row, ticket, reply, body, now)
+            return
+        if answer is Answer.UNCLEAR:
+            await audit(session, ticket_number=ticket.number, actor=actor,
+                        action="consent_unclear", now=now, sender=m.sender, evidence=evidence)
+            row.reason = "answer to the quote is unclear: asked again"
+            body = render("consent_again", language, name=m.sender_name,
+                          number=ticket.number, price=self.price(ticket.price_cents, language),
+                          evidence_missing=False)
+            await self._answer(session, row, ticket, reply, body, now)
+            return
+        consent = answer is Answer.YES
+        ticket = await record_consent(session, engine=self.engine, number=ticket.number,
+                                      consent=consent, now=now,
+                                      actor=f"sender {m.sender}", evidence=evidence)
+        body = render("consent", language, name=m.sender_name, consent=consent,
+                      number=ticket.number, price=self.price(ticket.price_cents, language),
+                      due=self.due(ticket.due_at, language))
+        await self._answer(session, row, ticket, reply, body, now, essential=True)
+
+    async def _flood(self, session: AsyncSession, m: IncomingMessage,
+                     customer: CustomerView | None, now: datetime) -> Join | None:
+        """Whether this message joins an open ticket instead of opening one (floods, repeats)."""
+        limits, sender = self.config.floods, m.sender
+        if not sender:
+            return None
+        since = now - limits.window
+        await serialise(session, f"flood:{sender}")
+        # a forged copy never joins (or counts against) the genuine sender's tickets
+        unverified = customer is not None and not m.trusted
+        by_sender = [Opened(t.number, t.status, t.opened_at, t.subject, t.text)
+                     for t in await tickets_opened_by(session, sender=sender,
+                                                      channel=m.channel.value, since=since)
+                     if (t.status == TicketStatus.UNVERIFIED) == unverified]
+        by_customer: list[Opened] = []
+        if customer is not None:
+            await serialise(session, f"flood-customer:{customer.id}")
+            by_customer = [Opened(n, status, now) for n, status in
+                           await tickets_of_customer_since(session, customer_id=customer.id,
+                                                           since=since)
+                           if (status == TicketStatus.UNVERIFIED) == unverified]
+        return decide(limits, subject=m.subject, text=m.text, now=now, by_sender=by_sender,
+                      by_customer=by_customer)
+
+    async def _join(self, session: AsyncSession, row: Message, m: IncomingMessage, join: Join,
+                    now: datetime) -> None:
+        """Add a flooding or repeated message to an open ticket: stored, shown, not charged."""
+        row.ticket_number, row.disposition, row.reason = join.number, "follow-up", join.reason
+        await audit(session, ticket_number=join.number, actor=actor_of(m.channel),
+                    action="flood_joined", now=now, message=row.external_id, sender=row.sender,
+                    reason=join.reason)
+        log.info("event=%s_flood_joined message=%s ticket=%s reason=%s", actor_of(m.channel),
+                 row.id, join.number, join.reason)
+
+    async def _new_ticket(self, session: AsyncSession, row: Message, m: IncomingMessage,
+                          customer: CustomerView | None, language: Language, triage: Triage,
+                          closed: Ticket | None, reply: ReplyChannel, now: datetime) -> None:
+        flags = []
+        if customer is not None and not m.trusted:
+            flags.append("sender_unverified")
+        if customer is None:
+            flags.append("unknown_sender")
+        if triage.needs_triage:
+            flags.append("needs_triage")
+        flags.extend(m.flags)  # e.g. an out-of-office-looking subject, for agents
+        product = choose_product(self.engine, customer, triage.product)
+        new = NewTicket(
+            channel=m.channel, subject=m.topic or "(no subject)", product=product,
+            department=triage.department, severity=triage.severity, language=language,
+            requester=m.requester, triage=triage, flags=tuple(flags),
+            linked_ticket=closed.number if closed else None,
+            verified=m.trusted or customer is None, evidence=m.trust_reason,
+        )
+        ticket, result = await open_ticket(session, engine=self.engine, customer=customer,
+                                           new=new, now=now)
+        row.ticket_number, row.disposition = ticket.number, "ticket"
+        if self.announcer is not None:
+            await self.announcer.ticket_opened(session, ticket=ticket, result=result,
+                                               customer=customer, triage=triage, text=m.text,
+                                               now=now)
+        if closed is not None:
+            row.reason = f"follow-up to NT#{closed.number}, closed too long ago: new ticket"
+        if not m.may_answer:
+            row.reason = f"no automatic answer: {m.quiet_reason}"
+            await audit(session, ticket_number=ticket.number, actor=actor_of(m.channel),
+                        action="no_auto_reply", now=now, reason=m.quiet_reason)
+            return
+        body = self.opened_text(ticket, result, customer, name=m.sender_name,
+                                needs_triage=triage.needs_triage)
+        quote = ticket.status == TicketStatus.AWAITING_CONSENT and customer is not None
+        await self._answer(session, row, ticket, reply, body, now, essential=quote)
+
+    async def _answer(self, session: AsyncSession, row: Message, ticket: Ticket,
+                      reply: ReplyChannel, body: str, now: datetime, *,
+                      essential: bool = False) -> None:
+        if not await reply.queue_answer(session, ticket, body, now=now, essential=essential):
+            row.reason = "automatic reply cap reached for this sender"
+
+    def opened_text(self, ticket: Ticket, result: Assessment, customer: CustomerView | None,
+                    *, name: str, needs_triage: bool) -> str:
+        """The answer to a new ticket, in its language, worded for its channel."""
+        language = Language(ticket.language)
+        product = self.engine.policy.products[ticket.product]
+        plan = product.plans.get(ticket.plan) if ticket.plan else None
+        # the department names live in the templates (words.<language>.j2), once per language
+        covered = sorted(plan.departments) if plan else []
+        hours = result.target_hours
+        return render(
+            "ticket_opened", language,
+            channel=ticket.channel, name=name, number=ticket.number,
+            department=ticket.department, severity=ticket.severity, product_name=product.name,
+            needs_triage=needs_triage,
+            unknown_sender=customer is None,
+            unverified=ticket.status == TicketStatus.UNVERIFIED,
+            plan_name=plan.name if plan else "", entitled=result.entitled,
+            covered=covered, included=result.included, included_left=result.included_left,
+            is_incident=result.incident, billable=result.billable,
+            price=self.price(ticket.price_cents, language),
+            target_hours=int(hours) if hours == int(hours) else float(hours),
+            clock=result.clock.value, due=self.due(result.due, language),
+            business_hours=business_hours(self.engine.policy.business_hours, language,
+                                          ticket.created_at),
+        )
+
+    def price(self, cents: int, language: Language) -> str:
+        """A price as the customer reads it: 85,00 or 85.00."""
+        text = f"{cents / 100:.2f}"
+        return text.replace(".", ",") if language is Language.DE else text
+
+    def due(self, due: datetime | None, language: Language) -> str:
+        """A deadline in Berlin time, or empty."""
+        return local_deadline(due, self.engine.calendar.zone, language) if due else ""

@@ -1,0 +1,189 @@
+"""slack-bolt's AsyncApp on the service's own aiohttp server: POST /slack/events.
+
+Bolt checks the signature (401 for a forged one or a timestamp older than five minutes) and
+acks events before its listeners run, so the event is stored in a middleware that runs right
+after the signature check and before the 200: a crash after the ack loses nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import re
+import time
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any
+
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltRequest
+from slack_bolt.authorization import AuthorizeResult
+from slack_bolt.response import BoltResponse
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.config import Settings
+from bot.intake.slack.commands import command_answer
+from bot.intake.slack.events import MalformedEvent
+from bot.intake.slack.inbox import BotIdentity, Stored, store_event
+from models.db import Database
+from models.slack import queue_call
+
+log = logging.getLogger(__name__)
+
+EVERYTHING = re.compile(".*")
+TIMESTAMP, SIGNATURE = "X-Slack-Request-Timestamp", "X-Slack-Signature"
+REFUSAL = "Only NetTask support agents can use these controls; nothing was changed."
+COMMAND_REFUSAL = "Only NetTask support agents can look up tickets."
+
+
+class SlackEndpoint:
+    """The bolt app and the aiohttp handler around it."""
+
+    def __init__(self, *, settings: Settings, db: Database, clock: Callable[[], datetime],
+                 on_stored: Callable[[int], None], identity: BotIdentity) -> None:
+        self.settings = settings
+        self.db = db
+        self.clock = clock
+        self.on_stored = on_stored
+        self.identity = identity
+        self.token = settings.slack_bot_token.get_secret_value()
+        secret = settings.slack_signing_secret.get_secret_value()
+        self.secret = secret
+        self.client = AsyncWebClient(token=self.token or None, base_url=settings.slack_api_url,
+                                     retry_handlers=[])
+        self._identified = False
+
+        # bolt injects arguments by parameter name, so it is given plain functions, not methods.
+        async def authorize(enterprise_id: str | None, team_id: str | None) -> AuthorizeResult:
+            return await self._authorize(enterprise_id, team_id)
+
+        async def store_first(req: AsyncBoltRequest, body: dict[str, Any],
+                              next: Callable[[], Awaitable[BoltResponse]]) -> BoltResponse:
+            return await self._store_first(req, body, next)
+
+        async def on_event() -> None:
+            """Events are acked by bolt; stored messages are processed by the Slack worker."""
+
+        async def on_action(ack: AsyncAck, body: dict[str, Any]) -> None:
+            await self._on_action(ack, body)
+
+        async def on_command(ack: AsyncAck, body: dict[str, Any]) -> None:
+            await self._on_command(ack, body)
+
+        self.app = AsyncApp(
+            # bolt's client gets its token per request from authorize (it warns if given one)
+            signing_secret=secret, authorize=authorize,
+            client=AsyncWebClient(base_url=settings.slack_api_url, retry_handlers=[]),
+            before_authorize=store_first, ignoring_self_events_enabled=False,
+        )
+        self.app.event(EVERYTHING)(on_event)
+        self.app.action(EVERYTHING)(on_action)
+        self.app.command(EVERYTHING)(on_command)
+
+    async def identify(self) -> None:
+        """Learn our bot user id once (auth.test); without a token there is nothing to learn."""
+        if self._identified or not self.token:
+            return
+        try:
+            answer = await self.client.auth_test()
+        except (SlackApiError, OSError, TimeoutError) as exc:
+            log.warning("event=slack_auth_test_failed error=%s", exc)
+            return
+        self.identity.user_id = str(answer.get("user_id") or "") or None
+        self.identity.bot_id = str(answer.get("bot_id") or "") or None
+        self._identified = True
+        log.info("event=slack_identified user=%s bot=%s", self.identity.user_id,
+                 self.identity.bot_id)
+
+    async def _authorize(self, enterprise_id: str | None, team_id: str | None) -> AuthorizeResult:
+        # Never fails: a message must not be refused because auth.test is slow or down.
+        await self.identify()
+        return AuthorizeResult(enterprise_id=enterprise_id, team_id=team_id,
+                               bot_token=self.token or None, bot_user_id=self.identity.user_id,
+                               bot_id=self.identity.bot_id)
+
+    async def _store_first(self, req: AsyncBoltRequest, body: dict[str, Any],
+                           next: Callable[[], Awaitable[BoltResponse]]) -> BoltResponse:
+        if body.get("type") != "event_callback":
+            return await next()
+        raw = req.raw_body.encode("utf-8")
+        retry = req.headers.get("x-slack-retry-num", [""])[0]
+        try:
+            async with self.db.session() as session:
+                outcome, stored = await store_event(session, body, raw, self.clock())
+        except MalformedEvent as exc:
+            log.warning("event=slack_event_malformed error=%s", exc)
+            return BoltResponse(status=400, body=f"malformed event: {exc}")
+        except Exception:
+            log.exception("event=slack_store_failed event_id=%s", body.get("event_id"))
+            return BoltResponse(status=500, body="")  # Slack retries; nothing is lost
+        log.info("event=slack_event event_id=%s outcome=%s message=%s retry=%s",
+                 body.get("event_id"), outcome.value, stored or "-", retry or "-")
+        if outcome is Stored.DUPLICATE:
+            return BoltResponse(status=200, body="")
+        if stored is not None:
+            self.on_stored(stored)
+        return await next()
+
+    async def _on_action(self, ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack()
+        user = str((body.get("user") or {}).get("id") or "")
+        channel = str((body.get("channel") or {}).get("id") or "")
+        action_ids = [a.get("action_id") for a in body.get("actions") or []]
+        if user not in self.settings.slack_agent_ids:
+            log.info("event=slack_action_refused user=%s actions=%s", user, action_ids)
+            if channel:
+                async with self.db.session() as session:
+                    await queue_call(
+                        session, key=f"refusal:{body.get('trigger_id') or user}",
+                        method="chat.postEphemeral",
+                        args={"channel": channel, "user": user, "text": REFUSAL},
+                        now=self.clock())
+            return
+        log.info("event=slack_action_unhandled user=%s actions=%s", user, action_ids)
+
+    async def _on_command(self, ack: AsyncAck, body: dict[str, Any]) -> None:
+        # Ticket states are confidential: a customer in a shared channel must not read others'.
+        user = str(body.get("user_id") or "")
+        if user not in self.settings.slack_agent_ids:
+            log.info("event=slack_command_refused user=%s", user)
+            await ack(text=COMMAND_REFUSAL)
+            return
+        async with self.db.reader() as session:
+            answer = await command_answer(session, str(body.get("text") or ""))
+        await ack(text=answer)
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        """POST /slack/events: 401 forged or stale, 400 malformed, else what bolt answers."""
+        raw = await request.read()
+        try:
+            text = raw.decode("utf-8")
+            bolt_request = AsyncBoltRequest(body=text, query=request.query_string,
+                                            headers=dict(request.headers))
+        except (UnicodeDecodeError, ValueError) as exc:
+            # Unreadable: bolt never saw it, so check the signature here before saying 400.
+            if not valid_signature(self.secret, raw, request.headers.get(TIMESTAMP, ""),
+                                   request.headers.get(SIGNATURE, ""), time.time()):
+                return web.Response(status=401, text="invalid signature")
+            log.warning("event=slack_request_malformed error=%s", exc)
+            return web.Response(status=400, text="malformed body")
+        return await to_aiohttp_response(await self.app.async_dispatch(bolt_request))
+
+
+def valid_signature(secret: str, raw: bytes, timestamp: str, signature: str,
+                    now: float) -> bool:
+    """Slack's v0 signature over raw bytes (even non-UTF-8 ones), at most five minutes old."""
+    if not timestamp.isdigit() or abs(now - int(timestamp)) > 5 * 60:
+        return False
+    base = b"v0:" + timestamp.encode() + b":" + raw
+    expected = "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, signature)
+
+
+async def not_configured(request: web.Request) -> web.Response:
+    """POST /slack/events without SLACK_SIGNING_SECRET: nothing can be verified, so nothing in."""
+    return web.json_response({"error": "Slack is not configured: SLACK_SIGNING_SECRET is empty"},
+                             status=503)

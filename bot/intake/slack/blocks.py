@@ -1,0 +1,36 @@
+"""Block Kit and mrkdwn for what we post; customer text is always escaped first (pure)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+# Slack reads &, < and > as control characters: <!channel>, <@U123> and <https://x|label> ping
+# people or disguise links. Escaping these three is all Slack asks for.
+_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
+SECTION_LIMIT = 3000  # characters in one section's text
+
+
+def escape(text: str) -> str:
+    """Customer text made inert for mrkdwn: no mentions, no disguised links."""
+    return text.translate(_ESCAPES)
+
+
+def excerpt(text: str, *, lines: int = 5, limit: int = 600) -> str:
+    """The first lines of a message, escaped and shortened, for a post."""
+    kept = [line for line in text.strip().splitlines() if line.strip()][:lines]
+    short = "\n".join(kept)
+    if len(short) > limit:
+        short = short[: limit - 1].rstrip() + "…"
+    return escape(short)
+
+
+def section(mrkdwn: str) -> dict[str, Any]:
+    """One mrkdwn section block (text we built ourselves; escape customer parts before)."""
+    if len(mrkdwn) > SECTION_LIMIT:
+        mrkdwn = mrkdwn[: SECTION_LIMIT - 1] + "…"
+    return {"type": "section", "text": {"type": "mrkdwn", "text": mrkdwn}}
+
+
+def quote(text: str) -> str:
+    """Customer text as a mrkdwn quote, escaped."""
+    return "\n".join(f">{line}" for line in escape(text).splitlines()) or ">"

@@ -1,0 +1,207 @@
+"""Slack messages in: stored before Slack gets its 200, deduped, then processed by a worker
+through the same conversation use case as mail; answers go into the message's thread."""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.classify import Classifier
+from bot.conversation import Conversation
+from bot.domain import Channel, IncomingMessage, Language, Triage
+from bot.intake.language import LanguageDetector
+from bot.intake.slack.blocks import escape, section
+from bot.intake.slack.events import (
+    MalformedEvent,
+    SlackMessage,
+    load_envelope,
+    message_event,
+    message_key,
+    parse_message,
+)
+from models.customers import find_by_slack
+from models.db import Database
+from models.messages import lock_message, store_inbound
+from models.slack import link_event, queue_call, take_event
+from models.tables import Message, Ticket
+from models.tickets import audit
+
+log = logging.getLogger(__name__)
+
+
+class Stored(enum.Enum):
+    """What storing an event did."""
+
+    NEW = "new"  # a message, stored now: process it
+    DUPLICATE = "duplicate"  # the event id, or the message under another event id, was stored
+    NOT_A_MESSAGE = "not-a-message"  # another event type: its id is recorded, nothing to process
+
+
+async def store_event(session: AsyncSession, envelope: dict[str, Any], raw: bytes,
+                      now: datetime) -> tuple[Stored, int | None]:
+    """Record the event id and store the message it carries; MalformedEvent when unreadable."""
+    event_id = envelope.get("event_id")
+    if not isinstance(event_id, str) or not event_id:
+        raise MalformedEvent("event_callback without an event_id")
+    event = message_event(envelope)
+    if event is not None and not (event.get("channel") and event.get("ts")):
+        raise MalformedEvent("a message event without channel or ts")
+    if not await take_event(session, event_id=event_id, now=now):
+        return Stored.DUPLICATE, None
+    if event is None:
+        return Stored.NOT_A_MESSAGE, None
+    stored = await store_inbound(
+        session, channel=Channel.SLACK.value,
+        external_id=message_key(str(event["channel"]), str(event["ts"])),
+        digest="",  # one Slack message is one channel:ts, whatever envelope (event id) it came in
+        raw=raw,
+        sender=str(event.get("user") or event.get("bot_id") or ""),
+        recipient=str(event["channel"]), now=now,
+    )
+    if stored is None:
+        return Stored.DUPLICATE, None
+    await link_event(session, event_id=event_id, message_id=stored)
+    return Stored.NEW, stored
+
+
+@dataclass
+class BotIdentity:
+    """Who we are in Slack (from auth.test), so our own messages are never taken as a customer's."""
+
+    user_id: str | None = None
+    bot_id: str | None = None
+
+
+@dataclass(frozen=True)
+class SlackUnderstanding:
+    """What the CPU-bound part learned about one Slack message."""
+
+    message: SlackMessage
+    language: Language
+    triage: Triage | None
+
+
+class SlackReply:
+    """The Slack channel's ReplyChannel: an answer in the message's thread, via the outbox."""
+
+    def __init__(self, *, channel: str, thread_ts: str, key: str) -> None:
+        self.channel = channel
+        self.thread_ts = thread_ts
+        self.key = key
+
+    async def queue_answer(self, session: AsyncSession, ticket: Ticket, body: str, *,
+                           now: datetime, essential: bool = False) -> bool:
+        """Queue chat.postMessage into the thread, in the caller's transaction (no cap: the
+        thread is the customer's own channel, and a flood is held by the flood rules)."""
+        assert ticket.number is not None
+        text = escape(body)
+        queued = await queue_call(
+            session, key=self.key, method="chat.postMessage", ticket_number=ticket.number,
+            now=now, args={"channel": self.channel, "thread_ts": self.thread_ts, "text": text,
+                           "blocks": [section(text)]})
+        if queued:
+            await audit(session, ticket_number=ticket.number, actor="slack",
+                        action="auto_reply_queued", now=now, call=self.key)
+        return True
+
+
+class SlackIntake:
+    """Processes stored Slack messages through the conversation use case; safe to repeat."""
+
+    def __init__(self, *, db: Database, identity: BotIdentity, conversation: Conversation,
+                 classifier: Classifier, detector: LanguageDetector,
+                 agents: frozenset[str] = frozenset(), max_attempts: int = 5) -> None:
+        self.db = db
+        self.identity = identity
+        self.conversation = conversation
+        self.classifier = classifier
+        self.detector = detector
+        self.agents = agents
+        self.max_attempts = max_attempts
+
+    def understand(self, raw: bytes) -> SlackUnderstanding:
+        """Parse a stored envelope, detect the language, classify (CPU only, no I/O)."""
+        message = parse_message(load_envelope(raw), own_user_id=self.identity.user_id,
+                                own_bot_id=self.identity.bot_id)
+        if message.ignore_reason is None and message.user in self.agents:
+            message = replace(message, ignore_reason="agent message")
+        text = message.text.strip()
+        triage = None
+        if message.may_open_ticket:
+            triage = self.classifier.classify(topic(text), text[:4000])
+        return SlackUnderstanding(message=message, language=self.detector.detect(text),
+                                  triage=triage)
+
+    async def process(self, message_id: int, now: datetime) -> str | None:
+        """Process one pending Slack message; returns its disposition (None if it is gone)."""
+        async with self.db.reader() as session:
+            row = await session.get(Message, message_id)
+            if row is None or row.disposition != "pending" or row.raw is None:
+                return None if row is None else row.disposition
+            raw = row.raw
+        understood = await asyncio.to_thread(self.understand, raw)
+        async with self.db.session() as session:
+            locked = await lock_message(session, message_id)
+            if locked is None or locked.disposition != "pending":
+                return None if locked is None else locked.disposition
+            await self._apply(session, locked, understood, now)
+            session.add(locked)
+            disposition, reason, ticket = locked.disposition, locked.reason, locked.ticket_number
+        log.info("event=slack_processed message=%s disposition=%s ticket=%s reason=%s",
+                 message_id, disposition, ticket or "-", reason or "-")
+        return disposition
+
+    async def _apply(self, session: AsyncSession, row: Message, u: SlackUnderstanding,
+                     now: datetime) -> None:
+        message = u.message
+        files = "".join(f"\n[file] {f.name} {f.link}" for f in message.files)
+        root = message_key(message.channel, message.thread_ts or message.ts)
+        row.text = message.text + files
+        row.subject = topic(message.text)
+        row.sender = message.user or row.sender
+        row.thread_id = root
+        row.done_at = now
+        if message.ignore_reason is not None:
+            row.disposition, row.reason = "ignored", message.ignore_reason
+            return
+        customer = await find_by_slack(session, message.channel)
+        incoming = IncomingMessage(
+            channel=Channel.SLACK, external_id=message.external_id,
+            thread_refs=(root,) if message.is_reply else (), ticket_hint=None,
+            sender=message.user, sender_name="", subject=row.subject, topic=row.subject,
+            text=row.text, requester=root, may_open_ticket=message.may_open_ticket,
+            may_answer=True, trusted=customer is not None,
+            trust_reason="a member of the customer's mapped Slack channel" if customer else "",
+        )
+        reply = SlackReply(channel=message.channel, thread_ts=message.thread_ts or message.ts,
+                           key=f"answer:{message.external_id}")
+        await self.conversation.handle(session, row, incoming, customer=customer,
+                                       language=u.language, triage=u.triage, reply=reply,
+                                       now=now)
+
+    async def fail(self, message_id: int, error: str, now: datetime) -> None:
+        """Record a failed attempt; retry later with backoff, or give up after the last one."""
+        async with self.db.session() as session:
+            row = await lock_message(session, message_id)
+            if row is None or row.disposition != "pending":
+                return
+            row.attempts += 1
+            row.reason = error[:2000]
+            if row.attempts >= self.max_attempts:
+                row.disposition, row.done_at = "failed", now
+            else:
+                row.next_attempt_at = now + timedelta(seconds=5 * 2 ** row.attempts)
+            session.add(row)
+        log.error("event=slack_failed message=%s attempts=%s", message_id, row.attempts)
+
+
+def topic(text: str) -> str:
+    """A chat message's first line, short: the ticket's subject."""
+    first = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    return first if len(first) <= 80 else first[:79].rstrip() + "…"

@@ -1,0 +1,91 @@
+"""The triage post: every new ticket, from any channel, announced in SLACK_TRIAGE_CHANNEL.
+
+Agents see customer and plan, included incidents left, the predicted department and severity
+with their confidences, the deadline, the price if billable, and the message's first lines,
+escaped so that a customer's `<!channel>` or link can neither ping nor mislead anyone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.domain import Language, Triage
+from bot.intake.replies import local_deadline
+from bot.intake.slack.blocks import escape, excerpt, section
+from bot.sla.engine import Assessment
+from models.customers import CustomerView
+from models.slack import queue_call
+from models.tables import Ticket
+
+
+@dataclass(frozen=True)
+class TriageFacts:
+    """What the triage post shows about one new ticket."""
+
+    number: int
+    channel: str
+    customer: str
+    plan: str
+    included_left: int | None
+    department: str
+    severity: str
+    confidence: dict[str, float]
+    needs_triage: bool
+    due: str
+    price_eur: str | None
+    text: str
+
+
+def triage_post(facts: TriageFacts) -> tuple[str, list[dict[str, Any]]]:
+    """The post's fallback text and blocks (pure); customer-written parts are escaped."""
+    head = f"New ticket NT#{facts.number} ({facts.channel}) from {escape(facts.customer)}"
+    dept = f"{int(facts.confidence.get('department', 0) * 100)} %"
+    sev = f"{int(facts.confidence.get('severity', 0) * 100)} %"
+    lines = [
+        f"*{head}*",
+        f"Plan: {escape(facts.plan)}" + (f", included incidents left: {facts.included_left}"
+                                         if facts.included_left is not None else ""),
+        f"Department: {facts.department} ({dept}), severity: {facts.severity} ({sev})"
+        + (" *needs triage*" if facts.needs_triage else ""),
+        f"Deadline: {facts.due or 'not running (waiting for consent or a check)'}",
+    ]
+    if facts.price_eur is not None:
+        lines.append(f"Billable: EUR {facts.price_eur}")
+    quoted = "\n".join(f">{line}" for line in excerpt(facts.text).splitlines()) or ">"
+    return head, [section("\n".join(lines)), section(quoted)]
+
+
+class TriagePoster:
+    """Queues the triage post for each new ticket in the ticket's own transaction."""
+
+    def __init__(self, *, channel: str, zone: ZoneInfo) -> None:
+        self.channel = channel
+        self.zone = zone
+
+    async def ticket_opened(self, session: AsyncSession, *, ticket: Ticket, result: Assessment,
+                            customer: CustomerView | None, triage: Triage | None, text: str,
+                            now: datetime) -> None:
+        """Queue chat.postMessage to the triage channel, once per ticket."""
+        assert ticket.number is not None
+        facts = TriageFacts(
+            number=ticket.number, channel=ticket.channel,
+            customer=f"{customer.name} ({customer.number})" if customer
+            else f"unknown sender {ticket.requester}",
+            plan=f"{ticket.product} {ticket.plan or 'none (pay per incident)'}",
+            included_left=result.included_left if ticket.plan else None,
+            department=ticket.department, severity=ticket.severity,
+            confidence=dict(triage.confidence) if triage else {},
+            needs_triage=bool(triage and triage.needs_triage),
+            due=local_deadline(ticket.due_at, self.zone, Language.EN) if ticket.due_at else "",
+            price_eur=f"{ticket.price_cents / 100:.2f}" if ticket.billable else None,
+            text=text,
+        )
+        fallback, blocks = triage_post(facts)
+        await queue_call(session, key=f"triage:NT#{ticket.number}", method="chat.postMessage",
+                         ticket_number=ticket.number, now=now,
+                         args={"channel": self.channel, "text": fallback, "blocks": blocks})

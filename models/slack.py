@@ -1,0 +1,74 @@
+"""Slack repository: event ids taken once, and the durable outbox of Web API calls."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import or_
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from models.tables import SlackCall, SlackEvent
+
+
+def _insert(session: AsyncSession) -> Any:
+    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+
+
+async def take_event(session: AsyncSession, *, event_id: str, now: datetime) -> bool:
+    """Record a Slack event id; False when it was taken before (a retry, or another replica)."""
+    statement = (
+        _insert(session)(SlackEvent).values(event_id=event_id, received_at=now)
+        .on_conflict_do_nothing().returning(col(SlackEvent.event_id))
+    )
+    return (await session.exec(statement)).first() is not None
+
+
+async def link_event(session: AsyncSession, *, event_id: str, message_id: int) -> None:
+    """Note which stored message an event carried."""
+    row = await session.get(SlackEvent, event_id)
+    if row is not None:
+        row.message_id = message_id
+        session.add(row)
+
+
+async def queue_call(session: AsyncSession, *, key: str, method: str, args: dict[str, Any],
+                     now: datetime, ticket_number: int | None = None) -> bool:
+    """Queue a Web API call once per key; False when that key was queued before."""
+    statement = (
+        _insert(session)(SlackCall)
+        .values(key=key, method=method, payload=json.dumps(args, ensure_ascii=False),
+                ticket_number=ticket_number, status="queued", attempts=0,
+                next_attempt_at=now, created_at=now)
+        .on_conflict_do_nothing().returning(col(SlackCall.id))
+    )
+    return (await session.exec(statement)).first() is not None
+
+
+async def due_calls(session: AsyncSession, *, now: datetime, limit: int = 100) -> list[SlackCall]:
+    """Queued calls whose (next) attempt is due, oldest first."""
+    rows = await session.exec(
+        select(SlackCall)
+        .where(SlackCall.status == "queued",
+               or_(col(SlackCall.next_attempt_at).is_(None),
+                   col(SlackCall.next_attempt_at) <= now))
+        .order_by(col(SlackCall.id)).limit(limit)
+    )
+    return list(rows.all())
+
+
+async def lock_call(session: AsyncSession, call_id: int) -> SlackCall | None:
+    """A call, locked until the transaction ends."""
+    rows = await session.exec(select(SlackCall).where(SlackCall.id == call_id).with_for_update())
+    return rows.first()
+
+
+async def list_calls(session: AsyncSession, *, ticket_number: int | None = None) -> list[SlackCall]:
+    """Calls oldest first, of one ticket or all."""
+    query = select(SlackCall).order_by(col(SlackCall.id))
+    if ticket_number is not None:
+        query = query.where(SlackCall.ticket_number == ticket_number)
+    return list((await session.exec(query)).all())

@@ -1,0 +1,138 @@
+"""A local Slack Web API: records every call, answers the methods we use, fails on request."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+BOT_USER = "U0NTBOT"
+BOT_ID = "B0NTBOT"
+TEAM = "T0NETTASK"
+
+
+@dataclass
+class Call:
+    """One request the fake received."""
+
+    method: str
+    args: dict[str, Any]
+    token: str
+
+
+@dataclass
+class Failure:
+    """How to answer the next matching calls instead of succeeding."""
+
+    count: int
+    status: int = 200
+    error: str = ""
+    retry_after: int | None = None
+    method: str | None = None  # None: any method
+
+
+@dataclass
+class FakeSlack:
+    """Start with `await fake.start()`; `base_url` then points a client at it."""
+
+    calls: list[Call] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
+    users: dict[str, dict[str, Any]] = field(default_factory=dict)
+    runner: web.AppRunner | None = None
+    port: int = 0
+    _ts: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/api/"
+
+    def fail_next(self, count: int, *, status: int = 200, error: str = "",
+                  retry_after: int | None = None, method: str | None = None) -> None:
+        """Answer the next `count` calls (of `method`) with this status / error."""
+        self.failures.append(Failure(count, status, error, retry_after, method))
+
+    def made(self, method: str) -> list[Call]:
+        """The calls of one method that were answered ok, in order."""
+        return [c for c in self.calls if c.method == method and c.args.get("_ok", True)]
+
+    async def wait_for(self, method: str, count: int, timeout: float = 10) -> list[Call]:
+        """The ok calls of `method` once there are `count` of them (AssertionError on timeout)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if len(self.made(method)) >= count:
+                return self.made(method)
+            await asyncio.sleep(0.02)
+        raise AssertionError(f"{len(self.made(method))} {method} calls, expected {count}")
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_route("*", "/api/{method}", self._handle)
+        self.runner = web.AppRunner(app, access_log=None)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = int(self.runner.addresses[0][1])
+
+    async def stop(self) -> None:
+        if self.runner is not None:
+            await self.runner.cleanup()
+
+    async def _args(self, request: web.Request) -> dict[str, Any]:
+        args: dict[str, Any] = dict(request.query)
+        if request.content_type == "application/json":
+            args.update(await request.json())
+        elif request.can_read_body:
+            args.update(dict(await request.post()))
+        return args
+
+    def _failure(self, method: str) -> Failure | None:
+        for failure in self.failures:
+            if failure.count > 0 and failure.method in (None, method):
+                failure.count -= 1
+                return failure
+        return None
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        args = await self._args(request)
+        token = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        failure = self._failure(method)
+        self.calls.append(Call(method, {**args, "_ok": failure is None}, token))
+        if failure is not None:
+            headers = {"Retry-After": str(failure.retry_after)} if failure.retry_after else {}
+            body = {"ok": False, "error": failure.error or
+                    ("ratelimited" if failure.status == 429 else "internal_error")}
+            return web.json_response(body, status=failure.status, headers=headers)
+        return web.json_response(self._answer(method, args))
+
+    def _answer(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
+        if method == "auth.test":
+            return {"ok": True, "user_id": BOT_USER, "bot_id": BOT_ID, "team_id": TEAM,
+                    "user": "nettask", "team": "NetTask", "url": "https://nettask.slack.com/"}
+        if method in ("chat.postMessage", "chat.update"):
+            ts = args.get("ts") or f"1763900000.{next(self._ts):06d}"
+            return {"ok": True, "channel": args.get("channel"), "ts": ts,
+                    "message": {"text": args.get("text", ""), "ts": ts, "bot_id": BOT_ID}}
+        if method == "chat.postEphemeral":
+            return {"ok": True, "message_ts": f"1763900000.{next(self._ts):06d}"}
+        if method == "users.info":
+            user = self.users.get(str(args.get("user")))
+            if user is None:
+                return {"ok": False, "error": "user_not_found"}
+            return {"ok": True, "user": user}
+        if method == "conversations.info":
+            channel = str(args.get("channel"))
+            return {"ok": True, "channel": {"id": channel, "name": channel.lower(),
+                                            "is_ext_shared": False, "is_im": channel[:1] == "D"}}
+        return {"ok": False, "error": "unknown_method"}
+
+
+def decode(call: Call, name: str) -> Any:
+    """An argument the client sent JSON-encoded in a form (blocks), or as JSON."""
+    value = call.args.get(name)
+    return json.loads(value) if isinstance(value, str) and value[:1] in "[{" else value
