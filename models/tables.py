@@ -98,6 +98,8 @@ class Ticket(SQLModel, table=True):
     clock: str | None = Field(default=None, max_length=20)
     due_at: datetime | None = _instant(index=True)
     first_response_at: datetime | None = _instant()
+    paused_at: datetime | None = _instant()  # waiting on the customer since (clock stopped)
+    paused_seconds: float = 0.0  # clock time spent waiting on the customer, all pauses
     breached_at: datetime | None = _instant()
     closed_at: datetime | None = _instant()
     requester: str = Field(default="", max_length=320)  # where replies go
@@ -146,13 +148,27 @@ class CallbackBooking(SQLModel, table=True):
 
 
 class Reminder(SQLModel, table=True):
-    """Something to post or send at a given time (deadline warnings, callback reminders)."""
+    """A deadline reminder to send at `due_at`: claimed once, then marked sent, or cancelled.
 
+    Pending means neither sent nor cancelled. A claim (claimed_at, claimed_by) is taken in one
+    conditional UPDATE before sending; a claim left by a process that died is released by the
+    next leader. `late`: claimed later than the late threshold after `due_at` (downtime).
+    """
+
+    __table_args__ = (Index("ix_reminder_pending", "sent_at", "cancelled_at", "due_at"),)
     id: int | None = Field(default=None, primary_key=True)
     ticket_number: int = Field(foreign_key="ticket.number", index=True)
     kind: str = Field(max_length=32)
+    audience: str = Field(default="agents", max_length=16)
     due_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False, index=True))
+    next_attempt_at: datetime | None = _instant()  # after a failed delivery
+    claimed_at: datetime | None = _instant()
+    claimed_by: str | None = Field(default=None, max_length=64)
     sent_at: datetime | None = _instant()
+    attempts: int = 0
+    late: bool = False
+    cancelled_at: datetime | None = _instant()
+    reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
 
 
 class AuditEvent(SQLModel, table=True):
