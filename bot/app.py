@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -17,6 +19,7 @@ from bot import __version__
 from bot.classify import Classifier
 from bot.classify.keywords import KeywordClassifier
 from bot.config import ConfigError, Settings, load_policy
+from bot.domain import Language
 from bot.floods import FloodLimits
 from bot.http import make_http_app
 from bot.inbound import MailConfig, MailIntake
@@ -24,9 +27,12 @@ from bot.intake.email import SupportHandler, start_smtp
 from bot.intake.language import LanguageDetector
 from bot.intake.outbound import Deliverer, MaildirOutbox, SmtpRelay, Transport
 from bot.intake.trust import SenderVerifier, dns_lookup, load_key_table
+from bot.notify import MailSide, Router, SlackFile
+from bot.scheduler import ReminderLoop
 from bot.sla.engine import Engine
 from bot.workers import MailWorker
 from models.db import Database
+from models.leader import AdvisoryLock, Leadership, SoleInstance
 from models.migrate import current_revision, head_revision
 
 log = logging.getLogger(__name__)
@@ -55,6 +61,7 @@ class Service:
     worker: MailWorker | None = None
     deliverer: Deliverer | None = None
     _delivery: asyncio.Task[None] | None = None
+    reminders: ReminderLoop | None = None
 
     @property
     def smtp_port(self) -> int:
@@ -86,6 +93,10 @@ class Service:
                                  on_processed=self.deliverer.wake.set)
         await self.worker.start()
         self._delivery = asyncio.create_task(self.deliverer.run())
+        if settings.reminders_enabled:
+            self.reminders = reminder_loop(settings, self.engine, self.db, self.clock,
+                                           on_sent=self.deliverer.wake.set)
+            await self.reminders.start()
         handler = SupportHandler(db=self.db, addresses=settings.support_mailboxes,
                                  on_stored=self.worker.submit, clock=self.clock)
         self.smtp = await start_smtp(settings, handler)
@@ -115,6 +126,8 @@ class Service:
                     await self.smtp.wait_closed()
         if self.runner is not None:
             await self.runner.cleanup()
+        if self.reminders is not None:
+            await self.reminders.stop()
         if self.worker is not None:
             await self.worker.stop()
         if self.deliverer is not None and self._delivery is not None:
@@ -132,6 +145,28 @@ def transport(settings: Settings) -> Transport:
         except ValueError as exc:
             raise ConfigError(str(exc)) from exc
     return MaildirOutbox(settings.outbox_dir)
+
+
+def reminder_loop(settings: Settings, engine: Engine, db: Database,
+                  clock: Callable[[], datetime], on_sent: Callable[[], None]) -> ReminderLoop:
+    """The reminder loop: mail and the Slack file as notifiers, the leader lock on PostgreSQL."""
+    url = settings.database_url.get_secret_value()
+    leadership: Leadership = AdvisoryLock(url) if db.backend == "postgresql" else SoleInstance()
+    notifier = Router(
+        mail=MailSide(engine=engine, from_address=settings.support_mailboxes[0],
+                      from_name=settings.mail_from_name, managers_email=settings.managers_email,
+                      managers_language=Language(settings.managers_language)),
+        slack=SlackFile(settings.slack_outbox_file, engine),
+    )
+    return ReminderLoop(
+        db=db, notifier=notifier, leadership=leadership, clock=clock,
+        owner=settings.instance_name or f"{socket.gethostname()}:{os.getpid()}",
+        late_after=timedelta(seconds=settings.reminder_late_seconds),
+        refresh_seconds=settings.reminder_refresh_seconds,
+        leader_retry_seconds=settings.reminder_leader_retry_seconds,
+        max_attempts=settings.reminder_max_attempts,
+        retry_seconds=settings.reminder_retry_seconds, on_sent=on_sent,
+    )
 
 
 DEMO_DKIM_KEYS = Path(__file__).with_name("demo") / "dkim-keys.txt"

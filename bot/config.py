@@ -71,6 +71,17 @@ class Settings(BaseSettings):
     auto_reply_limit_per_day: int = Field(default=10, ge=0)
     followup_reopen_days: int = Field(default=14, ge=0)
     processing_max_attempts: int = Field(default=5, ge=1)
+    # Deadline reminders (bot/scheduler.py); see .env.example
+    reminders_enabled: bool = True
+    managers_email: str = ""
+    managers_language: str = Field(default="de", pattern="^(de|en)$")
+    slack_outbox_file: Path = Path("var/slack-outbox.jsonl")
+    reminder_late_seconds: float = Field(default=5.0, ge=0)
+    reminder_refresh_seconds: float = Field(default=5.0, gt=0, le=60)
+    reminder_leader_retry_seconds: float = Field(default=3.0, gt=0, le=10)
+    reminder_max_attempts: int = Field(default=5, ge=1)
+    reminder_retry_seconds: float = Field(default=30.0, gt=0)
+    instance_name: str = ""
 
     @property
     def support_mailboxes(self) -> tuple[str, ...]:

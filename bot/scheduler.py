@@ -1,0 +1,222 @@
+"""The reminder loop: the one module that knows APScheduler.
+
+Reminders are rows; APScheduler (3.x, AsyncIOScheduler, in-memory job store: its store is never
+shared between processes) only holds ONE wake-up job at the earliest pending due time. The job
+is re-armed when rows change (a hook run after each commit), after each run, and every few
+seconds from the rows (so rows written by another instance are seen). misfire_grace_time=None:
+a wake-up that is late, after a pause of the loop or the machine, still runs (APScheduler's
+default of one second would skip it silently).
+
+Only the leader runs the loop (models/leader.py). On taking over it releases the claims a dead
+leader left and arms at the earliest due row: whatever came due while no instance ran goes out
+at once, marked late.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.date import DateTrigger
+
+from bot.notify import Notifier
+from models import reminders as repo
+from models.db import Database
+from models.leader import Leadership
+from models.tables import Reminder, Ticket
+
+log = logging.getLogger(__name__)
+
+WAKE_UP = "reminders-wake-up"
+REFRESH = "reminders-refresh"
+
+
+class ReminderLoop:
+    """Sends due reminders exactly once, while this instance leads."""
+
+    def __init__(self, *, db: Database, notifier: Notifier, leadership: Leadership,
+                 clock: Callable[[], datetime], owner: str,
+                 late_after: timedelta = timedelta(seconds=5), refresh_seconds: float = 5.0,
+                 leader_retry_seconds: float = 3.0, max_attempts: int = 5,
+                 retry_seconds: float = 30.0, batch: int = 200,
+                 on_sent: Callable[[], None] = lambda: None) -> None:
+        self.db = db
+        self.notifier = notifier
+        self.leadership = leadership
+        self.clock = clock
+        self.owner = owner
+        self.late_after = late_after
+        self.refresh_seconds = refresh_seconds
+        self.leader_retry = leader_retry_seconds
+        self.max_attempts = max_attempts
+        self.retry_seconds = retry_seconds
+        self.batch = batch
+        self.on_sent = on_sent
+        self.leading = False
+        self.sent = 0
+        self._scheduler: AsyncIOScheduler | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._stop = asyncio.Event()
+        self._unhook: Callable[[], None] | None = None
+        self._running: set[asyncio.Task[object]] = set()
+
+    async def start(self) -> None:
+        """Start competing for leadership; returns at once."""
+        self._scheduler = AsyncIOScheduler(timezone=UTC, job_defaults={
+            "misfire_grace_time": None, "coalesce": True, "max_instances": 1})
+        self._scheduler.start()
+        self._task = asyncio.create_task(self._lead(), name="reminder-leader")
+
+    async def stop(self) -> None:
+        """Stop the loop, let a delivery in progress finish, give up the lock."""
+        self._stop.set()
+        if self._task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self._step_down()
+        if self._scheduler is not None:
+            self._scheduler.shutdown(wait=False)
+        await self.leadership.release()
+
+    async def _lead(self) -> None:
+        while not self._stop.is_set():
+            try:
+                if await self.leadership.acquire():
+                    await self._take_over()
+                    while not self._stop.is_set() and await self.leadership.held():
+                        await self._pause(self.leader_retry)
+                    if not self._stop.is_set():
+                        log.warning("event=reminder_leader_lost owner=%s", self.owner)
+                    await self._step_down()
+                    continue
+            except Exception as exc:  # the database is away: try again, never give up
+                log.warning("event=reminder_leader_error owner=%s error=%s", self.owner,
+                            f"{type(exc).__name__}: {exc}"[:200])
+                await self._step_down()
+                await self.leadership.release()
+            await self._pause(self.leader_retry)
+
+    async def _pause(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self._stop.wait()
+
+    async def _take_over(self) -> None:
+        async with self.db.session() as session:
+            released = await repo.release_claims(session)
+        self.leading = True
+        log.info("event=reminder_leader owner=%s released_claims=%s", self.owner, released)
+        loop = asyncio.get_running_loop()
+
+        def hook() -> None:
+            loop.call_soon_threadsafe(self.poke)
+
+        self._unhook = repo.on_change(hook)
+        assert self._scheduler is not None
+        self._scheduler.add_job(self._arm, "interval", seconds=self.refresh_seconds, id=REFRESH,
+                                replace_existing=True)
+        await self._arm()
+
+    async def _step_down(self) -> None:
+        self.leading = False
+        if self._unhook is not None:
+            self._unhook()
+            self._unhook = None
+        if self._scheduler is not None:
+            for job in (WAKE_UP, REFRESH):
+                if self._scheduler.get_job(job) is not None:
+                    self._scheduler.remove_job(job)
+        if self._running:
+            await asyncio.gather(*self._running, return_exceptions=True)
+
+    def poke(self) -> None:
+        """Rows changed: re-arm the wake-up (called after a commit)."""
+        if not self.leading:
+            return
+        task: asyncio.Task[object] = asyncio.create_task(self._arm())
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
+
+    async def _arm(self) -> None:
+        """Point the one wake-up job at the earliest pending due time."""
+        if not self.leading or self._scheduler is None:
+            return
+        async with self.db.reader() as session:
+            earliest = await repo.next_due(session)
+        if earliest is None:
+            if self._scheduler.get_job(WAKE_UP) is not None:
+                self._scheduler.remove_job(WAKE_UP)
+            return
+        # due times are on the service clock; the timer runs on the real one
+        delay = max(earliest - self.clock(), timedelta(0))
+        job = self._scheduler.get_job(WAKE_UP)
+        run_at = datetime.now(UTC) + delay
+        if job is not None and job.next_run_time is not None and \
+                abs(job.next_run_time - run_at) < timedelta(milliseconds=5):
+            return
+        self._scheduler.add_job(self._wake, DateTrigger(run_date=run_at, timezone=UTC),
+                                id=WAKE_UP, replace_existing=True)
+
+    async def _wake(self) -> None:
+        task: asyncio.Task[object] = asyncio.create_task(self.run_due())
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
+        await task
+
+    async def run_due(self) -> int:
+        """Claim and send every due reminder, batch by batch; then re-arm. How many were sent."""
+        sent = 0
+        try:
+            while self.leading:
+                async with self.db.session() as session:
+                    batch = await repo.claim_due(session, now=self.clock(), owner=self.owner,
+                                                 limit=self.batch, late_after=self.late_after)
+                if not batch:
+                    break
+                for reminder in batch:
+                    sent += await self._deliver(reminder)
+        finally:
+            if sent:
+                self.on_sent()
+            await self._arm()
+        return sent
+
+    async def _deliver(self, reminder: Reminder) -> int:
+        """Mark sent and send in one transaction; on failure give the reminder back."""
+        assert reminder.id is not None
+        try:
+            async with self.db.session() as session:
+                now = self.clock()
+                row = await repo.mark_sent(session, reminder.id, owner=self.owner, now=now)
+                if row is None:
+                    return 0  # cancelled after the claim (an answer came in): send nothing
+                ticket = await session.get(Ticket, row.ticket_number)
+                assert ticket is not None
+                await self.notifier.send(session, row, ticket, now)
+        except Exception as exc:
+            await self._failed(reminder, f"{type(exc).__name__}: {exc}")
+            return 0
+        self.sent += 1
+        log.info("event=reminder_sent reminder=%s ticket=%s kind=%s audience=%s late=%s "
+                 "delay_ms=%d", reminder.id, reminder.ticket_number, reminder.kind,
+                 reminder.audience, str(reminder.late).lower(),
+                 (now - reminder.due_at).total_seconds() * 1000)
+        return 1
+
+    async def _failed(self, reminder: Reminder, error: str) -> None:
+        assert reminder.id is not None
+        now = self.clock()
+        give_up = reminder.attempts >= self.max_attempts
+        retry = None if give_up else now + timedelta(
+            seconds=min(self.retry_seconds * 2 ** (reminder.attempts - 1), 3600))
+        log.error("event=reminder_failed reminder=%s ticket=%s attempts=%s retry_at=%s "
+                  "error=%s", reminder.id, reminder.ticket_number, reminder.attempts,
+                  retry.isoformat() if retry else "never", error[:200])
+        with contextlib.suppress(Exception):  # if this fails too, the next leader retries
+            async with self.db.session() as session:
+                await repo.record_failure(session, reminder.id, owner=self.owner, now=now,
+                                          error=error, retry_at=retry)
