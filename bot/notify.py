@@ -62,17 +62,23 @@ class SlackFile:
         self.engine = engine
         path.parent.mkdir(parents=True, exist_ok=True)
         self._written: set[int] = set()
-        if path.exists():
-            for line in path.read_text(encoding="utf-8").splitlines():
-                try:
-                    self._written.add(int(json.loads(line)["reminder"]))
-                except (ValueError, KeyError, TypeError):
-                    continue  # a line cut off by a crash: its reminder is written again
+        self._read()
+
+    def _read(self) -> None:
+        if not self.path.exists():
+            return
+        for line in self.path.read_text(encoding="utf-8").splitlines():
+            try:
+                self._written.add(int(json.loads(line)["reminder"]))
+            except (ValueError, KeyError, TypeError):
+                continue  # a line cut off by a crash: its reminder is written again
 
     async def send(self, session: AsyncSession, reminder: Reminder, ticket: Ticket,
                    now: datetime) -> None:
         """Append one line, unless this reminder was written already."""
         assert reminder.id is not None
+        if reminder.attempts > 1:
+            self._read()  # claimed before, maybe by an instance that died after writing
         if reminder.id in self._written:
             return
         line = json.dumps({
