@@ -109,6 +109,23 @@ def _tickets_show(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def _sla_status(args: argparse.Namespace, settings: Settings) -> int:
+    print(_run_db(_sla_status_text, settings, args.json))
+    return EXIT_OK
+
+
+async def _sla_status_text(db: Any, settings: Settings, as_json: bool) -> str:
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    from bot.cli_db import _require_schema
+    from bot.cli_sla import render, status_rows
+
+    await _require_schema(db)
+    zone = ZoneInfo(load_policy(settings.policy_file).business_hours.timezone)
+    return render(await status_rows(db, zone, datetime.now(UTC)), as_json)
+
+
 def _mail_list(args: argparse.Namespace, settings: Settings) -> int:
     from bot.cli_db import mail_list
 
@@ -248,6 +265,10 @@ def parser() -> argparse.ArgumentParser:
     ts.add_argument("number", type=int)
     ts.add_argument("--json", action="store_true")
     ts.set_defaults(run=_tickets_show)
+    sla = sub.add_parser("sla", help="deadlines").add_subparsers(dest="sla", required=True)
+    ss = sla.add_parser("status", help="unanswered tickets by time left, for the person on call")
+    ss.add_argument("--json", action="store_true")
+    ss.set_defaults(run=_sla_status)
     return top
 
 

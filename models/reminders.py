@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from models.tables import Reminder
+from models.tables import Reminder, Ticket
 
 Hook = Callable[[], None]
 _hooks: list[Hook] = []
@@ -172,3 +172,22 @@ async def release_claims(session: AsyncSession) -> int:
         .returning(col(Reminder.id))
     )
     return len(result.all())
+
+
+async def running_tickets(session: AsyncSession,
+                          statuses: tuple[str, ...]) -> list[tuple[Ticket, Reminder | None]]:
+    """Unanswered tickets in these states with a deadline, and each one's next reminder."""
+    tickets = list((await session.exec(
+        select(Ticket).where(col(Ticket.status).in_(statuses),
+                             col(Ticket.first_response_at).is_(None),
+                             col(Ticket.due_at).is_not(None))
+    )).all())
+    numbers = [t.number for t in tickets]
+    upcoming = (await session.exec(
+        select(Reminder).where(col(Reminder.ticket_number).in_(numbers), *_pending())
+        .order_by(col(Reminder.due_at), col(Reminder.id))
+    )).all() if numbers else []
+    first: dict[int, Reminder] = {}
+    for reminder in upcoming:
+        first.setdefault(reminder.ticket_number, reminder)
+    return [(t, first.get(t.number or 0)) for t in tickets]
