@@ -63,6 +63,7 @@ class ReminderLoop:
         self._stop = asyncio.Event()
         self._unhook: Callable[[], None] | None = None
         self._running: set[asyncio.Task[object]] = set()
+        self._one_run = asyncio.Lock()
 
     async def start(self) -> None:
         """Start competing for leadership; returns at once."""
@@ -162,13 +163,20 @@ class ReminderLoop:
                                 id=WAKE_UP, replace_existing=True)
 
     async def _wake(self) -> None:
+        # Return at once: while a job instance runs, APScheduler skips that job's next run
+        # (max_instances), and run_due re-arms the very job it was started by.
         task: asyncio.Task[object] = asyncio.create_task(self.run_due())
         self._running.add(task)
         task.add_done_callback(self._running.discard)
-        await task
 
     async def run_due(self) -> int:
         """Claim and send every due reminder, batch by batch; then re-arm. How many were sent."""
+        sent = 0
+        async with self._one_run:
+            sent = await self._run_due()
+        return sent
+
+    async def _run_due(self) -> int:
         sent = 0
         try:
             while self.leading:
@@ -177,13 +185,36 @@ class ReminderLoop:
                                                  limit=self.batch, late_after=self.late_after)
                 if not batch:
                     break
-                for reminder in batch:
-                    sent += await self._deliver(reminder)
+                sent += await self._deliver_batch(batch)
         finally:
             if sent:
                 self.on_sent()
             await self._arm()
         return sent
+
+    async def _deliver_batch(self, batch: list[Reminder]) -> int:
+        """Mark a claimed batch sent and send it in one transaction; if any send fails,
+        nothing of it commits and each reminder is tried on its own."""
+        try:
+            async with self.db.session() as session:
+                now = self.clock()
+                rows = await repo.mark_sent_many(session, [r.id for r in batch if r.id],
+                                                 owner=self.owner, now=now)
+                tickets = await repo.tickets_by_number(session, {r.ticket_number for r in rows})
+                for row in rows:
+                    await self.notifier.send(session, row, tickets[row.ticket_number], now)
+        except Exception:
+            return sum([await self._deliver(reminder) for reminder in batch])
+        for row in rows:
+            self._log_sent(row, now)
+        self.sent += len(rows)
+        return len(rows)
+
+    def _log_sent(self, reminder: Reminder, now: datetime) -> None:
+        log.info("event=reminder_sent reminder=%s ticket=%s kind=%s audience=%s late=%s "
+                 "delay_ms=%d", reminder.id, reminder.ticket_number, reminder.kind,
+                 reminder.audience, str(reminder.late).lower(),
+                 (now - reminder.due_at).total_seconds() * 1000)
 
     async def _deliver(self, reminder: Reminder) -> int:
         """Mark sent and send in one transaction; on failure give the reminder back."""
@@ -201,10 +232,7 @@ class ReminderLoop:
             await self._failed(reminder, f"{type(exc).__name__}: {exc}")
             return 0
         self.sent += 1
-        log.info("event=reminder_sent reminder=%s ticket=%s kind=%s audience=%s late=%s "
-                 "delay_ms=%d", reminder.id, reminder.ticket_number, reminder.kind,
-                 reminder.audience, str(reminder.late).lower(),
-                 (now - reminder.due_at).total_seconds() * 1000)
+        self._log_sent(reminder, now)
         return 1
 
     async def _failed(self, reminder: Reminder, error: str) -> None:

@@ -147,6 +147,25 @@ async def mark_sent(session: AsyncSession, reminder_id: int, *, owner: str,
     return result.scalars().first()
 
 
+async def mark_sent_many(session: AsyncSession, reminder_ids: list[int], *, owner: str,
+                         now: datetime) -> list[Reminder]:
+    """Mark several claimed reminders sent; those cancelled meanwhile are left out."""
+    result = await session.exec(
+        update(Reminder)
+        .where(col(Reminder.id).in_(reminder_ids), col(Reminder.claimed_by) == owner,
+               *_pending())
+        .values(sent_at=now)
+        .returning(Reminder)
+    )
+    return sorted(result.scalars().all(), key=lambda r: (r.due_at, r.id or 0))
+
+
+async def tickets_by_number(session: AsyncSession, numbers: set[int]) -> dict[int, Ticket]:
+    """Tickets by number, in one query."""
+    rows = await session.exec(select(Ticket).where(col(Ticket.number).in_(numbers)))
+    return {t.number: t for t in rows.all() if t.number is not None}
+
+
 async def record_failure(session: AsyncSession, reminder_id: int, *, owner: str, now: datetime,
                          error: str, retry_at: datetime | None) -> None:
     """Give a claimed reminder back for a retry at `retry_at`, or give up when None."""
