@@ -67,6 +67,9 @@ class ReminderLoop:
 
     async def start(self) -> None:
         """Start competing for leadership; returns at once."""
+        # APScheduler logs every run at INFO (one line per wake-up, every refresh); keep its
+        # warnings (a missed run) and our own event=reminder_* lines.
+        logging.getLogger("apscheduler").setLevel(logging.WARNING)
         self._scheduler = AsyncIOScheduler(timezone=UTC, job_defaults={
             "misfire_grace_time": None, "coalesce": True, "max_instances": 1})
         self._scheduler.start()
