@@ -23,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.date import DateTrigger
 
+from bot.domain import TicketStatus
 from bot.notify import Notifier
 from models import reminders as repo
 from models.db import Database
@@ -31,8 +32,15 @@ from models.tables import Reminder, Ticket
 
 log = logging.getLogger(__name__)
 
+STALE = "the ticket no longer waits for a first answer"
 WAKE_UP = "reminders-wake-up"
 REFRESH = "reminders-refresh"
+
+
+def still_wanted(reminder: Reminder, ticket: Ticket) -> bool:
+    """A deadline reminder whose ticket was answered, closed or paused by a path that did not
+    cancel it (a status set directly) is dropped at send time rather than sent."""
+    return ticket.status == TicketStatus.OPEN and ticket.first_response_at is None
 
 
 class ReminderLoop:
@@ -201,15 +209,23 @@ class ReminderLoop:
         try:
             async with self.db.session() as session:
                 now = self.clock()
-                rows = await repo.mark_sent_many(session, [r.id for r in batch if r.id],
-                                                 owner=self.owner, now=now)
-                tickets = await repo.tickets_by_number(session, {r.ticket_number for r in rows})
+                tickets = await repo.tickets_by_number(session,
+                                                       {r.ticket_number for r in batch})
+                stale = [r for r in batch if not still_wanted(r, tickets[r.ticket_number])]
+                await repo.cancel_claimed(session, [r.id for r in stale if r.id],
+                                          owner=self.owner, now=now, reason=STALE)
+                rows = await repo.mark_sent_many(
+                    session, [r.id for r in batch if r.id and r not in stale],
+                    owner=self.owner, now=now)
                 for row in rows:
                     await self.notifier.send(session, row, tickets[row.ticket_number], now)
         except Exception:
             return sum([await self._deliver(reminder) for reminder in batch])
         for row in rows:
             self._log_sent(row, now)
+        for reminder in stale:
+            log.info("event=reminder_dropped reminder=%s ticket=%s reason=%r", reminder.id,
+                     reminder.ticket_number, STALE)
         self.sent += len(rows)
         return len(rows)
 
@@ -230,6 +246,10 @@ class ReminderLoop:
                     return 0  # cancelled after the claim (an answer came in): send nothing
                 ticket = await session.get(Ticket, row.ticket_number)
                 assert ticket is not None
+                if not still_wanted(row, ticket):
+                    row.sent_at, row.cancelled_at, row.reason = None, now, STALE
+                    session.add(row)
+                    return 0
                 await self.notifier.send(session, row, ticket, now)
         except Exception as exc:
             await self._failed(reminder, f"{type(exc).__name__}: {exc}")

@@ -147,6 +147,17 @@ async def mark_sent(session: AsyncSession, reminder_id: int, *, owner: str,
     return result.scalars().first()
 
 
+async def cancel_claimed(session: AsyncSession, reminder_ids: list[int], *, owner: str,
+                         now: datetime, reason: str) -> None:
+    """Cancel claimed reminders instead of sending them."""
+    if reminder_ids:
+        await session.exec(
+            update(Reminder)
+            .where(col(Reminder.id).in_(reminder_ids), col(Reminder.claimed_by) == owner,
+                   *_pending())
+            .values(cancelled_at=now, reason=reason))
+
+
 async def mark_sent_many(session: AsyncSession, reminder_ids: list[int], *, owner: str,
                          now: datetime) -> list[Reminder]:
     """Mark several claimed reminders sent; those cancelled meanwhile are left out."""
