@@ -23,7 +23,7 @@ from bot.domain import Audience, Channel, Language
 from bot.intake.replies import build_mail, local_deadline, new_message_id, render, reply_subject
 from bot.sla.engine import Engine
 from bot.sla.reminders import next_expected
-from models.tables import Customer, Message, Reminder, Ticket
+from models.tables import CallbackBooking, Customer, Message, Reminder, Ticket
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +42,13 @@ def _percent(engine: Engine, kind: str) -> str:
     return "?" if rule is None else f"{rule.percent.normalize():f}"
 
 
-def summary(engine: Engine, reminder: Reminder, ticket: Ticket) -> str:
+def summary(engine: Engine, reminder: Reminder, ticket: Ticket,
+            booking: CallbackBooking | None = None) -> str:
     """One line for a Slack thread or a log: what is due on which ticket."""
+    if booking is not None:
+        slot = local_deadline(booking.slot_start, engine.calendar.zone, Language.EN)
+        return (f"NT#{ticket.number} {ticket.subject!r}: callback at {slot}, "
+                f"phone {booking.phone or 'unknown: ask the customer'}")
     due = local_deadline(ticket.due_at, engine.calendar.zone, Language.EN) if ticket.due_at \
         else "-"
     what = ("deadline missed" if _percent(engine, reminder.kind) == "100"
@@ -81,11 +86,13 @@ class SlackFile:
             self._read()  # claimed before, maybe by an instance that died after writing
         if reminder.id in self._written:
             return
+        booking = (await session.get(CallbackBooking, reminder.booking_id)
+                   if reminder.booking_id else None)
         line = json.dumps({
             "reminder": reminder.id, "ticket": ticket.number, "kind": reminder.kind,
             "audience": reminder.audience, "due_at": reminder.due_at.isoformat(),
             "posted_at": now.isoformat(), "late": reminder.late,
-            "text": summary(self.engine, reminder, ticket),
+            "text": summary(self.engine, reminder, ticket, booking),
         }, ensure_ascii=False)
         with open(self.path, "a", encoding="utf-8") as handle:
             handle.write(line + "\n")
@@ -105,7 +112,9 @@ class MailSide:
     async def send(self, session: AsyncSession, reminder: Reminder, ticket: Ticket,
                    now: datetime) -> None:
         """Queue the mail for this reminder's audience (nothing for the agents)."""
-        if reminder.audience == Audience.CUSTOMER and ticket.requester:
+        if reminder.audience == Audience.CUSTOMER and ticket.requester and reminder.booking_id:
+            await self._callback(session, reminder.booking_id, ticket, now)
+        elif reminder.audience == Audience.CUSTOMER and ticket.requester:
             await self._customer(session, ticket, now)
         elif reminder.audience == Audience.MANAGERS and self.managers_email:
             await self._managers(session, reminder, ticket, now)
@@ -130,6 +139,19 @@ class MailSide:
                           subject=reply_subject(ticket.number, ticket.subject), now=now,
                           in_reply_to=first.external_id if first else "",
                           thread=first.thread_id if first else None)
+
+    async def _callback(self, session: AsyncSession, booking_id: int, ticket: Ticket,
+                        now: datetime) -> None:
+        assert ticket.number is not None
+        booking = await session.get(CallbackBooking, booking_id)
+        assert booking is not None
+        language = Language(ticket.language)
+        body = render("callback_reminder", language, number=ticket.number,
+                      subject=ticket.subject, slot=self._due(booking.slot_start, language),
+                      phone=booking.phone or "")
+        await self._queue(session, ticket, to=ticket.requester, body=body, language=language,
+                          subject=reply_subject(ticket.number, ticket.subject), now=now,
+                          in_reply_to="", thread=None)
 
     async def _managers(self, session: AsyncSession, reminder: Reminder, ticket: Ticket,
                         now: datetime) -> None:

@@ -40,6 +40,8 @@ REFRESH = "reminders-refresh"
 def still_wanted(reminder: Reminder, ticket: Ticket) -> bool:
     """A deadline reminder whose ticket was answered, closed or paused by a path that did not
     cancel it (a status set directly) is dropped at send time rather than sent."""
+    if reminder.booking_id is not None:
+        return True  # a callback's reminder: cancelled with its booking, not by an answer
     return ticket.status == TicketStatus.OPEN and ticket.first_response_at is None
 
 

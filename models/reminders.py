@@ -53,9 +53,11 @@ def _ready_at() -> Any:
 
 
 async def add_reminders(session: AsyncSession, ticket_number: int,
-                        due: Iterable[tuple[str, str, datetime]]) -> int:
-    """Insert (kind, audience, due_at) rows for a ticket; how many."""
-    rows = [Reminder(ticket_number=ticket_number, kind=kind, audience=audience, due_at=due_at)
+                        due: Iterable[tuple[str, str, datetime]],
+                        booking_id: int | None = None) -> int:
+    """Insert (kind, audience, due_at) rows for a ticket (or one of its callbacks); how many."""
+    rows = [Reminder(ticket_number=ticket_number, kind=kind, audience=audience, due_at=due_at,
+                     booking_id=booking_id)
             for kind, audience, due_at in due]
     session.add_all(rows)
     if rows:
@@ -65,13 +67,31 @@ async def add_reminders(session: AsyncSession, ticket_number: int,
 
 async def cancel_pending(session: AsyncSession, ticket_number: int, *, now: datetime,
                          reason: str) -> int:
-    """Cancel every pending reminder of a ticket (claimed or not); how many."""
+    """Cancel a ticket's pending deadline reminders (claimed or not); how many.
+
+    Reminders of a booked callback stay: the call still takes place after a first answer.
+    """
     result = await session.exec(
         update(Reminder)
-        .where(col(Reminder.ticket_number) == ticket_number, *_pending())
+        .where(col(Reminder.ticket_number) == ticket_number, col(Reminder.booking_id).is_(None),
+               *_pending())
         .values(cancelled_at=now, reason=reason)
         .returning(col(Reminder.id))
     )
+    count = len(result.all())
+    if count:
+        changed(session)
+    return count
+
+
+async def cancel_booking_reminders(session: AsyncSession, booking_id: int, *,
+                                   now: datetime) -> int:
+    """Cancel the pending reminders of a cancelled callback booking; how many."""
+    result = await session.exec(
+        update(Reminder)
+        .where(col(Reminder.booking_id) == booking_id, *_pending())
+        .values(cancelled_at=now, reason="callback cancelled")
+        .returning(col(Reminder.id)))
     count = len(result.all())
     if count:
         changed(session)

@@ -135,16 +135,28 @@ class Message(SQLModel, table=True):
 
 
 class CallbackBooking(SQLModel, table=True):
-    """A telephone callback slot booked for a ticket."""
+    """A telephone callback slot booked for a ticket (several per slot: one per agent)."""
 
     __tablename__ = "callback_booking"
-    __table_args__ = (UniqueConstraint("slot_start"),)
     id: int | None = Field(default=None, primary_key=True)
     ticket_number: int = Field(foreign_key="ticket.number", index=True)
-    slot_start: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    customer_id: int = Field(foreign_key="customer.id", index=True)
+    product: str = Field(max_length=32)
+    usage_month: str = Field(max_length=7)  # the month whose callback it used
+    slot_start: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False, index=True))
     slot_end: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
-    status: str = Field(default="booked", max_length=16)
+    status: str = Field(default="booked", max_length=16)  # booked, cancelled
+    phone: str | None = Field(default=None, max_length=64)
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    cancelled_at: datetime | None = _instant()
+
+
+class CallbackSlot(SQLModel, table=True):
+    """How many bookings a slot holds; taken in one conditional UPDATE (never over capacity)."""
+
+    __tablename__ = "callback_slot"
+    slot_start: datetime = Field(sa_column=Column(UTCDateTime(), primary_key=True))
+    booked: int = 0
 
 
 class Reminder(SQLModel, table=True):
@@ -169,6 +181,7 @@ class Reminder(SQLModel, table=True):
     late: bool = False
     cancelled_at: datetime | None = _instant()
     reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    booking_id: int | None = Field(default=None, foreign_key="callback_booking.id", index=True)
 
 
 class AuditEvent(SQLModel, table=True):

@@ -43,6 +43,14 @@ class BusinessHoursRule(_Strict):
 
 class CallbackRule(_Strict):
     slot_minutes: Annotated[int, Field(gt=0, le=480)]
+    agents: Annotated[int, Field(ge=1)] = 1  # callback agents: bookings per slot
+    offer: Annotated[int, Field(ge=1, le=10)] = 3  # slots offered at a time
+    min_lead_minutes: Annotated[int, Field(ge=0)] = 60
+    reminder_minutes: Annotated[int, Field(ge=0)] = 15
+    # priority processing first: the first N slots of each open day are held for priority
+    # plans until this many hours before they start
+    priority_first_slots: Annotated[int, Field(ge=0)] = 0
+    priority_release_hours: Annotated[Decimal, Field(ge=0)] = Decimal(24)
 
 
 class LanguageRule(_Strict):
