@@ -10,7 +10,7 @@ import signal
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
 from aiohttp import web
@@ -19,6 +19,7 @@ from bot import __version__
 from bot.classify import Classifier
 from bot.classify.keywords import KeywordClassifier
 from bot.config import ConfigError, Settings, load_policy
+from bot.digest_job import DailyDigest
 from bot.domain import Language
 from bot.floods import FloodLimits
 from bot.http import make_http_app
@@ -158,9 +159,14 @@ def reminder_loop(settings: Settings, engine: Engine, db: Database,
                       managers_language=Language(settings.managers_language)),
         slack=SlackFile(settings.slack_outbox_file, engine),
     )
+    owner = settings.instance_name or f"{socket.gethostname()}:{os.getpid()}"
+    daily = DailyDigest(
+        db=db, engine=engine, at=time.fromisoformat(settings.digest_time), owner=owner,
+        slack_file=settings.slack_outbox_file, managers_email=settings.managers_email,
+        from_address=settings.support_mailboxes[0], from_name=settings.mail_from_name,
+    ) if settings.digest_time else None
     return ReminderLoop(
-        db=db, notifier=notifier, leadership=leadership, clock=clock,
-        owner=settings.instance_name or f"{socket.gethostname()}:{os.getpid()}",
+        db=db, notifier=notifier, leadership=leadership, clock=clock, owner=owner, daily=daily,
         late_after=timedelta(seconds=settings.reminder_late_seconds),
         refresh_seconds=settings.reminder_refresh_seconds,
         leader_retry_seconds=settings.reminder_leader_retry_seconds,

@@ -82,6 +82,7 @@ class Settings(BaseSettings):
     reminder_max_attempts: int = Field(default=5, ge=1)
     reminder_retry_seconds: float = Field(default=30.0, gt=0)
     instance_name: str = ""
+    digest_time: str = Field(default="", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$|^$")
 
     @property
     def support_mailboxes(self) -> tuple[str, ...]:

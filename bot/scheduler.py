@@ -19,6 +19,7 @@ import contextlib
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.date import DateTrigger
@@ -34,7 +35,24 @@ log = logging.getLogger(__name__)
 
 STALE = "the ticket no longer waits for a first answer"
 WAKE_UP = "reminders-wake-up"
+DAILY = "daily-digest"
 REFRESH = "reminders-refresh"
+
+
+class DailyJob(Protocol):
+    """A once-a-day job the leader runs (the managers' digest); `run` is idempotent per day."""
+
+    def due(self, now: datetime) -> bool:
+        """Whether today's run time has passed."""
+        ...
+
+    def next_time(self, now: datetime) -> datetime:
+        """The next run time after `now` (UTC)."""
+        ...
+
+    async def run(self, now: datetime) -> bool:
+        """Run for today unless done; True when this call did it."""
+        ...
 
 
 def still_wanted(reminder: Reminder, ticket: Ticket) -> bool:
@@ -53,7 +71,8 @@ class ReminderLoop:
                  late_after: timedelta = timedelta(seconds=5), refresh_seconds: float = 5.0,
                  leader_retry_seconds: float = 3.0, max_attempts: int = 5,
                  retry_seconds: float = 30.0, batch: int = 200,
-                 on_sent: Callable[[], None] = lambda: None) -> None:
+                 on_sent: Callable[[], None] = lambda: None,
+                 daily: DailyJob | None = None) -> None:
         self.db = db
         self.notifier = notifier
         self.leadership = leadership
@@ -66,6 +85,8 @@ class ReminderLoop:
         self.retry_seconds = retry_seconds
         self.batch = batch
         self.on_sent = on_sent
+        self.daily = daily
+        self.daily_checks = 0  # how often the daily job was checked (and run when due)
         self.leading = False
         self.sent = 0
         self._scheduler: AsyncIOScheduler | None = None
@@ -134,6 +155,23 @@ class ReminderLoop:
         self._scheduler.add_job(self._arm, "interval", seconds=self.refresh_seconds, id=REFRESH,
                                 replace_existing=True)
         await self._arm()
+        if self.daily is not None:
+            await self._run_daily()  # a digest missed while no instance ran goes out now
+
+    async def _run_daily(self) -> None:
+        if self.daily is None or not self.leading or self._scheduler is None:
+            return
+        now = self.clock()
+        try:
+            if self.daily.due(now):
+                await self.daily.run(now)
+                self.on_sent()
+        except Exception as exc:  # logged; the next leader or the next day retries
+            log.error("event=daily_job_failed error=%s", f"{type(exc).__name__}: {exc}"[:200])
+        self.daily_checks += 1
+        delay = max(self.daily.next_time(now) - now, timedelta(0))
+        self._scheduler.add_job(self._run_daily, DateTrigger(
+            run_date=datetime.now(UTC) + delay, timezone=UTC), id=DAILY, replace_existing=True)
 
     async def _step_down(self) -> None:
         self.leading = False
@@ -141,7 +179,7 @@ class ReminderLoop:
             self._unhook()
             self._unhook = None
         if self._scheduler is not None:
-            for job in (WAKE_UP, REFRESH):
+            for job in (WAKE_UP, REFRESH, DAILY):
                 if self._scheduler.get_job(job) is not None:
                     self._scheduler.remove_job(job)
         if self._running:

@@ -184,6 +184,15 @@ class Reminder(SQLModel, table=True):
     booking_id: int | None = Field(default=None, foreign_key="callback_booking.id", index=True)
 
 
+class DigestSent(SQLModel, table=True):
+    """The managers' daily digest of one day, sent once (the row is its claim)."""
+
+    __tablename__ = "digest_sent"
+    day: str = Field(primary_key=True, max_length=10)  # the local day reported on
+    sent_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    sent_by: str = Field(max_length=64)
+
+
 class AuditEvent(SQLModel, table=True):
     """One state change, who made it and when; never updated, never deleted."""
 

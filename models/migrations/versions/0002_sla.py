@@ -61,6 +61,12 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_callback_booking_ticket_number'), ['ticket_number'], unique=False)
         batch_op.create_index(batch_op.f('ix_callback_booking_customer_id'), ['customer_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_callback_booking_slot_start'), ['slot_start'], unique=False)
+    op.create_table('digest_sent',
+    sa.Column('day', sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False),
+    sa.Column('sent_at', models.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('sent_by', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.PrimaryKeyConstraint('day')
+    )
     op.create_table('callback_slot',
     sa.Column('slot_start', models.types.UTCDateTime(timezone=True), nullable=False),
     sa.Column('booked', sa.Integer(), nullable=False),
@@ -120,6 +126,7 @@ def downgrade() -> None:
         batch_op.drop_column('next_attempt_at')
         batch_op.drop_column('audience')
     op.drop_table('callback_slot')
+    op.drop_table('digest_sent')
     with op.batch_alter_table('callback_booking', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_callback_booking_slot_start'))
         batch_op.drop_index(batch_op.f('ix_callback_booking_customer_id'))
