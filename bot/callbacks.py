@@ -9,18 +9,19 @@ anew (`offer_for`). A booking plans reminders to the customer and the agents bef
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.domain import Audience
+from bot.domain import Audience, Channel, Language
+from bot.intake.replies import build_mail, local_deadline, new_message_id, render, reply_subject
 from bot.sla.allowances import usage_month
 from bot.sla.callbacks import bookable, offer
 from bot.sla.engine import Engine
 from bot.sla.rules import PlanRule
 from models import callbacks as repo
 from models import reminders as reminder_repo
-from models.tables import CallbackBooking, Ticket
+from models.tables import CallbackBooking, Message, Ticket
 from models.tickets import allowance_used, audit, claim_allowance, get_ticket
 
 log = logging.getLogger(__name__)
@@ -68,8 +69,13 @@ async def offer_for(session: AsyncSession, *, engine: Engine, ticket: Ticket,
 
 
 async def book(session: AsyncSession, *, engine: Engine, number: int, slot: datetime,
-               now: datetime, actor: str, phone: str | None = None) -> CallbackBooking:
-    """Book `slot` for ticket `number`; SlotUnavailable or NoCallbacksLeft when it cannot be."""
+               now: datetime, actor: str, phone: str | None = None,
+               sender: tuple[str, str] | None = None) -> CallbackBooking:
+    """Book `slot` for ticket `number`; SlotUnavailable or NoCallbacksLeft when it cannot be.
+
+    With `sender` (our address and name) the customer gets a confirmation mail in their
+    language with an .ics invitation, asking for a phone number when none is known.
+    """
     ticket = await get_ticket(session, number)
     if ticket is None:
         raise CallbackError(f"no ticket NT#{number}")
@@ -102,9 +108,55 @@ async def book(session: AsyncSession, *, engine: Engine, number: int, slot: date
         booking_id=booking.id)
     await audit(session, ticket_number=number, actor=actor, action="callback_booked", now=now,
                 slot=slot, booking=booking.id, phone_known=bool(phone))
+    if sender is not None and ticket.requester:
+        left = await callbacks_left(session, engine=engine, ticket=ticket, now=now)
+        _confirm(session, engine=engine, sender=sender, ticket=ticket, booking=booking,
+                 total=plan.callbacks, left=left, now=now)
     log.info("event=callback_booked ticket=%s booking=%s slot=%s", number, booking.id,
              slot.isoformat())
     return booking
+
+
+def ics_invitation(*, booking: CallbackBooking, ticket: Ticket, organizer: str,
+                   now: datetime) -> bytes:
+    """An RFC 5545 invitation for the callback (times in UTC)."""
+    def stamp(moment: datetime) -> str:
+        return moment.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+
+    lines = [
+        "BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//NetTask//Intake//EN", "METHOD:REQUEST",
+        "BEGIN:VEVENT", f"UID:callback-{booking.id}@{organizer.rpartition('@')[2]}",
+        f"DTSTAMP:{stamp(now)}", f"DTSTART:{stamp(booking.slot_start)}",
+        f"DTEND:{stamp(booking.slot_end)}",
+        f"SUMMARY:NetTask callback NT#{ticket.number}",
+        f"ORGANIZER:mailto:{organizer}", f"ATTENDEE;RSVP=FALSE:mailto:{ticket.requester}",
+        "END:VEVENT", "END:VCALENDAR",
+    ]
+    return ("\r\n".join(lines) + "\r\n").encode()
+
+
+def _confirm(session: AsyncSession, *, engine: Engine, sender: tuple[str, str], ticket: Ticket,
+             booking: CallbackBooking, total: int, left: int, now: datetime) -> None:
+    """Queue the booking's confirmation with its invitation, in the customer's language."""
+    assert ticket.number is not None
+    language = Language(ticket.language)
+    address, name = sender
+    body = render("callback_booked", language, number=ticket.number, subject=ticket.subject,
+                  slot=local_deadline(booking.slot_start, engine.calendar.zone, language),
+                  phone=booking.phone or "", total=total, left=left)
+    message_id = new_message_id(address.rpartition("@")[2], ticket.number)
+    subject = reply_subject(ticket.number, ticket.subject)
+    mail = build_mail(sender=address, sender_name=name, to=ticket.requester, subject=subject,
+                      body=body, message_id=message_id, in_reply_to="", references=(),
+                      language=language, ticket_number=ticket.number, now=now)
+    mail.add_attachment(ics_invitation(booking=booking, ticket=ticket, organizer=address,
+                                       now=now),
+                        maintype="text", subtype="calendar", filename="callback.ics",
+                        params={"method": "REQUEST"})
+    session.add(Message(
+        ticket_number=ticket.number, direction="out", channel=Channel.EMAIL.value,
+        external_id=message_id, sender=address, recipient=ticket.requester, subject=subject,
+        text=body, raw=bytes(mail), disposition="queued", created_at=now, next_attempt_at=now))
 
 
 async def cancel_booking(session: AsyncSession, *, booking_id: int, now: datetime,

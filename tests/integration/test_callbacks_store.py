@@ -4,19 +4,21 @@ for the last place get one booking and one new offer, cancelling gives everythin
 from __future__ import annotations
 
 import asyncio
+import email
+import email.policy
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 from sqlmodel import col, select
 
-from bot import callbacks
+from bot import callbacks, deadlines
 from bot.domain import Channel, Department, Language, Severity
 from bot.service import NewTicket, open_ticket
 from bot.sla.engine import Engine
 from models.customers import find_by_email
 from models.db import Database
-from models.tables import CallbackBooking, Reminder, Ticket
+from models.tables import CallbackBooking, Message, Reminder, Ticket
 from tests.integration.reminder_kit import load_demo_customers
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -105,8 +107,6 @@ async def test_a_booking_plans_reminders_15_minutes_before(db: Database,
 
 async def test_the_first_answer_keeps_the_callback_reminders(db: Database,
                                                              engine: Engine) -> None:
-    from bot import deadlines
-
     await load_demo_customers(db, engine, MONDAY_10)
     number = await ticket_of(db, engine, "it@stadtwerke-demo.de")
     await book(db, engine, number)
@@ -165,3 +165,21 @@ async def test_a_plan_without_callbacks_cannot_book(db: Database, engine: Engine
         async with db.session() as session:
             await callbacks.book(session, engine=engine, number=number, slot=SLOT,
                                  now=MONDAY_10, actor="customer")
+
+
+async def test_a_booking_is_confirmed_with_an_invitation_and_asks_for_a_phone(
+    db: Database, engine: Engine
+) -> None:
+    await load_demo_customers(db, engine, MONDAY_10)
+    number = await ticket_of(db, engine, "it@stadtwerke-demo.de")
+    async with db.session() as session:
+        await callbacks.book(session, engine=engine, number=number, slot=SLOT, now=MONDAY_10,
+                             actor="customer", sender=("support@nettask.de", "NetTask Support"))
+    async with db.session() as session:
+        [sent] = (await session.exec(select(Message).where(
+            col(Message.direction) == "out", col(Message.ticket_number) == number))).all()
+    mail = email.message_from_bytes(sent.raw or b"", policy=email.policy.default)
+    [invitation] = [p for p in mail.walk() if p.get_content_type() == "text/calendar"]
+    assert "DTSTART:20261123T130000Z" in invitation.get_content()
+    assert "Unter welcher Telefonnummer erreichen wir Sie?" in sent.text
+    assert "noch 24 übrig" in sent.text  # Professional: 25 callbacks a month
