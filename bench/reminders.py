@@ -80,6 +80,19 @@ async def pending(url: str) -> int:
         await db.dispose()
 
 
+async def leader_name(url: str) -> str:
+    """The replica that sent the latest reminder: the leader."""
+    db = Database(url)
+    try:
+        async with db.reader() as session:
+            name = (await session.exec(select(Reminder.claimed_by).where(
+                col(Reminder.sent_at).is_not(None)).order_by(col(Reminder.sent_at).desc())
+                .limit(1))).first()
+            return name or ""
+    finally:
+        await db.dispose()
+
+
 async def worker(url: str, path: Path, name: str) -> None:
     """One replica: the reminder loop only, until SIGTERM."""
     from bot.notify import SlackFile
@@ -112,7 +125,8 @@ def main() -> None:
     parser.add_argument("--spread", type=float, default=120.0, help="seconds the due times span")
     parser.add_argument("--lead", type=float, default=10.0, help="seconds until the first is due")
     parser.add_argument("--kill-leader-after", type=float, default=0.0,
-                        help="SIGKILL the leading replica this many seconds into the run")
+                        help="SIGKILL the leading replica this many seconds into the run "
+                             "(the one that sent the latest reminder)")
     parser.add_argument("--worker", nargs=2, metavar=("FILE", "NAME"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if not args.database_url:
@@ -127,7 +141,7 @@ def main() -> None:
         procs.append(subprocess.Popen(
             [sys.executable, __file__, "--database-url", args.database_url,
              "--worker", str(out), f"replica-{n}"], stderr=subprocess.DEVNULL))
-        time.sleep(0.5)  # replica-0 takes the lock first
+        time.sleep(0.5)
     killed = ""
     began = time.monotonic()
     deadline = began + args.lead + args.spread + 120
@@ -135,8 +149,8 @@ def main() -> None:
         while time.monotonic() < deadline:
             if args.kill_leader_after and not killed and \
                     time.monotonic() - began > args.kill_leader_after:
-                procs[0].send_signal(signal.SIGKILL)
-                killed = "replica-0"
+                killed = asyncio.run(leader_name(args.database_url))
+                procs[int(killed.rpartition("-")[2])].send_signal(signal.SIGKILL)
             if time.monotonic() - began > args.lead and asyncio.run(
                     pending(args.database_url)) == 0:
                 break
@@ -157,7 +171,8 @@ def main() -> None:
     lateness = sorted(firsts.values())
     print(f"reminders {args.reminders} due over {args.spread:.0f} s from "
           f"{start:%H:%M:%S} UTC; replicas {args.replicas}"
-          + (f"; {killed} SIGKILLed after {args.kill_leader_after:.0f} s" if killed else ""))
+          + (f"; the leader {killed} SIGKILLed after {args.kill_leader_after:.0f} s"
+             if killed else ""))
     print(f"fired      {len(firsts)}")
     print(f"never      {args.reminders - len(firsts)}")
     print(f"twice      {sum(1 for c in counts.values() if c > 1)}")
