@@ -7,9 +7,10 @@ import contextlib
 import logging
 import os
 import signal
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
 from aiohttp import web
@@ -21,6 +22,8 @@ from bot.classify.keywords import KeywordClassifier
 from bot.classify.lazy import BackgroundLanguageDetector, LazyClassifier
 from bot.config import ConfigError, Settings, load_policy
 from bot.customers_csv import plans_not_in_policy
+from bot.digest_job import DailyDigest
+from bot.domain import Language
 from bot.floods import FloodLimits
 from bot.http import http_runner
 from bot.inbound import MailConfig, MailIntake
@@ -36,10 +39,13 @@ from bot.intake.slack.outbox import (
 )
 from bot.intake.slack.triage import TriagePoster
 from bot.intake.trust import SenderVerifier, dns_lookup, load_key_table
+from bot.notify import MailSide, Router, SlackFile
+from bot.scheduler import ReminderLoop
 from bot.sla.engine import Engine
 from bot.workers import MailWorker
 from models.customers import held_plans
 from models.db import Database
+from models.leader import AdvisoryLock, Leadership, SoleInstance
 from models.migrate import current_revision, head_revision
 
 log = logging.getLogger(__name__)
@@ -72,6 +78,7 @@ class Service:
     slack_worker: MailWorker | None = None
     slack_deliverer: SlackDeliverer | None = None
     _slack_delivery: asyncio.Task[None] | None = None
+    reminders: ReminderLoop | None = None
 
     @property
     def smtp_port(self) -> int:
@@ -108,6 +115,10 @@ class Service:
                                  concurrency=settings.worker_concurrency)
         await self.worker.start()  # stored mail waits in the worker for the model, not the sender
         self._delivery = asyncio.create_task(self.deliverer.run())
+        if settings.reminders_enabled:
+            self.reminders = reminder_loop(settings, self.engine, self.db, self.clock,
+                                           on_sent=self.deliverer.wake.set)
+            await self.reminders.start()
         handler = SupportHandler(db=self.db, addresses=settings.support_mailboxes,
                                  on_stored=self.worker.submit, clock=self.clock,
                                  max_recipients=settings.smtp_max_recipients)
@@ -175,6 +186,8 @@ class Service:
                     await self.smtp.wait_closed()
         if self.runner is not None:
             await self.runner.cleanup()
+        if self.reminders is not None:
+            await self.reminders.stop()
         if self.worker is not None:
             await self.worker.stop()
         if self.deliverer is not None and self._delivery is not None:
@@ -236,6 +249,31 @@ def alert_config(settings: Settings, engine: Engine) -> AlertConfig:
     return AlertConfig(slack_channel=settings.slack_managers_channel,
                        email=settings.managers_email, from_address=settings.support_mailboxes[0],
                        from_name=settings.mail_from_name, zone=engine.calendar.zone)
+def reminder_loop(settings: Settings, engine: Engine, db: Database,
+                  clock: Callable[[], datetime], on_sent: Callable[[], None]) -> ReminderLoop:
+    """The reminder loop: mail and the Slack file as notifiers, the leader lock on PostgreSQL."""
+    url = settings.database_url.get_secret_value()
+    leadership: Leadership = AdvisoryLock(url) if db.backend == "postgresql" else SoleInstance()
+    notifier = Router(
+        mail=MailSide(engine=engine, from_address=settings.support_mailboxes[0],
+                      from_name=settings.mail_from_name, managers_email=settings.managers_email,
+                      managers_language=Language(settings.managers_language)),
+        slack=SlackFile(settings.slack_outbox_file, engine),
+    )
+    owner = settings.instance_name or f"{socket.gethostname()}:{os.getpid()}"
+    daily = DailyDigest(
+        db=db, engine=engine, at=time.fromisoformat(settings.digest_time), owner=owner,
+        slack_file=settings.slack_outbox_file, managers_email=settings.managers_email,
+        from_address=settings.support_mailboxes[0], from_name=settings.mail_from_name,
+    ) if settings.digest_time else None
+    return ReminderLoop(
+        db=db, notifier=notifier, leadership=leadership, clock=clock, owner=owner, daily=daily,
+        late_after=timedelta(seconds=settings.reminder_late_seconds),
+        refresh_seconds=settings.reminder_refresh_seconds,
+        leader_retry_seconds=settings.reminder_leader_retry_seconds,
+        max_attempts=settings.reminder_max_attempts,
+        retry_seconds=settings.reminder_retry_seconds, on_sent=on_sent,
+    )
 
 
 DEMO_DKIM_KEYS = Path(__file__).with_name("demo") / "dkim-keys.txt"

@@ -133,6 +133,23 @@ def _tickets_show(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def _sla_status(args: argparse.Namespace, settings: Settings) -> int:
+    print(_run_db(_sla_status_text, settings, args.json))
+    return EXIT_OK
+
+
+async def _sla_status_text(db: Any, settings: Settings, as_json: bool) -> str:
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    from bot.cli_db import _require_schema
+    from bot.cli_sla import render, status_rows
+
+    await _require_schema(db)
+    zone = ZoneInfo(load_policy(settings.policy_file).business_hours.timezone)
+    return render(await status_rows(db, zone, datetime.now(UTC)), as_json)
+
+
 def _mail_list(args: argparse.Namespace, settings: Settings) -> int:
     from bot.cli_db import mail_list
 
@@ -285,6 +302,10 @@ def parser() -> argparse.ArgumentParser:
     tc.add_argument("number", type=int)
     tc.add_argument("--agent", required=True, help="who confirms (kept in the audit trail)")
     tc.set_defaults(run=_tickets_confirm_sender)
+    sla = sub.add_parser("sla", help="deadlines").add_subparsers(dest="sla", required=True)
+    ss = sla.add_parser("status", help="unanswered tickets by time left, for the person on call")
+    ss.add_argument("--json", action="store_true")
+    ss.set_defaults(run=_sla_status)
     return top
 
 

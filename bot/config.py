@@ -95,6 +95,16 @@ class Settings(BaseSettings):
     slack_max_attempts: int = Field(default=8, ge=1)
     slack_backoff_seconds: float = Field(default=5.0, gt=0)
     managers_email: str = ""
+    # Deadline reminders (bot/scheduler.py); see .env.example
+    reminders_enabled: bool = True
+    managers_language: str = Field(default="de", pattern="^(de|en)$")
+    reminder_late_seconds: float = Field(default=5.0, ge=0)
+    reminder_refresh_seconds: float = Field(default=5.0, gt=0, le=60)
+    reminder_leader_retry_seconds: float = Field(default=3.0, gt=0, le=10)
+    reminder_max_attempts: int = Field(default=5, ge=1)
+    reminder_retry_seconds: float = Field(default=30.0, gt=0)
+    instance_name: str = ""
+    digest_time: str = Field(default="", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$|^$")
 
     @property
     def support_mailboxes(self) -> tuple[str, ...]:

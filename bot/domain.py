@@ -37,9 +37,18 @@ class TicketStatus(StrEnum):
     UNVERIFIED = "unverified"  # from a customer's address, sender not proven: agents decide
     AWAITING_CONSENT = "awaiting_consent"
     OPEN = "open"
+    WAITING_CUSTOMER = "waiting_customer"  # an agent waits on the customer: the clock pauses
     ANSWERED = "answered"
     CLOSED = "closed"
     DECLINED = "declined"
+
+
+class Audience(StrEnum):
+    """Who a deadline reminder goes to."""
+
+    AGENTS = "agents"  # the ticket's triage thread (and its assignee, when there is one)
+    MANAGERS = "managers"  # the manager notifier: Slack and mail
+    CUSTOMER = "customer"  # the customer's own conversation, in their language
 
 
 @dataclass(frozen=True)

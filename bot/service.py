@@ -13,6 +13,7 @@ from decimal import Decimal
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.deadlines import plan_reminders
 from bot.domain import Channel, Clock, Department, Language, Severity, TicketStatus, Triage
 from bot.sla.allowances import usage_month
 from bot.sla.engine import Assessment, Case, Engine
@@ -151,6 +152,7 @@ async def open_ticket(
         needs_triage=triage.needs_triage if triage else None, flags=list(new.flags),
         evidence=new.evidence,
     )
+    await plan_reminders(session, engine=engine, ticket=ticket, now=now)
     log.info(
         "event=ticket_opened ticket=%s customer=%s included=%s billable=%s",
         ticket.number, customer.number if customer else "-", result.included, result.billable,
@@ -225,6 +227,7 @@ async def confirm_sender(
                 customer=customer.number, plan=plan, included=result.included,
                 billable=result.billable, price_eur=f"{result.price_eur:.2f}",
                 due=ticket.due_at)
+    await plan_reminders(session, engine=engine, ticket=ticket, now=now)
     log.info("event=sender_confirmed ticket=%s customer=%s by=%s", number, customer.number,
              actor)
     return ticket, result
@@ -253,5 +256,6 @@ async def record_consent(
     session.add(ticket)
     await audit(session, ticket_number=number, actor=actor, action="consent", now=now,
                 consent=consent, due=ticket.due_at, evidence=evidence)
+    await plan_reminders(session, engine=engine, ticket=ticket, now=now)
     log.info("event=consent ticket=%s consent=%s", number, consent)
     return ticket

@@ -99,6 +99,8 @@ class Ticket(SQLModel, table=True):
     clock: str | None = Field(default=None, max_length=20)
     due_at: datetime | None = _instant(index=True)
     first_response_at: datetime | None = _instant()
+    paused_at: datetime | None = _instant()  # waiting on the customer since (clock stopped)
+    paused_seconds: float = 0.0  # clock time spent waiting on the customer, all pauses
     breached_at: datetime | None = _instant()
     closed_at: datetime | None = _instant()
     requester: str = Field(default="", max_length=320)  # where replies go
@@ -141,26 +143,62 @@ class Message(SQLModel, table=True):
 
 
 class CallbackBooking(SQLModel, table=True):
-    """A telephone callback slot booked for a ticket."""
+    """A telephone callback slot booked for a ticket (several per slot: one per agent)."""
 
     __tablename__ = "callback_booking"
-    __table_args__ = (UniqueConstraint("slot_start"),)
     id: int | None = Field(default=None, primary_key=True)
     ticket_number: int = Field(foreign_key="ticket.number", index=True)
-    slot_start: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    customer_id: int = Field(foreign_key="customer.id", index=True)
+    product: str = Field(max_length=32)
+    usage_month: str = Field(max_length=7)  # the month whose callback it used
+    slot_start: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False, index=True))
     slot_end: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
-    status: str = Field(default="booked", max_length=16)
+    status: str = Field(default="booked", max_length=16)  # booked, cancelled
+    phone: str | None = Field(default=None, max_length=64)
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    cancelled_at: datetime | None = _instant()
+
+
+class CallbackSlot(SQLModel, table=True):
+    """How many bookings a slot holds; taken in one conditional UPDATE (never over capacity)."""
+
+    __tablename__ = "callback_slot"
+    slot_start: datetime = Field(sa_column=Column(UTCDateTime(), primary_key=True))
+    booked: int = 0
 
 
 class Reminder(SQLModel, table=True):
-    """Something to post or send at a given time (deadline warnings, callback reminders)."""
+    """A deadline reminder to send at `due_at`: claimed once, then marked sent, or cancelled.
 
+    Pending means neither sent nor cancelled. A claim (claimed_at, claimed_by) is taken in one
+    conditional UPDATE before sending; a claim left by a process that died is released by the
+    next leader. `late`: claimed later than the late threshold after `due_at` (downtime).
+    """
+
+    __table_args__ = (Index("ix_reminder_pending", "sent_at", "cancelled_at", "due_at"),)
     id: int | None = Field(default=None, primary_key=True)
     ticket_number: int = Field(foreign_key="ticket.number", index=True)
     kind: str = Field(max_length=32)
+    audience: str = Field(default="agents", max_length=16)
     due_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False, index=True))
+    next_attempt_at: datetime | None = _instant()  # after a failed delivery
+    claimed_at: datetime | None = _instant()
+    claimed_by: str | None = Field(default=None, max_length=64)
     sent_at: datetime | None = _instant()
+    attempts: int = 0
+    late: bool = False
+    cancelled_at: datetime | None = _instant()
+    reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    booking_id: int | None = Field(default=None, foreign_key="callback_booking.id", index=True)
+
+
+class DigestSent(SQLModel, table=True):
+    """The managers' daily digest of one day, sent once (the row is its claim)."""
+
+    __tablename__ = "digest_sent"
+    day: str = Field(primary_key=True, max_length=10)  # the local day reported on
+    sent_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    sent_by: str = Field(max_length=64)
 
 
 class AuditEvent(SQLModel, table=True):

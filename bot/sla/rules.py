@@ -18,7 +18,7 @@ from pydantic import (
     field_validator,
 )
 
-from bot.domain import Department, Language, Severity
+from bot.domain import Audience, Department, Language, Severity
 from bot.errors import ConfigError
 
 
@@ -55,6 +55,14 @@ class BusinessHoursRule(_Strict):
 
 class CallbackRule(_Strict):
     slot_minutes: Annotated[int, Field(gt=0, le=480, strict=True)]
+    agents: Annotated[int, Field(ge=1, strict=True)] = 1  # callback agents: bookings per slot
+    offer: Annotated[int, Field(ge=1, le=10, strict=True)] = 3  # slots offered at a time
+    min_lead_minutes: Annotated[int, Field(ge=0, strict=True)] = 60
+    reminder_minutes: Annotated[int, Field(ge=0, strict=True)] = 15
+    # priority processing first: the first N slots of each open day are held for priority
+    # plans until this many hours before they start
+    priority_first_slots: Annotated[int, Field(ge=0, strict=True)] = 0
+    priority_release_hours: Annotated[Decimal, Field(ge=0)] = Decimal(24)
 
 
 class LanguageRule(_Strict):
@@ -102,6 +110,23 @@ class PremierRule(_Strict):
     severities: frozenset[Severity]
 
 
+class ReminderRule(_Strict):
+    """One reminder: at `percent` of the first-response window, to these audiences."""
+
+    kind: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=24)]
+    percent: Annotated[Decimal, Field(gt=0, le=100)]
+    audiences: Annotated[frozenset[Audience], Field(min_length=1)]
+    severities: frozenset[Severity] = frozenset(Severity)
+
+
+class RemindersRule(_Strict):
+    """The deadline reminders; an empty list sends none."""
+
+    # the customer's status note names a next expected time this far past the deadline
+    status_note_next_percent: Annotated[Decimal, Field(gt=0, le=1000)] = Decimal(50)
+    rules: tuple[ReminderRule, ...] = ()
+
+
 class Policy(_Strict):
     business_hours: BusinessHoursRule
     callbacks: CallbackRule
@@ -112,6 +137,7 @@ class Policy(_Strict):
     no_plan: NoPlanRule
     products: dict[str, ProductRule]
     premier: PremierRule
+    reminders: RemindersRule = RemindersRule()
 
     def plan(self, product: str, plan: str | None) -> PlanRule | None:
         """The plan rule, or None for a customer without a plan on that line."""
@@ -142,6 +168,10 @@ def _check_complete(policy: Policy) -> None:
     for key, product in policy.products.items():
         if not product.plans:
             raise PolicyError(f"key 'products.{key}.plans' names no plan")
+    kinds = [r.kind for r in policy.reminders.rules]
+    twice = sorted({k for k in kinds if kinds.count(k) > 1})
+    if twice:
+        raise PolicyError(f"key 'reminders.rules' names kind {', '.join(twice)} twice")
     rule = policy.business_hours
     if rule.open >= rule.close:
         raise PolicyError("key 'business_hours.open' must be earlier than 'business_hours.close'")

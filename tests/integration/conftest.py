@@ -102,6 +102,7 @@ def make_settings(tmp_path: Path, database_url: str, **overrides: Any) -> Settin
     values: dict[str, Any] = dict(
         dkim_keys_file=DEMO_DKIM_KEYS, dkim_dns=False,
         database_url=database_url, http_port=0, smtp_port=0, outbox_dir=tmp_path / "outbox",
+        slack_outbox_file=tmp_path / "slack-outbox.jsonl",  # reminders never write to ./var
         support_addresses="support@nettask.de,hilfe@nettask.de", max_message_bytes=2_000_000,
         classifier="keywords",  # mail tests are about mail; test_classify_model loads the model
     )

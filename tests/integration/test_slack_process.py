@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import subprocess
 import time
@@ -16,13 +15,14 @@ from sqlmodel import select
 
 from models.db import Database
 from models.tables import Message
+from tests.conftest import child_cwd, child_env
 from tests.fakes.slack_events import SECRET, SlackSender
 from tests.integration.test_service import BIN, cli, free_port
 
 
 def serve(env: dict[str, str]) -> subprocess.Popen[str]:
-    return subprocess.Popen([*BIN, "serve"], env={**os.environ, **env}, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen([*BIN, "serve"], env=child_env(env), cwd=child_cwd(),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def wait_healthy(port: int, timeout: float = 30) -> dict[str, object]:

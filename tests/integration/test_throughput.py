@@ -4,7 +4,6 @@ accepts, stores yield to nothing, and several workers claim each stored mail exa
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
 import sys
 import threading
@@ -38,7 +37,7 @@ from models.customers import upsert_customers
 from models.db import Database
 from models.messages import store_inbound
 from models.tables import Message, Ticket
-from tests.conftest import postgres_url
+from tests.conftest import child_cwd, child_env, postgres_url
 from tests.integration.conftest import MONDAY_10, Clock, Running, make_settings
 from tests.integration.test_email import outage
 
@@ -291,8 +290,8 @@ async def test_two_workers_process_each_mail_exactly_once(postgres_db: Database,
 
 
 def test_work_command_needs_postgresql(tmp_path: Path) -> None:
-    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path}/x.db", "CLASSIFIER": "keywords"}
-    done = subprocess.run([sys.executable, "-m", "bot", "work"], env=env, capture_output=True,
-                          text=True, timeout=60, check=False)
+    env = child_env({"DATABASE_URL": f"sqlite:///{tmp_path}/x.db", "CLASSIFIER": "keywords"})
+    done = subprocess.run([sys.executable, "-m", "bot", "work"], env=env, cwd=child_cwd(),
+                          capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 2
     assert "needs PostgreSQL" in done.stderr

@@ -1,0 +1,187 @@
+"""Use cases on telephone callbacks: offer free slots, book one atomically, cancel and rebook.
+
+Each runs in the caller's transaction. A booking takes a place on the slot (never more than
+the callback agents) and one callback of the month; if either is gone the function raises and
+the caller's transaction rolls back, so nothing half-booked remains. The caller then offers
+anew (`offer_for`). A booking plans reminders to the customer and the agents before the call.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.domain import Audience, Channel, Language
+from bot.intake.replies import build_mail, local_deadline, new_message_id, render, reply_subject
+from bot.sla.allowances import usage_month
+from bot.sla.callbacks import bookable, offer
+from bot.sla.engine import Engine
+from bot.sla.rules import PlanRule
+from models import callbacks as repo
+from models import reminders as reminder_repo
+from models.tables import CallbackBooking, Message, Ticket
+from models.tickets import allowance_used, audit, claim_allowance, get_ticket
+
+log = logging.getLogger(__name__)
+
+CALLBACK = "callback"  # the Usage kind, and the Reminder kind of the reminder before a call
+HORIZON = timedelta(days=60)
+
+
+class CallbackError(Exception):
+    """A booking that cannot be made; the message says why."""
+
+
+class SlotUnavailable(CallbackError):
+    """The slot is full, held for priority plans, too soon, or not a slot at all."""
+
+
+class NoCallbacksLeft(CallbackError):
+    """The customer's plan has no callbacks (left) this month."""
+
+
+def _plan(engine: Engine, ticket: Ticket) -> PlanRule | None:
+    return engine.plan_rule(ticket.product, ticket.plan) if ticket.plan else None
+
+
+async def callbacks_left(session: AsyncSession, *, engine: Engine, ticket: Ticket,
+                         now: datetime) -> int:
+    """How many callbacks the ticket's customer has left this month on its product line."""
+    plan = _plan(engine, ticket)
+    if plan is None or ticket.customer_id is None or plan.callbacks == 0:
+        return 0
+    used = await allowance_used(session, customer_id=ticket.customer_id, product=ticket.product,
+                                month=usage_month(now, engine.calendar.zone), kind=CALLBACK)
+    return max(plan.callbacks - used, 0)
+
+
+async def offer_for(session: AsyncSession, *, engine: Engine, ticket: Ticket,
+                    now: datetime) -> list[datetime]:
+    """The slots to offer this ticket's customer now; empty when no callback is left."""
+    if await callbacks_left(session, engine=engine, ticket=ticket, now=now) == 0:
+        return []
+    plan = _plan(engine, ticket)
+    counts = await repo.slot_counts(session, now, now + HORIZON)
+    return offer(engine.calendar, engine.policy.callbacks, now=now, booked=counts,
+                 priority=bool(plan and plan.priority))
+
+
+async def book(session: AsyncSession, *, engine: Engine, number: int, slot: datetime,
+               now: datetime, actor: str, phone: str | None = None,
+               sender: tuple[str, str] | None = None) -> CallbackBooking:
+    """Book `slot` for ticket `number`; SlotUnavailable or NoCallbacksLeft when it cannot be.
+
+    With `sender` (our address and name) the customer gets a confirmation mail in their
+    language with an .ics invitation, asking for a phone number when none is known.
+    """
+    ticket = await get_ticket(session, number)
+    if ticket is None:
+        raise CallbackError(f"no ticket NT#{number}")
+    plan = _plan(engine, ticket)
+    if plan is None or ticket.customer_id is None or plan.callbacks == 0:
+        raise NoCallbacksLeft(f"NT#{number}: the customer's plan includes no callbacks")
+    rule = engine.policy.callbacks
+    counts = await repo.slot_counts(session, slot, slot)
+    if not bookable(engine.calendar, rule, now=now, slot=slot, booked=counts.get(slot, 0),
+                    priority=plan.priority):
+        raise SlotUnavailable(f"NT#{number}: the slot {slot.isoformat()} cannot be booked")
+    if not await repo.take_slot(session, slot, rule.agents):
+        raise SlotUnavailable(f"NT#{number}: the slot {slot.isoformat()} was just taken")
+    month = usage_month(now, engine.calendar.zone)
+    if await claim_allowance(session, customer_id=ticket.customer_id, product=ticket.product,
+                             month=month, kind=CALLBACK, limit=plan.callbacks) is None:
+        raise NoCallbacksLeft(f"NT#{number}: no callbacks left in {month}")
+    booking = CallbackBooking(
+        ticket_number=number, customer_id=ticket.customer_id, product=ticket.product,
+        usage_month=month, slot_start=slot,
+        slot_end=slot + timedelta(minutes=rule.slot_minutes), status=repo.BOOKED,
+        phone=phone, created_at=now)
+    session.add(booking)
+    await session.flush()
+    assert booking.id is not None
+    before = slot - timedelta(minutes=rule.reminder_minutes)
+    await reminder_repo.add_reminders(
+        session, number, ((CALLBACK, audience.value, max(before, now))
+                          for audience in (Audience.CUSTOMER, Audience.AGENTS)),
+        booking_id=booking.id)
+    await audit(session, ticket_number=number, actor=actor, action="callback_booked", now=now,
+                slot=slot, booking=booking.id, phone_known=bool(phone))
+    if sender is not None and ticket.requester:
+        left = await callbacks_left(session, engine=engine, ticket=ticket, now=now)
+        _confirm(session, engine=engine, sender=sender, ticket=ticket, booking=booking,
+                 total=plan.callbacks, left=left, now=now)
+    log.info("event=callback_booked ticket=%s booking=%s slot=%s", number, booking.id,
+             slot.isoformat())
+    return booking
+
+
+def ics_invitation(*, booking: CallbackBooking, ticket: Ticket, organizer: str,
+                   now: datetime) -> bytes:
+    """An RFC 5545 invitation for the callback (times in UTC)."""
+    def stamp(moment: datetime) -> str:
+        return moment.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+
+    lines = [
+        "BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//NetTask//Intake//EN", "METHOD:REQUEST",
+        "BEGIN:VEVENT", f"UID:callback-{booking.id}@{organizer.rpartition('@')[2]}",
+        f"DTSTAMP:{stamp(now)}", f"DTSTART:{stamp(booking.slot_start)}",
+        f"DTEND:{stamp(booking.slot_end)}",
+        f"SUMMARY:NetTask callback NT#{ticket.number}",
+        f"ORGANIZER:mailto:{organizer}", f"ATTENDEE;RSVP=FALSE:mailto:{ticket.requester}",
+        "END:VEVENT", "END:VCALENDAR",
+    ]
+    return ("\r\n".join(lines) + "\r\n").encode()
+
+
+def _confirm(session: AsyncSession, *, engine: Engine, sender: tuple[str, str], ticket: Ticket,
+             booking: CallbackBooking, total: int, left: int, now: datetime) -> None:
+    """Queue the booking's confirmation with its invitation, in the customer's language."""
+    assert ticket.number is not None
+    language = Language(ticket.language)
+    address, name = sender
+    body = render("callback_booked", language, number=ticket.number, subject=ticket.subject,
+                  slot=local_deadline(booking.slot_start, engine.calendar.zone, language),
+                  phone=booking.phone or "", total=total, left=left)
+    message_id = new_message_id(address.rpartition("@")[2], ticket.number)
+    subject = reply_subject(ticket.number, ticket.subject)
+    mail = build_mail(sender=address, sender_name=name, to=ticket.requester, subject=subject,
+                      body=body, message_id=message_id, in_reply_to="", references=(),
+                      language=language, ticket_number=ticket.number, now=now)
+    mail.add_attachment(ics_invitation(booking=booking, ticket=ticket, organizer=address,
+                                       now=now),
+                        maintype="text", subtype="calendar", filename="callback.ics",
+                        params={"method": "REQUEST"})
+    session.add(Message(
+        ticket_number=ticket.number, direction="out", channel=Channel.EMAIL.value,
+        external_id=message_id, sender=address, recipient=ticket.requester, subject=subject,
+        text=body, raw=bytes(mail), disposition="queued", created_at=now, next_attempt_at=now))
+
+
+async def cancel_booking(session: AsyncSession, *, booking_id: int, now: datetime,
+                         actor: str) -> CallbackBooking:
+    """Cancel a booking: the slot's place and the month's callback are given back."""
+    booking = await session.get(CallbackBooking, booking_id)
+    if booking is None:
+        raise CallbackError(f"no callback booking {booking_id}")
+    if booking.status != repo.BOOKED:
+        return booking
+    booking.status, booking.cancelled_at = repo.CANCELLED, now
+    session.add(booking)
+    await repo.give_slot(session, booking.slot_start)
+    await repo.give_back(session, customer_id=booking.customer_id, product=booking.product,
+                         month=booking.usage_month, kind=CALLBACK)
+    await reminder_repo.cancel_booking_reminders(session, booking_id, now=now)
+    await audit(session, ticket_number=booking.ticket_number, actor=actor,
+                action="callback_cancelled", now=now, booking=booking_id,
+                slot=booking.slot_start)
+    return booking
+
+
+async def rebook(session: AsyncSession, *, engine: Engine, booking_id: int, slot: datetime,
+                 now: datetime, actor: str) -> CallbackBooking:
+    """Move a booking to another slot: cancel, then book, in one transaction."""
+    old = await cancel_booking(session, booking_id=booking_id, now=now, actor=actor)
+    return await book(session, engine=engine, number=old.ticket_number, slot=slot, now=now,
+                      actor=actor, phone=old.phone)
