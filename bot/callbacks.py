@@ -8,11 +8,15 @@ anew (`offer_for`). A booking plans reminders to the customer and the agents bef
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 from datetime import UTC, datetime, timedelta
 
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.consent import first_lines
 from bot.domain import Audience, Channel, Language
 from bot.intake.replies import build_mail, local_deadline, new_message_id, render, reply_subject
 from bot.sla.allowances import usage_month
@@ -21,7 +25,7 @@ from bot.sla.engine import Engine
 from bot.sla.rules import PlanRule
 from models import callbacks as repo
 from models import reminders as reminder_repo
-from models.tables import CallbackBooking, Message, Ticket
+from models.tables import AuditEvent, CallbackBooking, Message, Ticket
 from models.tickets import allowance_used, audit, claim_allowance, get_ticket
 
 log = logging.getLogger(__name__)
@@ -185,3 +189,34 @@ async def rebook(session: AsyncSession, *, engine: Engine, booking_id: int, slot
     old = await cancel_booking(session, booking_id=booking_id, now=now, actor=actor)
     return await book(session, engine=engine, number=old.ticket_number, slot=slot, now=now,
                       actor=actor, phone=old.phone)
+
+
+CHOICE = re.compile(r"^\W*(?:(?:rückruf|rueckruf|termin|slot|option|nr\.?|nummer|number|callback)"
+                    r"\s*)?(\d)\W*$", re.I)
+
+
+def slot_choice(text: str) -> int | None:
+    """The number a customer answered to our list of callback slots ("2", "Termin 2"), if the
+    first non-empty line says nothing else."""
+    lines = first_lines(text, 1)  # quotes and a greeting ("Hallo,") aside
+    match = CHOICE.match(lines[0]) if lines else None
+    return int(match.group(1)) if match else None
+
+
+async def record_offer(session: AsyncSession, *, number: int, slots: list[datetime],
+                       now: datetime, actor: str) -> None:
+    """Remember which slots we offered (in the audit trail), so that a number answers them."""
+    await audit(session, ticket_number=number, actor=actor, action="callback_offered",
+                now=now, slots=[s.astimezone(UTC).isoformat() for s in slots])
+
+
+async def last_offer(session: AsyncSession, number: int) -> list[datetime]:
+    """The slots of the newest offer on a ticket, in the order they were numbered."""
+    rows = await session.exec(
+        select(AuditEvent).where(AuditEvent.ticket_number == number,
+                                 AuditEvent.action == "callback_offered")
+        .order_by(col(AuditEvent.id).desc()).limit(1))
+    event = rows.first()
+    if event is None:
+        return []
+    return [datetime.fromisoformat(s) for s in json.loads(event.detail).get("slots", [])]

@@ -6,12 +6,14 @@ the channel's ReplyChannel. Adapters parse, find the customer, classify, and cal
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.callbacks import CallbackError, book, last_offer, offer_for, record_offer, slot_choice
 from bot.consent import Answer, read_answer
 from bot.domain import Channel, IncomingMessage, Language, TicketStatus, Triage
 from bot.floods import FloodLimits, Join, Opened, decide
@@ -54,6 +56,7 @@ class ConversationConfig:
 
     followup_reopen_days: int = 14
     floods: FloodLimits = field(default_factory=FloodLimits)
+    mail_sender: tuple[str, str] | None = None  # our address and name, for callback mails
 
 
 def actor_of(channel: Channel) -> str:
@@ -136,7 +139,49 @@ class Conversation:
             row.reason = "the quote was declined: kept on the ticket for the agents"
         elif ticket.status == TicketStatus.AWAITING_CONSENT:
             await self._consent(session, row, ticket, m, customer, reply, now)
+        elif m.channel is Channel.EMAIL and (choice := slot_choice(m.text)) is not None:
+            await self._book_callback(session, row, ticket, m, choice, reply, now)
         return True
+
+    async def _offer_callbacks(self, session: AsyncSession, ticket: Ticket, m: IncomingMessage,
+                               now: datetime) -> list[datetime]:
+        """Free callback slots for a verified mail customer with callbacks left this month
+        (Slack offers them as buttons: not yet); remembered, so that a number answers them."""
+        if (m.channel is not Channel.EMAIL or not m.trusted or self.config.mail_sender is None
+                or ticket.status != TicketStatus.OPEN or ticket.number is None):
+            return []
+        slots = await offer_for(session, engine=self.engine, ticket=ticket, now=now)
+        if slots:
+            await record_offer(session, number=ticket.number, slots=slots, now=now,
+                               actor=actor_of(m.channel))
+        return slots
+
+    async def _book_callback(self, session: AsyncSession, row: Message, ticket: Ticket,
+                             m: IncomingMessage, choice: int, reply: ReplyChannel,
+                             now: datetime) -> None:
+        """Book the slot the customer chose by its number; a taken slot gets a new offer."""
+        assert ticket.number is not None
+        offered = await last_offer(session, ticket.number)
+        if not offered or not 1 <= choice <= len(offered):
+            return  # a number that answers no offer of ours is just a message
+        try:
+            async with session.begin_nested():  # a failed booking leaves nothing behind
+                await book(session, engine=self.engine, number=ticket.number,
+                           slot=offered[choice - 1], now=now, actor=f"sender {m.sender}",
+                           sender=self.config.mail_sender)
+            row.reason = f"callback slot {choice} booked"
+            return
+        except CallbackError as exc:
+            row.reason = f"callback slot {choice} not booked: {exc}"
+        slots = await offer_for(session, engine=self.engine, ticket=ticket, now=now)
+        if slots:
+            await record_offer(session, number=ticket.number, slots=slots, now=now,
+                               actor=actor_of(m.channel))
+        language = Language(ticket.language)
+        body = render("callback_offer", language, name=m.sender_name, number=ticket.number,
+                      callbacks=[self.due(slot, language) for slot in slots],
+                      slot_minutes=self.engine.policy.callbacks.slot_minutes)
+        await self._answer(session, row, ticket, reply, body, now)
 
     async def _consent_evidence(self, session: AsyncSession, ticket: Ticket, m: IncomingMessage,
                                 customer: CustomerView | None) -> str | None:
@@ -264,8 +309,9 @@ class Conversation:
             await audit(session, ticket_number=ticket.number, actor=actor_of(m.channel),
                         action="no_auto_reply", now=now, reason=m.quiet_reason)
             return
+        slots = await self._offer_callbacks(session, ticket, m, now)
         body = self.opened_text(ticket, result, customer, name=m.sender_name,
-                                needs_triage=triage.needs_triage)
+                                needs_triage=triage.needs_triage, callback_slots=slots)
         quote = ticket.status == TicketStatus.AWAITING_CONSENT and customer is not None
         await self._answer(session, row, ticket, reply, body, now, essential=quote)
 
@@ -276,7 +322,8 @@ class Conversation:
             row.reason = "automatic reply cap reached for this sender"
 
     def opened_text(self, ticket: Ticket, result: Assessment, customer: CustomerView | None,
-                    *, name: str, needs_triage: bool) -> str:
+                    *, name: str, needs_triage: bool,
+                    callback_slots: Sequence[datetime] = ()) -> str:
         """The answer to a new ticket, in its language, worded for its channel."""
         language = Language(ticket.language)
         product = self.engine.policy.products[ticket.product]
@@ -299,6 +346,8 @@ class Conversation:
             clock=result.clock.value, due=self.due(result.due, language),
             business_hours=business_hours(self.engine.policy.business_hours, language,
                                           ticket.created_at),
+            callbacks=[self.due(slot, language) for slot in callback_slots],
+            slot_minutes=self.engine.policy.callbacks.slot_minutes,
         )
 
     def price(self, cents: int, language: Language) -> str:

@@ -123,7 +123,8 @@ class MailIntake:
         self.classifier = classifier
         self.detector = detector
         self.conversation = Conversation(engine=engine, config=ConversationConfig(
-            followup_reopen_days=config.followup_reopen_days, floods=config.floods),
+            followup_reopen_days=config.followup_reopen_days, floods=config.floods,
+            mail_sender=(config.from_address, config.from_name)),
             announcer=announcer)
 
     async def process(self, message_id: int, now: datetime) -> str | None:
