@@ -15,6 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.callbacks import CallbackError, book, last_offer, offer_for, record_offer, slot_choice
 from bot.consent import Answer, read_answer
+from bot.deadlines import resume
 from bot.domain import Channel, IncomingMessage, Language, TicketStatus, Triage
 from bot.floods import FloodLimits, Join, Opened, decide
 from bot.intake.replies import business_hours, local_deadline, render
@@ -139,6 +140,10 @@ class Conversation:
             row.reason = "the quote was declined: kept on the ticket for the agents"
         elif ticket.status == TicketStatus.AWAITING_CONSENT:
             await self._consent(session, row, ticket, m, customer, reply, now)
+        elif ticket.status == TicketStatus.WAITING_CUSTOMER:
+            # the customer answered what the agent was waiting for: the clock runs again
+            await resume(session, engine=self.engine, number=ticket.number, now=now,
+                         actor=f"sender {m.sender}")
         elif m.channel is Channel.EMAIL and (choice := slot_choice(m.text)) is not None:
             await self._book_callback(session, row, ticket, m, choice, reply, now)
         return True

@@ -1,13 +1,15 @@
-"""Callback slots by mail: offered in the first answer, booked by answering with a number."""
+"""Callback slots by mail (offered in the first answer, booked by answering with a number),
+and the clock that waits for the customer."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlmodel import select
 
+from bot import deadlines
 from bot.callbacks import book, last_offer
-from models.tables import CallbackBooking, Usage
+from models.tables import CallbackBooking, Ticket, Usage
 from tests.integration.conftest import Running
 from tests.integration.test_email import outage
 
@@ -77,3 +79,18 @@ async def test_a_forged_number_books_nothing(running: Running) -> None:
     await running.settle()
     async with running.db.session() as session:
         assert (await session.exec(select(CallbackBooking))).all() == []
+
+
+async def test_a_customer_reply_restarts_a_clock_paused_for_them(running: Running) -> None:
+    message_id, _ = await first_answer(running)
+    async with running.db.session() as session:
+        await deadlines.wait_for_customer(session, number=1, now=running.clock(),
+                                          actor="agent mia")
+    running.clock.now += timedelta(hours=1)
+    await choose(running, message_id, "Hier die Logdatei, der Fehler kam um 9:12 Uhr.", 3)
+    async with running.db.session() as session:
+        ticket = await session.get(Ticket, 1)
+    assert ticket is not None
+    assert ticket.status == "open"
+    assert ticket.paused_at is None
+    assert ticket.paused_seconds == 3600
