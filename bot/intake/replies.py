@@ -92,7 +92,7 @@ def build_mail(
         mail["References"] = " ".join([*references[-10:], in_reply_to])
     mail["Auto-Submitted"] = "auto-replied"
     mail["X-Auto-Response-Suppress"] = "All"
-    mail["Content-Language"] = language.value
     mail[OUR_HEADER] = str(ticket_number)
     mail.set_content(body)
+    mail["Content-Language"] = language.value  # after set_content, which replaces the headers
     return mail

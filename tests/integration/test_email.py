@@ -71,6 +71,7 @@ async def test_mail_becomes_a_ticket_with_a_german_answer(running: Running) -> N
     assert reply["In-Reply-To"] == "<o-1@logistik-nord.de>"
     assert reply["References"] == "<o-1@logistik-nord.de>"
     assert reply["Auto-Submitted"] == "auto-replied"
+    assert reply["Content-Language"] == "de"
     assert reply["To"] == "anna@logistik-nord.de"
     body = reply.get_content()
     assert "Abteilung:    Störung" in body and "Schweregrad:  A (kritisch)" in body
