@@ -236,7 +236,10 @@ async def main() -> None:
            "HTTP_PORT": str(http_port), "OUTBOX_DIR": str(work / "outbox"),
            "LOG_LEVEL": "WARNING", "CLASSIFIER": "model", "ENCODER": str(Path(ENCODER).resolve()),
            "CLASSIFIER_QUANTIZE": str(args.quantize).lower(), "TORCH_THREADS": str(args.threads),
-           "CLASSIFIER_MAX_TOKENS": str(args.max_tokens)}
+           "CLASSIFIER_MAX_TOKENS": str(args.max_tokens),
+           # 160 different users of one customer within seconds: throughput, not flood control
+           "FLOOD_MAX_PER_CUSTOMER": "1000000", "FLOOD_MAX_PER_SENDER": "1000000",
+           "DUPLICATE_WINDOW_MINUTES": "0", "SLACK_OUTBOX_FILE": str(work / "slack.jsonl")}
     for command in (["db", "upgrade"], ["customers", "import", "--demo", "--if-empty"]):
         subprocess.run([sys.executable, "-m", "bot", *command], env=env, check=True,
                        capture_output=True)
