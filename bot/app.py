@@ -38,6 +38,7 @@ from bot.intake.slack.outbox import (
     WebApiTransport,
 )
 from bot.intake.slack.triage import TriagePoster
+from bot.intake.slack.triage_actions import TriageActions
 from bot.intake.trust import SenderVerifier, dns_lookup, load_key_table
 from bot.notify import MailSide, Router, SlackFile
 from bot.scheduler import ReminderLoop
@@ -164,7 +165,10 @@ class Service:
         self._slack_delivery = asyncio.create_task(self.slack_deliverer.run())
         if settings.slack_signing_secret.get_secret_value():
             self.slack = SlackEndpoint(settings=settings, db=self.db, clock=self.clock,
-                                       on_stored=self.slack_worker.submit, identity=identity)
+                                       on_stored=self.slack_worker.submit, identity=identity,
+                                       triage=TriageActions(engine=self.engine,
+                                                            mail=self.intake.config,
+                                                            zone=self.engine.calendar.zone))
             await self.slack.identify()
         state = slack_state(settings)
         if settings.slack_mode == "outbox-file":

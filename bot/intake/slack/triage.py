@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.domain import Language, Triage
+from bot.domain import Department, Language, Severity, Triage
 from bot.intake.replies import local_deadline
 from bot.intake.slack.blocks import escape, excerpt, section
 from bot.sla.engine import Assessment
@@ -39,6 +39,43 @@ class TriageFacts:
     due: str
     price_eur: str | None
     text: str
+    set_by: str = ""  # the agent who set or confirmed department and severity
+    assignee: str = ""
+    extra: tuple[str, ...] = ()  # further lines (a Premier escalation, ...)
+
+
+# action ids of the triage post's controls; their values start with the ticket number
+CONFIRM, DEPARTMENT, SEVERITY, ASSIGN = ("triage_confirm", "triage_department",
+                                         "triage_severity", "triage_assign")
+
+
+def _option(number: int, value: str, label: str) -> dict[str, Any]:
+    return {"text": {"type": "plain_text", "text": label}, "value": f"{number}:{value}"}
+
+
+def controls(number: int, department: str, severity: str) -> dict[str, Any]:
+    """The agents' controls: Confirm, a department and a severity select, Assign to me."""
+    departments = [_option(number, d.value, d.value) for d in Department]
+    severities = [_option(number, s.value, s.value) for s in Severity]
+    current_d = next((o for o in departments if o["value"] == f"{number}:{department}"), None)
+    current_s = next((o for o in severities if o["value"] == f"{number}:{severity}"), None)
+    department_select: dict[str, Any] = {
+        "type": "static_select", "action_id": DEPARTMENT, "options": departments,
+        "placeholder": {"type": "plain_text", "text": "Department"}}
+    severity_select: dict[str, Any] = {
+        "type": "static_select", "action_id": SEVERITY, "options": severities,
+        "placeholder": {"type": "plain_text", "text": "Severity"}}
+    if current_d is not None:
+        department_select["initial_option"] = current_d
+    if current_s is not None:
+        severity_select["initial_option"] = current_s
+    return {"type": "actions", "block_id": f"triage:{number}", "elements": [
+        {"type": "button", "action_id": CONFIRM, "style": "primary", "value": str(number),
+         "text": {"type": "plain_text", "text": "Confirm"}},
+        department_select, severity_select,
+        {"type": "button", "action_id": ASSIGN, "value": str(number),
+         "text": {"type": "plain_text", "text": "Assign to me"}},
+    ]}
 
 
 def triage_post(facts: TriageFacts) -> tuple[str, list[dict[str, Any]]]:
@@ -46,18 +83,45 @@ def triage_post(facts: TriageFacts) -> tuple[str, list[dict[str, Any]]]:
     head = f"New ticket NT#{facts.number} ({facts.channel}) from {escape(facts.customer)}"
     dept = f"{int(facts.confidence.get('department', 0) * 100)} %"
     sev = f"{int(facts.confidence.get('severity', 0) * 100)} %"
+    labels = (f"Department: {facts.department}, severity: {facts.severity} "
+              f"(set by <@{facts.set_by}>)" if facts.set_by else
+              f"Department: {facts.department} ({dept}), severity: {facts.severity} ({sev})"
+              + (" *needs triage*" if facts.needs_triage else ""))
     lines = [
         f"*{head}*",
         f"Plan: {escape(facts.plan)}" + (f", included incidents left: {facts.included_left}"
                                          if facts.included_left is not None else ""),
-        f"Department: {facts.department} ({dept}), severity: {facts.severity} ({sev})"
-        + (" *needs triage*" if facts.needs_triage else ""),
+        labels,
         f"Deadline: {facts.due or 'not running (waiting for consent or a check)'}",
     ]
     if facts.price_eur is not None:
         lines.append(f"Billable: EUR {facts.price_eur}")
+    if facts.assignee:
+        lines.append(f"Assigned to <@{facts.assignee}>")
+    lines.extend(facts.extra)
     quoted = "\n".join(f">{line}" for line in excerpt(facts.text).splitlines()) or ">"
-    return head, [section("\n".join(lines)), section(quoted)]
+    return head, [section("\n".join(lines)), section(quoted),
+                  controls(facts.number, facts.department, facts.severity)]
+
+
+def ticket_facts(ticket: Ticket, customer: CustomerView | None, *, included_left: int | None,
+                 zone: ZoneInfo, text: str, triage: Triage | None = None, set_by: str = "",
+                 assignee: str = "", extra: tuple[str, ...] = ()) -> TriageFacts:
+    """What the post shows about a ticket as it stands now."""
+    assert ticket.number is not None
+    return TriageFacts(
+        number=ticket.number, channel=ticket.channel,
+        customer=f"{customer.name} ({customer.number})" if customer
+        else f"unknown sender {ticket.requester}",
+        plan=f"{ticket.product} {ticket.plan or 'none (pay per incident)'}",
+        included_left=included_left if ticket.plan else None,
+        department=ticket.department, severity=ticket.severity,
+        confidence=dict(triage.confidence) if triage else {},
+        needs_triage=bool(triage and triage.needs_triage),
+        due=local_deadline(ticket.due_at, zone, Language.EN) if ticket.due_at else "",
+        price_eur=f"{ticket.price_cents / 100:.2f}" if ticket.billable else None,
+        text=text, set_by=set_by, assignee=assignee, extra=extra,
+    )
 
 
 class TriagePoster:
@@ -72,19 +136,8 @@ class TriagePoster:
                             now: datetime) -> None:
         """Queue chat.postMessage to the triage channel, once per ticket."""
         assert ticket.number is not None
-        facts = TriageFacts(
-            number=ticket.number, channel=ticket.channel,
-            customer=f"{customer.name} ({customer.number})" if customer
-            else f"unknown sender {ticket.requester}",
-            plan=f"{ticket.product} {ticket.plan or 'none (pay per incident)'}",
-            included_left=result.included_left if ticket.plan else None,
-            department=ticket.department, severity=ticket.severity,
-            confidence=dict(triage.confidence) if triage else {},
-            needs_triage=bool(triage and triage.needs_triage),
-            due=local_deadline(ticket.due_at, self.zone, Language.EN) if ticket.due_at else "",
-            price_eur=f"{ticket.price_cents / 100:.2f}" if ticket.billable else None,
-            text=text,
-        )
+        facts = ticket_facts(ticket, customer, included_left=result.included_left,
+                             zone=self.zone, text=text, triage=triage)
         fallback, blocks = triage_post(facts)
         await queue_call(session, key=f"triage:NT#{ticket.number}", method="chat.postMessage",
                          ticket_number=ticket.number, now=now,
