@@ -372,7 +372,8 @@ def build(settings: Settings, *, classifier: Classifier | None = None,
     db = Database(settings.database_url.get_secret_value(),
                   background_pool=settings.worker_concurrency)
     detector = BackgroundLanguageDetector()
-    announcer = (TriagePoster(channel=settings.slack_triage_channel, zone=engine.calendar.zone)
+    announcer = (TriagePoster(channel=settings.slack_triage_channel, zone=engine.calendar.zone,
+                              engine=engine)
                  if settings.slack_triage_channel else None)
     intake = MailIntake(db=db, engine=engine, config=mail_config(settings),
                         classifier=classifier or make_classifier(settings, detector=detector),

@@ -15,7 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.deadlines import cancel, plan_reminders, reschedule
 from bot.domain import Channel, Clock, Department, Language, Severity, TicketStatus, Triage
-from bot.sla.allowances import usage_month
+from bot.sla.allowances import premier_escalation, usage_month
 from bot.sla.engine import Assessment, Case, Engine
 from models.customers import CustomerView, get_customer
 from models.tables import Ticket
@@ -31,6 +31,7 @@ from models.tickets import (
 log = logging.getLogger(__name__)
 
 INCIDENT = "incident"
+PREMIER = "premier"  # the allowance kind, and the ticket's flag once escalated
 
 
 @dataclass(frozen=True)
@@ -346,3 +347,73 @@ async def retriage(
     return Retriaged(ticket=ticket, result=result,
                      changed=(old[0], old[1]) != (ticket.department, ticket.severity),
                      old_price_cents=old[4], asks_consent=asks_consent)
+
+
+@dataclass(frozen=True)
+class Escalation:
+    """The outcome of an agent's Premier escalation: done, or refused with the reason."""
+
+    ticket: Ticket
+    escalated: bool
+    reason: str = ""  # why not, in a sentence for the agent
+    used: int = 0
+    total: int = 0
+
+
+async def premier_left(session: AsyncSession, engine: Engine, ticket: Ticket,
+                       now: datetime) -> int:
+    """How many Premier escalations this ticket could still use this month (0: no button)."""
+    if ticket.customer_id is None or PREMIER in ticket.flags.split(","):
+        return 0
+    allowance = premier_escalation(engine.policy, engine.plan_rule(ticket.product, ticket.plan),
+                                   Severity(ticket.severity), 0)
+    if allowance is None:
+        return 0
+    used = await allowance_used(session, customer_id=ticket.customer_id,
+                                product=ticket.product,
+                                month=usage_month(now, engine.calendar.zone), kind=PREMIER)
+    return max(allowance.total - used, 0)
+
+
+async def escalate_premier(session: AsyncSession, engine: Engine, number: int, agent: str,
+                           now: datetime) -> Escalation:
+    """Escalate a ticket to Microsoft Premier, claiming one of the month's escalations atomically.
+
+    Refused with the reason when the plan has none, the severity does not qualify, the ticket is
+    escalated already, or the month's escalations are used up; the refusal is audited too.
+    """
+    ticket = await get_ticket(session, number)
+    if ticket is None:
+        raise TicketNotFound(f"no ticket NT#{number}")
+    flags = [f for f in ticket.flags.split(",") if f]
+    allowance = premier_escalation(engine.policy, engine.plan_rule(ticket.product, ticket.plan),
+                                   Severity(ticket.severity), 0)
+    month = usage_month(now, engine.calendar.zone)
+    reason, used = "", 0
+    if PREMIER in flags:
+        reason = f"NT#{number} is escalated to Microsoft Premier already"
+    elif ticket.customer_id is None or allowance is None:
+        reason = (f"the {ticket.product} {ticket.plan or 'no'} plan has no Premier escalation "
+                  f"for severity {ticket.severity}")
+    else:
+        claimed = await claim_allowance(session, customer_id=ticket.customer_id,
+                                        product=ticket.product, month=month, kind=PREMIER,
+                                        limit=allowance.total)
+        if claimed is None:
+            reason = (f"this month's Premier escalations are used up ({allowance.total} of "
+                      f"{allowance.total})")
+        else:
+            used = claimed
+    total = allowance.total if allowance else 0
+    if reason:
+        await audit(session, ticket_number=number, actor=f"agent {agent}",
+                    action="premier_refused", now=now, reason=reason, month=month)
+        log.info("event=premier_refused ticket=%s agent=%s reason=%r", number, agent, reason)
+        return Escalation(ticket=ticket, escalated=False, reason=reason, total=total)
+    ticket.flags = ",".join([*flags, PREMIER])
+    session.add(ticket)
+    await audit(session, ticket_number=number, actor=f"agent {agent}", action="premier_escalated",
+                now=now, month=month, used=used, total=total)
+    log.info("event=premier_escalated ticket=%s agent=%s used=%s total=%s", number, agent, used,
+             total)
+    return Escalation(ticket=ticket, escalated=True, used=used, total=total)

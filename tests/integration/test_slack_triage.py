@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.intake.slack.triage import ASSIGN, CONFIRM, DEPARTMENT, SEVERITY
+from bot.intake.slack.triage import ASSIGN, CONFIRM, DEPARTMENT, PREMIER, SEVERITY
 from models.db import Database
 from models.tables import Ticket
 from models.tickets import allowance_used, ticket_history
@@ -199,3 +199,67 @@ async def test_a_price_change_on_a_mail_ticket_is_told_by_mail_in_its_thread(
     assert f"[NT#{before.number}]" in str(mail["Subject"])
     assert f"{after.price_cents / 100:.2f}".replace(".", ",") in mail.get_content()
     assert after.status == "awaiting_consent"
+
+
+SEEBLICK = {"channel": "C0SEEBLICK", "team": "T0DEMO"}  # M-2004: m365 standard, 1 Premier
+
+
+async def seeblick_ticket_of_severity_c(
+        slack: Slack, ts: str,
+        text: str = "Unser Mailserver ist seit heute früh nicht erreichbar") -> Ticket:
+    """Hotel Seeblick opens a ticket; an agent sets it to severity C (Premier needs B or C)."""
+    await slack.sender.event(slack.sender.message(text, ts=ts, **SEEBLICK))
+    await slack.processed()
+    ticket = next(t for t in await slack.running.tickets() if t.requester == f"C0SEEBLICK:{ts}")
+    await slack.sender.choose(AGENT, SEVERITY, f"{ticket.number}:C", select=True)
+    deadline = time.monotonic() + 10
+    while (await fresh(slack, ticket.number)).severity != "C":
+        assert time.monotonic() < deadline, "the severity change was not applied"
+        await asyncio.sleep(0.02)
+    return await fresh(slack, ticket.number)
+
+
+def premier_button(update: Call) -> list[str]:
+    [*_, actions] = update.args["blocks"]
+    return [e["text"]["text"] for e in actions["elements"] if e["action_id"] == PREMIER]
+
+
+async def test_premier_escalation_is_claimed_shown_and_told(slack: Slack) -> None:
+    ticket = await seeblick_ticket_of_severity_c(slack, "1763900000.000100")
+    [update] = await updates(slack.fake)
+    assert premier_button(update) == ["Escalate to Microsoft Premier (1 left this month)"]
+    await slack.sender.choose(AGENT, PREMIER, str(ticket.number))
+    _, escalated = await updates(slack.fake, 2)
+    after = await fresh(slack, ticket.number)
+    assert "premier" in after.flags.split(",")
+    assert "*Escalated to Microsoft Premier*" in escalated.args["blocks"][0]["text"]["text"]
+    assert premier_button(escalated) == []
+    told = await posted_to(slack.fake, "C0SEEBLICK", 2)
+    assert "Microsoft Premier" in told[-1].args["text"]
+    assert told[-1].args["thread_ts"] == "1763900000.000100"
+
+
+async def test_premier_escalation_is_refused_with_the_reason_when_used_up(slack: Slack) -> None:
+    first = await seeblick_ticket_of_severity_c(slack, "1763900000.000100")
+    second = await seeblick_ticket_of_severity_c(
+        slack, "1763900200.000100", "Der Drucker im Empfang druckt nur leere Seiten")
+    await slack.sender.choose(AGENT, PREMIER, str(first.number))
+    await updates(slack.fake, 3)
+    await slack.sender.choose(AGENT, PREMIER, str(second.number))
+    [refusal] = await slack.fake.wait_for("chat.postEphemeral", 1)
+    assert refusal.args["text"] == ("Not escalated: this month's Premier escalations are used "
+                                    "up (1 of 1).")
+    assert "premier" not in (await fresh(slack, second.number)).flags.split(",")
+    assert second.number is not None
+    async with slack.running.db.reader() as session:
+        _, trail = await ticket_history(session, second.number)
+    assert [e.actor for e in trail if e.action == "premier_refused"] == [f"agent {AGENT}"]
+
+
+async def test_a_severity_a_ticket_cannot_be_escalated(slack: Slack) -> None:
+    await slack.sender.event(slack.sender.message(**SEEBLICK))
+    await slack.processed()
+    [ticket] = await slack.running.tickets()
+    [post] = await posted_to(slack.fake, "C0TRIAGE")
+    assert ticket.severity == "A"
+    assert premier_button(post) == []

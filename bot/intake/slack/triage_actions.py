@@ -18,8 +18,22 @@ from bot.domain import Department, Language, Severity
 from bot.inbound import MailConfig
 from bot.intake.customer_reply import customer_reply
 from bot.intake.replies import local_deadline, render
-from bot.intake.slack.triage import ASSIGN, CONFIRM, DEPARTMENT, SEVERITY, ticket_facts, triage_post
-from bot.service import NotRetriageable, TicketNotFound, retriage
+from bot.intake.slack.triage import (
+    ASSIGN,
+    CONFIRM,
+    DEPARTMENT,
+    PREMIER,
+    SEVERITY,
+    ticket_facts,
+    triage_post,
+)
+from bot.service import (
+    NotRetriageable,
+    TicketNotFound,
+    escalate_premier,
+    premier_left,
+    retriage,
+)
 from bot.sla.engine import Engine
 from models.customers import get_customer
 from models.slack import queue_call
@@ -28,7 +42,7 @@ from models.tickets import allowance_used, audit, get_ticket, ticket_history
 
 log = logging.getLogger(__name__)
 
-HANDLED = frozenset({CONFIRM, DEPARTMENT, SEVERITY, ASSIGN})
+HANDLED = frozenset({CONFIRM, DEPARTMENT, SEVERITY, ASSIGN, PREMIER})
 
 
 @dataclass(frozen=True)
@@ -76,6 +90,14 @@ class TriageActions:
         try:
             if click.action_id == ASSIGN:
                 ticket = await self._assign(session, click, now)
+            elif click.action_id == PREMIER:
+                escalation = await escalate_premier(session, self.engine, click.number,
+                                                    click.agent, now)
+                if not escalation.escalated:
+                    return f"Not escalated: {escalation.reason}."
+                ticket = escalation.ticket
+                await self._tell(session, ticket, "premier_escalated", click, now,
+                                 used=escalation.used, total=escalation.total)
             else:
                 ticket = await self._retriage(session, click, now)
         except (TicketNotFound, NotRetriageable, ValueError) as exc:
@@ -121,18 +143,23 @@ class TriageActions:
         old = (f"EUR {price(old_cents)}" + (" zzgl. MwSt." if language is Language.DE
                                             else " plus VAT") if old_cents else
                ("nicht berechnet" if language is Language.DE else "not billed"))
-        body = render("retriaged", language, number=ticket.number, severity=ticket.severity,
-                      billable=ticket.billable, price=price(ticket.price_cents), old_price=old,
-                      asks_consent=asks_consent, channel=ticket.channel,
-                      due=local_deadline(ticket.due_at, self.zone, language)
-                      if ticket.due_at else "")
+        await self._tell(session, ticket, "retriaged", click, now, severity=ticket.severity,
+                         billable=ticket.billable, price=price(ticket.price_cents),
+                         old_price=old, asks_consent=asks_consent,
+                         due=local_deadline(ticket.due_at, self.zone, language)
+                         if ticket.due_at else "")
+
+    async def _tell(self, session: AsyncSession, ticket: Ticket, template: str, click: Click,
+                    now: datetime, **values: Any) -> None:
+        """Queue a note to the customer in the ticket's own conversation (mail or Slack)."""
+        body = render(template, Language(ticket.language), number=ticket.number,
+                      channel=ticket.channel, **values)
         reply = await customer_reply(session, ticket, mail=self.mail,
-                                     key=f"retriage:NT#{ticket.number}:{click.trigger}")
+                                     key=f"{template}:NT#{ticket.number}:{click.trigger}")
         if reply is None:
-            log.warning("event=retriage_customer_unreachable ticket=%s", ticket.number)
+            log.warning("event=customer_unreachable ticket=%s note=%s", ticket.number, template)
             return
-        await reply.queue_answer(session, ticket, body, now=now,
-                                 essential=True)
+        await reply.queue_answer(session, ticket, body, now=now, essential=True)
 
     async def _update_post(self, session: AsyncSession, ticket: Ticket, click: Click,
                            now: datetime) -> None:
@@ -146,7 +173,8 @@ class TriageActions:
                          if e.action == "assigned"), "")
         left = await self._included_left(session, ticket)
         facts = ticket_facts(ticket, customer, included_left=left, zone=self.zone, text=first,
-                             set_by=set_by, assignee=assignee)
+                             set_by=set_by, assignee=assignee,
+                             premier_left=await premier_left(session, self.engine, ticket, now))
         fallback, blocks = triage_post(facts)
         if not click.channel or not click.ts:
             return
