@@ -39,6 +39,7 @@ from bot.intake.slack.outbox import (
 )
 from bot.intake.slack.triage import TriagePoster
 from bot.intake.slack.triage_actions import TriageActions
+from bot.intake.slack.triage_thread import TriageThread
 from bot.intake.trust import SenderVerifier, dns_lookup, load_key_table
 from bot.notify import MailSide, Router, SlackFile
 from bot.scheduler import ReminderLoop
@@ -158,7 +159,11 @@ class Service:
                              conversation=self.intake.conversation,
                              classifier=self.intake.classifier, detector=self.intake.detector,
                              agents=settings.slack_agent_ids,
-                             max_attempts=settings.processing_max_attempts)
+                             max_attempts=settings.processing_max_attempts,
+                             thread=TriageThread(channel=settings.slack_triage_channel,
+                                                 agents=settings.slack_agent_ids,
+                                                 note_prefix=settings.slack_note_prefix,
+                                                 mail=self.intake.config))
         self.slack_worker = MailWorker(intake, clock=self.clock, channel="slack", concurrency=16,
                                        on_processed=self.slack_deliverer.wake.set)
         await self.slack_worker.start()

@@ -13,7 +13,7 @@ from decimal import Decimal
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.deadlines import cancel, plan_reminders, reschedule
+from bot.deadlines import cancel, plan_reminders, record_first_answer, reschedule
 from bot.domain import Channel, Clock, Department, Language, Severity, TicketStatus, Triage
 from bot.sla.allowances import premier_escalation, usage_month
 from bot.sla.engine import Assessment, Case, Engine
@@ -417,3 +417,13 @@ async def escalate_premier(session: AsyncSession, engine: Engine, number: int, a
     log.info("event=premier_escalated ticket=%s agent=%s used=%s total=%s", number, agent, used,
              total)
     return Escalation(ticket=ticket, escalated=True, used=used, total=total)
+
+
+async def record_first_response(session: AsyncSession, ticket: Ticket, now: datetime, *,
+                                actor: str = "agent") -> Ticket:
+    """An agent's first answer went out: first_response_at, status answered, reminders stop.
+
+    The one hook for "the customer got a person's answer"; repeated answers change nothing.
+    """
+    assert ticket.number is not None
+    return await record_first_answer(session, number=ticket.number, now=now, actor=actor)

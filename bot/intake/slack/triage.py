@@ -20,8 +20,8 @@ from bot.intake.slack.blocks import escape, excerpt, section
 from bot.service import premier_left
 from bot.sla.engine import Assessment, Engine
 from models.customers import CustomerView
-from models.slack import queue_call
-from models.tables import Ticket
+from models.slack import queue_call, triage_post_ts
+from models.tables import Message, Ticket
 
 
 @dataclass(frozen=True)
@@ -160,3 +160,20 @@ class TriagePoster:
         await queue_call(session, key=f"triage:NT#{ticket.number}", method="chat.postMessage",
                          ticket_number=ticket.number, now=now,
                          args={"channel": self.channel, "text": fallback, "blocks": blocks})
+
+    async def customer_replied(self, session: AsyncSession, *, ticket: Ticket, row: Message,
+                               proven: bool, now: datetime) -> None:
+        """Mirror the reply into the ticket's triage thread (top level if the post is not out)."""
+        assert ticket.number is not None
+        thread = await triage_post_ts(session, ticket.number)
+        head = (f"Customer reply on NT#{ticket.number} ({row.channel}) from "
+                f"{escape(row.sender)}" + ("" if proven else " (sender not verified)"))
+        quoted = "\n".join(f">{line}" for line in
+                            excerpt(row.text, lines=20, limit=2500).splitlines()) or ">"
+        text = f"*{head}*\n{quoted}"
+        args: dict[str, Any] = {"channel": self.channel, "text": text}
+        if thread:
+            args["thread_ts"] = thread
+        await queue_call(session, key=f"mirror:{row.external_id}"[:200],
+                         method="chat.postMessage", ticket_number=ticket.number, now=now,
+                         args=args)
