@@ -37,9 +37,12 @@ from bot.intake.slack.outbox import (
     SlackTransport,
     WebApiTransport,
 )
+from bot.intake.slack.reminders import SlackReminders
 from bot.intake.slack.triage import TriagePoster
+from bot.intake.slack.triage_actions import TriageActions
+from bot.intake.slack.triage_thread import TriageThread
 from bot.intake.trust import SenderVerifier, dns_lookup, load_key_table
-from bot.notify import MailSide, Router, SlackFile
+from bot.notify import MailSide, Notifier, Router, SlackFile
 from bot.scheduler import ReminderLoop
 from bot.sla.engine import Engine
 from bot.workers import MailWorker
@@ -157,14 +160,21 @@ class Service:
                              conversation=self.intake.conversation,
                              classifier=self.intake.classifier, detector=self.intake.detector,
                              agents=settings.slack_agent_ids,
-                             max_attempts=settings.processing_max_attempts)
+                             max_attempts=settings.processing_max_attempts,
+                             thread=TriageThread(channel=settings.slack_triage_channel,
+                                                 agents=settings.slack_agent_ids,
+                                                 note_prefix=settings.slack_note_prefix,
+                                                 mail=self.intake.config))
         self.slack_worker = MailWorker(intake, clock=self.clock, channel="slack", concurrency=16,
                                        on_processed=self.slack_deliverer.wake.set)
         await self.slack_worker.start()
         self._slack_delivery = asyncio.create_task(self.slack_deliverer.run())
         if settings.slack_signing_secret.get_secret_value():
             self.slack = SlackEndpoint(settings=settings, db=self.db, clock=self.clock,
-                                       on_stored=self.slack_worker.submit, identity=identity)
+                                       on_stored=self.slack_worker.submit, identity=identity,
+                                       triage=TriageActions(engine=self.engine,
+                                                            mail=self.intake.config,
+                                                            zone=self.engine.calendar.zone))
             await self.slack.identify()
         state = slack_state(settings)
         if settings.slack_mode == "outbox-file":
@@ -249,6 +259,15 @@ def alert_config(settings: Settings, engine: Engine) -> AlertConfig:
     return AlertConfig(slack_channel=settings.slack_managers_channel,
                        email=settings.managers_email, from_address=settings.support_mailboxes[0],
                        from_name=settings.mail_from_name, zone=engine.calendar.zone)
+def slack_reminders(settings: Settings, engine: Engine) -> Notifier:
+    """Reminders into Slack through the Slack outbox with a bot token; without one, the
+    reminders' own JSON-lines file (SLACK_OUTBOX_FILE) as before, readable in the demo."""
+    if settings.slack_mode == "web-api":
+        return SlackReminders(engine=engine, triage_channel=settings.slack_triage_channel,
+                              alerts=alert_config(settings, engine))
+    return SlackFile(settings.slack_outbox_file, engine)
+
+
 def reminder_loop(settings: Settings, engine: Engine, db: Database,
                   clock: Callable[[], datetime], on_sent: Callable[[], None]) -> ReminderLoop:
     """The reminder loop: mail and the Slack file as notifiers, the leader lock on PostgreSQL."""
@@ -258,7 +277,7 @@ def reminder_loop(settings: Settings, engine: Engine, db: Database,
         mail=MailSide(engine=engine, from_address=settings.support_mailboxes[0],
                       from_name=settings.mail_from_name, managers_email=settings.managers_email,
                       managers_language=Language(settings.managers_language)),
-        slack=SlackFile(settings.slack_outbox_file, engine),
+        slack=slack_reminders(settings, engine),
     )
     owner = settings.instance_name or f"{socket.gethostname()}:{os.getpid()}"
     daily = DailyDigest(
@@ -368,7 +387,8 @@ def build(settings: Settings, *, classifier: Classifier | None = None,
     db = Database(settings.database_url.get_secret_value(),
                   background_pool=settings.worker_concurrency)
     detector = BackgroundLanguageDetector()
-    announcer = (TriagePoster(channel=settings.slack_triage_channel, zone=engine.calendar.zone)
+    announcer = (TriagePoster(channel=settings.slack_triage_channel, zone=engine.calendar.zone,
+                              engine=engine)
                  if settings.slack_triage_channel else None)
     intake = MailIntake(db=db, engine=engine, config=mail_config(settings),
                         classifier=classifier or make_classifier(settings, detector=detector),

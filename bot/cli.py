@@ -32,10 +32,51 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     if args.demo and settings.dkim_keys_file is None:
         # the demo customers' mail is signed with a key whose private half is in the repository
         settings = settings.model_copy(update={"dkim_keys_file": DEMO_DKIM_KEYS})
+    if args.demo:
+        settings = _slack_demo(settings)
     try:
         asyncio.run(serve(settings))
     except (StartupError, OSError) as exc:
         raise StartupFailed(f"cannot start: {exc}") from exc
+    return EXIT_OK
+
+
+def _slack_demo(settings: Settings) -> Settings:
+    """--demo without SLACK_SIGNING_SECRET: the public demo secret (send-test signs with it)
+    and a demo triage channel, so that the demo takes Slack events; logged as demo-only."""
+    import logging
+
+    from pydantic import SecretStr
+
+    from bot.cli_slack import DEMO_SIGNING_SECRET, DEMO_TRIAGE_CHANNEL
+
+    update: dict[str, object] = {}
+    if not settings.slack_signing_secret.get_secret_value():
+        update["slack_signing_secret"] = SecretStr(DEMO_SIGNING_SECRET)
+        logging.getLogger(__name__).warning(
+            "event=slack_demo_secret: --demo and no SLACK_SIGNING_SECRET, so /slack/events "
+            "accepts events signed with the public demo secret; demo only, never in production")
+    if not settings.slack_triage_channel:
+        update["slack_triage_channel"] = DEMO_TRIAGE_CHANNEL
+    return settings.model_copy(update=update) if update else settings
+
+
+def _slack_send_test(args: argparse.Namespace, settings: Settings) -> int:
+    import time
+
+    from bot.cli_slack import DEMO_CHANNEL, describe, post_event, sample_event
+
+    now = time.time()
+    body, ts = sample_event(now)
+    try:
+        status = post_event(settings, body, now)
+    except OSError as exc:
+        raise CliError(f"cannot reach http://{settings.http_host}:{settings.http_port} "
+                       f"({exc}); is `intake-bot serve --demo` running?") from exc
+    if status != 200:
+        raise CliError(f"/slack/events answered {status}: is the service started with --demo, "
+                       "or with the same SLACK_SIGNING_SECRET as this command?")
+    print(_run_db(describe, settings, f"{DEMO_CHANNEL}:{ts}", args.wait))
     return EXIT_OK
 
 
@@ -264,6 +305,14 @@ def parser() -> argparse.ArgumentParser:
     st.add_argument("--unsigned", action="store_true",
                     help="send it without the demo DKIM signature (as a forger would)")
     st.set_defaults(run=_mail_send_test)
+
+    slack = sub.add_parser("slack", help="the Slack channel")
+    slsub = slack.add_subparsers(dest="slack", required=True)
+    sst = slsub.add_parser("send-test", help="post a signed sample event from a demo customer's "
+                           "channel to the running service (serve --demo)")
+    sst.add_argument("--wait", type=float, default=15.0,
+                     help="seconds to wait for the ticket and its Slack calls")
+    sst.set_defaults(run=_slack_send_test)
 
     model = sub.add_parser("model", help="the text encoder")
     mosub = model.add_subparsers(dest="model", required=True)

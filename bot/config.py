@@ -91,6 +91,7 @@ class Settings(BaseSettings):
     slack_triage_channel: str = ""
     slack_managers_channel: str = ""
     slack_agents: str = ""
+    slack_note_prefix: str = Field(default="note:", min_length=1)
     slack_outbox_file: Path = Path("var/slack-outbox.jsonl")
     slack_max_attempts: int = Field(default=8, ge=1)
     slack_backoff_seconds: float = Field(default=5.0, gt=0)

@@ -50,6 +50,11 @@ class TicketAnnouncer(Protocol):
         """Announce a ticket in the caller's transaction."""
         ...
 
+    async def customer_replied(self, session: AsyncSession, *, ticket: Ticket, row: Message,
+                               proven: bool, now: datetime) -> None:
+        """Mirror a customer's reply on a ticket to the agents, in the caller's transaction."""
+        ...
+
 
 @dataclass(frozen=True)
 class ConversationConfig:
@@ -128,6 +133,9 @@ class Conversation:
         await audit(session, ticket_number=ticket.number, actor=f"sender {m.sender}",
                     action="customer_reply" if proven else "unverified_reply", now=now,
                     message=row.external_id, evidence=ours or m.trust_reason)
+        if self.announcer is not None:
+            await self.announcer.customer_replied(session, ticket=ticket, row=row,
+                                                  proven=proven, now=now)
         if not proven:
             row.reason = "sender not verified: kept on the ticket, changes nothing"
             return True

@@ -13,17 +13,25 @@ from decimal import Decimal
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.deadlines import plan_reminders
+from bot.deadlines import cancel, plan_reminders, record_first_answer, reschedule
 from bot.domain import Channel, Clock, Department, Language, Severity, TicketStatus, Triage
-from bot.sla.allowances import usage_month
+from bot.sla.allowances import premier_escalation, usage_month
 from bot.sla.engine import Assessment, Case, Engine
-from models.customers import CustomerView
+from models.customers import CustomerView, get_customer
 from models.tables import Ticket
-from models.tickets import add_ticket, allowance_used, audit, claim_allowance, get_ticket
+from models.tickets import (
+    add_ticket,
+    allowance_used,
+    audit,
+    claim_allowance,
+    get_ticket,
+    release_allowance,
+)
 
 log = logging.getLogger(__name__)
 
 INCIDENT = "incident"
+PREMIER = "premier"  # the allowance kind, and the ticket's flag once escalated
 
 
 @dataclass(frozen=True)
@@ -62,11 +70,12 @@ def choose_product(engine: Engine, customer: CustomerView | None, suggested: str
 async def _assess(
     session: AsyncSession, *, engine: Engine, customer: CustomerView | None, product: str,
     department: Department, severity: Severity, language: Language, now: datetime,
+    month: str | None = None,
 ) -> tuple[str | None, Assessment, str]:
     """The plan, the policy's answer and the usage month, claiming an included incident if due."""
     plan = customer.plans.get(product) if customer else None
     rule = engine.plan_rule(product, plan)
-    month = usage_month(now, engine.calendar.zone)
+    month = month or usage_month(now, engine.calendar.zone)
     used = 0
     if customer is not None:
         wants_included = (
@@ -259,3 +268,162 @@ async def record_consent(
     await plan_reminders(session, engine=engine, ticket=ticket, now=now)
     log.info("event=consent ticket=%s consent=%s", number, consent)
     return ticket
+
+
+# an agent may re-triage a ticket in these states; later ones are settled
+RETRIAGEABLE = (TicketStatus.OPEN, TicketStatus.AWAITING_CONSENT, TicketStatus.ANSWERED,
+                TicketStatus.WAITING_CUSTOMER)
+
+
+class NotRetriageable(ValueError):
+    """The ticket cannot be re-triaged in its state (unverified sender, closed, declined)."""
+
+
+@dataclass(frozen=True)
+class Retriaged:
+    """What an agent's triage change did: the ticket after it and what the customer must hear."""
+
+    ticket: Ticket
+    result: Assessment
+    changed: bool  # department or severity differ from before
+    old_price_cents: int
+    asks_consent: bool  # the ticket now waits for the customer's yes to a (new) price
+
+    @property
+    def price_changed(self) -> bool:
+        """The price the customer would pay is not the one they were told."""
+        return self.ticket.price_cents != self.old_price_cents
+
+
+async def retriage(
+    session: AsyncSession, engine: Engine, number: int, department: Department,
+    severity: Severity, agent: str, now: datetime,
+) -> Retriaged:
+    """An agent sets (or confirms) department and severity: the policy runs again.
+
+    The included incident is released and claimed again as the new department requires, price
+    and deadline are recomputed, a (new) price waits for consent, and the audit names the agent.
+    """
+    ticket = await get_ticket(session, number)
+    if ticket is None:
+        raise TicketNotFound(f"no ticket NT#{number}")
+    if ticket.status not in RETRIAGEABLE:
+        raise NotRetriageable(f"NT#{number} is {ticket.status}; it cannot be re-triaged")
+    customer = await get_customer(session, ticket.customer_id) if ticket.customer_id else None
+    old = (ticket.department, ticket.severity, ticket.included, ticket.billable,
+           ticket.price_cents)
+    if ticket.included and customer is not None:
+        await release_allowance(session, customer_id=customer.id, product=ticket.product,
+                                month=ticket.usage_month, kind=INCIDENT)
+    # priced as when the ticket was opened (business or after hours), in its own usage month
+    _, result, _ = await _assess(
+        session, engine=engine, customer=customer, product=ticket.product,
+        department=department, severity=severity, language=Language(ticket.language),
+        now=ticket.created_at, month=ticket.usage_month)
+    ticket.department, ticket.severity = department.value, severity.value
+    ticket.entitled, ticket.included = result.entitled, result.included
+    ticket.billable, ticket.price_cents = result.billable, int(result.price_eur * 100)
+    ticket.confirmed_by, ticket.confirmed_at = agent, now
+    new_quote = ticket.billable and (not old[3] or ticket.price_cents != old[4])
+    asks_consent = new_quote and ticket.status in (TicketStatus.OPEN,
+                                                   TicketStatus.AWAITING_CONSENT)
+    if asks_consent:
+        ticket.status, ticket.consent, ticket.consent_at = (TicketStatus.AWAITING_CONSENT,
+                                                            None, None)
+        ticket.accepted_at, ticket.due_at = None, None
+        await cancel(session, ticket=ticket, now=now, reason="awaiting consent")
+    elif not ticket.billable and ticket.status == TicketStatus.AWAITING_CONSENT:
+        ticket.status, ticket.accepted_at = TicketStatus.OPEN, now  # nothing to consent to
+    await reschedule(session, engine=engine, ticket=ticket, now=now)
+    await audit(
+        session, ticket_number=number, actor=f"agent {agent}", action="retriaged", now=now,
+        department=[old[0], ticket.department], severity=[old[1], ticket.severity],
+        included=[old[2], ticket.included], billable=[old[3], ticket.billable],
+        price_eur=[f"{old[4] / 100:.2f}", f"{ticket.price_cents / 100:.2f}"],
+        due=ticket.due_at, status=ticket.status)
+    log.info("event=ticket_retriaged ticket=%s agent=%s department=%s severity=%s "
+             "included=%s price_cents=%s", number, agent, ticket.department, ticket.severity,
+             ticket.included, ticket.price_cents)
+    return Retriaged(ticket=ticket, result=result,
+                     changed=(old[0], old[1]) != (ticket.department, ticket.severity),
+                     old_price_cents=old[4], asks_consent=asks_consent)
+
+
+@dataclass(frozen=True)
+class Escalation:
+    """The outcome of an agent's Premier escalation: done, or refused with the reason."""
+
+    ticket: Ticket
+    escalated: bool
+    reason: str = ""  # why not, in a sentence for the agent
+    used: int = 0
+    total: int = 0
+
+
+async def premier_left(session: AsyncSession, engine: Engine, ticket: Ticket,
+                       now: datetime) -> int:
+    """How many Premier escalations this ticket could still use this month (0: no button)."""
+    if ticket.customer_id is None or PREMIER in ticket.flags.split(","):
+        return 0
+    allowance = premier_escalation(engine.policy, engine.plan_rule(ticket.product, ticket.plan),
+                                   Severity(ticket.severity), 0)
+    if allowance is None:
+        return 0
+    used = await allowance_used(session, customer_id=ticket.customer_id,
+                                product=ticket.product,
+                                month=usage_month(now, engine.calendar.zone), kind=PREMIER)
+    return max(allowance.total - used, 0)
+
+
+async def escalate_premier(session: AsyncSession, engine: Engine, number: int, agent: str,
+                           now: datetime) -> Escalation:
+    """Escalate a ticket to Microsoft Premier, claiming one of the month's escalations atomically.
+
+    Refused with the reason when the plan has none, the severity does not qualify, the ticket is
+    escalated already, or the month's escalations are used up; the refusal is audited too.
+    """
+    ticket = await get_ticket(session, number)
+    if ticket is None:
+        raise TicketNotFound(f"no ticket NT#{number}")
+    flags = [f for f in ticket.flags.split(",") if f]
+    allowance = premier_escalation(engine.policy, engine.plan_rule(ticket.product, ticket.plan),
+                                   Severity(ticket.severity), 0)
+    month = usage_month(now, engine.calendar.zone)
+    reason, used = "", 0
+    if PREMIER in flags:
+        reason = f"NT#{number} is escalated to Microsoft Premier already"
+    elif ticket.customer_id is None or allowance is None:
+        reason = (f"the {ticket.product} {ticket.plan or 'no'} plan has no Premier escalation "
+                  f"for severity {ticket.severity}")
+    else:
+        claimed = await claim_allowance(session, customer_id=ticket.customer_id,
+                                        product=ticket.product, month=month, kind=PREMIER,
+                                        limit=allowance.total)
+        if claimed is None:
+            reason = (f"this month's Premier escalations are used up ({allowance.total} of "
+                      f"{allowance.total})")
+        else:
+            used = claimed
+    total = allowance.total if allowance else 0
+    if reason:
+        await audit(session, ticket_number=number, actor=f"agent {agent}",
+                    action="premier_refused", now=now, reason=reason, month=month)
+        log.info("event=premier_refused ticket=%s agent=%s reason=%r", number, agent, reason)
+        return Escalation(ticket=ticket, escalated=False, reason=reason, total=total)
+    ticket.flags = ",".join([*flags, PREMIER])
+    session.add(ticket)
+    await audit(session, ticket_number=number, actor=f"agent {agent}", action="premier_escalated",
+                now=now, month=month, used=used, total=total)
+    log.info("event=premier_escalated ticket=%s agent=%s used=%s total=%s", number, agent, used,
+             total)
+    return Escalation(ticket=ticket, escalated=True, used=used, total=total)
+
+
+async def record_first_response(session: AsyncSession, ticket: Ticket, now: datetime, *,
+                                actor: str = "agent") -> Ticket:
+    """An agent's first answer went out: first_response_at, status answered, reminders stop.
+
+    The one hook for "the customer got a person's answer"; repeated answers change nothing.
+    """
+    assert ticket.number is not None
+    return await record_first_answer(session, number=ticket.number, now=now, actor=actor)

@@ -60,6 +60,21 @@ async def due_calls(session: AsyncSession, *, now: datetime, limit: int = 100) -
     return list(rows.all())
 
 
+async def ticket_of_post(session: AsyncSession, ts: str) -> int | None:
+    """The ticket whose triage post has this ts (the post must have been made)."""
+    rows = await session.exec(
+        select(SlackCall.ticket_number)
+        .where(col(SlackCall.key).startswith("triage:NT#"), SlackCall.result_ts == ts))
+    return rows.first()
+
+
+async def triage_post_ts(session: AsyncSession, ticket_number: int) -> str | None:
+    """The ts of a ticket's triage post, once it was made."""
+    row = await session.exec(
+        select(SlackCall.result_ts).where(SlackCall.key == f"triage:NT#{ticket_number}"))
+    return row.first()
+
+
 async def lock_call(session: AsyncSession, call_id: int) -> SlackCall | None:
     """A call, locked until the transaction ends."""
     rows = await session.exec(select(SlackCall).where(SlackCall.id == call_id).with_for_update())

@@ -112,7 +112,8 @@ class Message(SQLModel, table=True):
     """One message of a conversation, inbound or outbound, with its raw source.
 
     Inbound dispositions: pending, ticket, follow-up, auto-reply, bounce, bulk, loop, empty,
-    failed. Outbound: queued, sent, failed (after the last retry).
+    failed; from the Slack triage thread: agent-answer, note, ignored.
+    Outbound: queued, sent, failed (after the last retry).
     A message is the same message when its Message-ID and its content digest match; the same
     Message-ID with other content is another message, stored and flagged `message_id_reused`.
     """

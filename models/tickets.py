@@ -48,6 +48,17 @@ async def claim_allowance(
     return None if row is None else int(row[0])
 
 
+async def release_allowance(
+    session: AsyncSession, *, customer_id: int, product: str, month: str, kind: str
+) -> None:
+    """Give back one unit of a monthly allowance (a ticket no longer uses it); never below 0."""
+    await session.exec(
+        update(Usage)
+        .where(col(Usage.customer_id) == customer_id, col(Usage.product) == product,
+               col(Usage.month) == month, col(Usage.kind) == kind, col(Usage.used) > 0)
+        .values(used=col(Usage.used) - 1))
+
+
 async def allowance_used(
     session: AsyncSession, *, customer_id: int, product: str, month: str, kind: str
 ) -> int:

@@ -79,8 +79,10 @@ def build_mail(
     language: Language,
     ticket_number: int,
     now: datetime,
+    automatic: bool = True,
 ) -> EmailMessage:
-    """The reply as a MIME message, with the headers RFC 3834 asks of an automatic answer."""
+    """The reply as a MIME message, with the headers RFC 3834 asks of an automatic answer
+    (a person's answer, `automatic=False`, carries none of them: it may be answered)."""
     mail = EmailMessage()
     mail["From"] = formataddr((sender_name, sender))
     mail["To"] = to
@@ -90,8 +92,9 @@ def build_mail(
     if in_reply_to:
         mail["In-Reply-To"] = in_reply_to
         mail["References"] = " ".join([*references[-10:], in_reply_to])
-    mail["Auto-Submitted"] = "auto-replied"
-    mail["X-Auto-Response-Suppress"] = "All"
+    if automatic:
+        mail["Auto-Submitted"] = "auto-replied"
+        mail["X-Auto-Response-Suppress"] = "All"
     mail[OUR_HEADER] = str(ticket_number)
     mail.set_content(body)
     mail["Content-Language"] = language.value  # after set_content, which replaces the headers

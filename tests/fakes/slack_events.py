@@ -90,6 +90,26 @@ class SlackSender:
         return await self.post(urlencode({"payload": json.dumps(payload)}),
                                content_type="application/x-www-form-urlencoded")
 
+    async def choose(self, user: str, action_id: str, value: str, *, select: bool = False,
+                     channel: str = "C0TRIAGE", message_ts: str = "1763900000.000001") -> Answer:
+        """A block_actions payload: `user` pressed a button (or picked an option) on a post."""
+        action: dict[str, Any] = {"action_id": action_id, "block_id": "b1",
+                                  "action_ts": "1763900001.0"}
+        if select:
+            action.update(type="static_select",
+                          selected_option={"value": value,
+                                           "text": {"type": "plain_text", "text": value}})
+        else:
+            action.update(type="button", value=value)
+        payload = {"type": "block_actions", "team": {"id": "T0NETTASK"},
+                   "user": {"id": user}, "channel": {"id": channel},
+                   "trigger_id": f"trigger-{next(self._ids)}", "api_app_id": "A0NETTASK",
+                   "container": {"type": "message", "message_ts": message_ts,
+                                 "channel_id": channel},
+                   "actions": [action], "response_url": "http://127.0.0.1:1/unused"}
+        return await self.post(urlencode({"payload": json.dumps(payload)}),
+                               content_type="application/x-www-form-urlencoded")
+
     async def command(self, text: str, user: str = "U0ANNA") -> Answer:
         """A slash command /nettask with `text`."""
         form = {"command": "/nettask", "text": text, "user_id": user, "team_id": "T0NETTASK",

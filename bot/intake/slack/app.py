@@ -28,6 +28,7 @@ from bot.config import Settings
 from bot.intake.slack.commands import command_answer
 from bot.intake.slack.events import MalformedEvent
 from bot.intake.slack.inbox import BotIdentity, Stored, store_event
+from bot.intake.slack.triage_actions import TriageActions, parse_click
 from models.db import Database
 from models.slack import queue_call
 
@@ -43,12 +44,14 @@ class SlackEndpoint:
     """The bolt app and the aiohttp handler around it."""
 
     def __init__(self, *, settings: Settings, db: Database, clock: Callable[[], datetime],
-                 on_stored: Callable[[int], None], identity: BotIdentity) -> None:
+                 on_stored: Callable[[int], None], identity: BotIdentity,
+                 triage: TriageActions | None = None) -> None:
         self.settings = settings
         self.db = db
         self.clock = clock
         self.on_stored = on_stored
         self.identity = identity
+        self.triage = triage
         self.token = settings.slack_bot_token.get_secret_value()
         secret = settings.slack_signing_secret.get_secret_value()
         self.secret = secret
@@ -143,7 +146,19 @@ class SlackEndpoint:
                         args={"channel": channel, "user": user, "text": REFUSAL},
                         now=self.clock())
             return
-        log.info("event=slack_action_unhandled user=%s actions=%s", user, action_ids)
+        click = parse_click(body)
+        if click is None or self.triage is None:
+            log.info("event=slack_action_unhandled user=%s actions=%s", user, action_ids)
+            return
+        now = self.clock()
+        async with self.db.session() as session:
+            refusal = await self.triage.apply(session, click, now)
+            if refusal and channel:
+                await queue_call(
+                    session, key=f"triage-refusal:{click.trigger}", method="chat.postEphemeral",
+                    args={"channel": channel, "user": user, "text": refusal}, now=now)
+        log.info("event=slack_action user=%s action=%s ticket=%s outcome=%s", user,
+                 click.action_id, click.number, "refused" if refusal else "applied")
 
     async def _on_command(self, ack: AsyncAck, body: dict[str, Any]) -> None:
         # Ticket states are confidential: a customer in a shared channel must not read others'.

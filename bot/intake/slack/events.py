@@ -42,6 +42,7 @@ class SlackMessage:
     files: tuple[SlackFile, ...]
     channel_type: str  # channel, group, im, mpim ("" when Slack does not say)
     ignore_reason: str | None  # why this message is not a person's new message, or None
+    author_name: str = ""  # the author's real or display name, when the event carries it
 
     @property
     def external_id(self) -> str:
@@ -153,4 +154,12 @@ def parse_message(envelope: Mapping[str, Any], *, own_user_id: str | None = None
         files=_files(source),
         channel_type=_text(event.get("channel_type")),
         ignore_reason=_ignore_reason(event, own_user_id, own_bot_id),
+        author_name=_author_name(source),
     )
+
+
+def _author_name(source: Mapping[str, Any]) -> str:
+    profile = source.get("user_profile")
+    if not isinstance(profile, Mapping):
+        return ""
+    return _text(profile.get("real_name")) or _text(profile.get("display_name"))

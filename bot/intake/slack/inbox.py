@@ -8,7 +8,7 @@ import enum
 import logging
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -31,6 +31,9 @@ from models.messages import lock_message, store_inbound
 from models.slack import link_event, queue_call, take_event
 from models.tables import Message, Ticket
 from models.tickets import audit
+
+if TYPE_CHECKING:  # the triage thread sends through SlackReply, defined here
+    from bot.intake.slack.triage_thread import TriageThread
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +119,8 @@ class SlackIntake:
 
     def __init__(self, *, db: Database, identity: BotIdentity, conversation: Conversation,
                  classifier: Classifier, detector: LanguageDetector,
-                 agents: frozenset[str] = frozenset(), max_attempts: int = 5) -> None:
+                 agents: frozenset[str] = frozenset(), max_attempts: int = 5,
+                 thread: TriageThread | None = None) -> None:
         self.db = db
         self.identity = identity
         self.conversation = conversation
@@ -124,12 +128,14 @@ class SlackIntake:
         self.detector = detector
         self.agents = agents
         self.max_attempts = max_attempts
+        self.thread = thread
 
     def understand(self, raw: bytes) -> SlackUnderstanding:
         """Parse a stored envelope, detect the language, classify (CPU only, no I/O)."""
         message = parse_message(load_envelope(raw), own_user_id=self.identity.user_id,
                                 own_bot_id=self.identity.bot_id)
-        if message.ignore_reason is None and message.user in self.agents:
+        in_triage = self.thread is not None and self.thread.is_ours(message)
+        if message.ignore_reason is None and message.user in self.agents and not in_triage:
             message = replace(message, ignore_reason="agent message")
         text = message.text.strip()
         triage = None
@@ -167,6 +173,9 @@ class SlackIntake:
         row.sender = message.user or row.sender
         row.thread_id = root
         row.done_at = now
+        if self.thread is not None and self.thread.is_ours(message):
+            await self.thread.apply(session, row, message, now)
+            return
         if message.ignore_reason is not None:
             row.disposition, row.reason = "ignored", message.ignore_reason
             return

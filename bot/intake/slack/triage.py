@@ -14,13 +14,14 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.domain import Language, Triage
+from bot.domain import Department, Language, Severity, Triage
 from bot.intake.replies import local_deadline
 from bot.intake.slack.blocks import escape, excerpt, section
-from bot.sla.engine import Assessment
+from bot.service import premier_left
+from bot.sla.engine import Assessment, Engine
 from models.customers import CustomerView
-from models.slack import queue_call
-from models.tables import Ticket
+from models.slack import queue_call, triage_post_ts
+from models.tables import Message, Ticket
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,52 @@ class TriageFacts:
     due: str
     price_eur: str | None
     text: str
+    set_by: str = ""  # the agent who set or confirmed department and severity
+    assignee: str = ""
+    extra: tuple[str, ...] = ()  # further lines
+    premier_left: int = 0  # Premier escalations this ticket may still use: >0 shows the button
+    premier: bool = False  # escalated to Microsoft Premier
+
+
+# action ids of the triage post's controls; their values start with the ticket number
+CONFIRM, DEPARTMENT, SEVERITY, ASSIGN, PREMIER = (
+    "triage_confirm", "triage_department", "triage_severity", "triage_assign", "triage_premier")
+
+
+def _option(number: int, value: str, label: str) -> dict[str, Any]:
+    return {"text": {"type": "plain_text", "text": label}, "value": f"{number}:{value}"}
+
+
+def controls(number: int, department: str, severity: str, *,
+             premier_left: int = 0) -> dict[str, Any]:
+    """The agents' controls: Confirm, a department and a severity select, Assign to me, and
+    Escalate to Microsoft Premier while the month's escalations last."""
+    departments = [_option(number, d.value, d.value) for d in Department]
+    severities = [_option(number, s.value, s.value) for s in Severity]
+    current_d = next((o for o in departments if o["value"] == f"{number}:{department}"), None)
+    current_s = next((o for o in severities if o["value"] == f"{number}:{severity}"), None)
+    department_select: dict[str, Any] = {
+        "type": "static_select", "action_id": DEPARTMENT, "options": departments,
+        "placeholder": {"type": "plain_text", "text": "Department"}}
+    severity_select: dict[str, Any] = {
+        "type": "static_select", "action_id": SEVERITY, "options": severities,
+        "placeholder": {"type": "plain_text", "text": "Severity"}}
+    if current_d is not None:
+        department_select["initial_option"] = current_d
+    if current_s is not None:
+        severity_select["initial_option"] = current_s
+    elements: list[dict[str, Any]] = [
+        {"type": "button", "action_id": CONFIRM, "style": "primary", "value": str(number),
+         "text": {"type": "plain_text", "text": "Confirm"}},
+        department_select, severity_select,
+        {"type": "button", "action_id": ASSIGN, "value": str(number),
+         "text": {"type": "plain_text", "text": "Assign to me"}},
+    ]
+    if premier_left > 0:
+        elements.append({"type": "button", "action_id": PREMIER, "value": str(number),
+                         "text": {"type": "plain_text", "text": "Escalate to Microsoft Premier"
+                                  f" ({premier_left} left this month)"}})
+    return {"type": "actions", "block_id": f"triage:{number}", "elements": elements}
 
 
 def triage_post(facts: TriageFacts) -> tuple[str, list[dict[str, Any]]]:
@@ -46,46 +93,87 @@ def triage_post(facts: TriageFacts) -> tuple[str, list[dict[str, Any]]]:
     head = f"New ticket NT#{facts.number} ({facts.channel}) from {escape(facts.customer)}"
     dept = f"{int(facts.confidence.get('department', 0) * 100)} %"
     sev = f"{int(facts.confidence.get('severity', 0) * 100)} %"
+    labels = (f"Department: {facts.department}, severity: {facts.severity} "
+              f"(set by <@{facts.set_by}>)" if facts.set_by else
+              f"Department: {facts.department} ({dept}), severity: {facts.severity} ({sev})"
+              + (" *needs triage*" if facts.needs_triage else ""))
     lines = [
         f"*{head}*",
         f"Plan: {escape(facts.plan)}" + (f", included incidents left: {facts.included_left}"
                                          if facts.included_left is not None else ""),
-        f"Department: {facts.department} ({dept}), severity: {facts.severity} ({sev})"
-        + (" *needs triage*" if facts.needs_triage else ""),
+        labels,
         f"Deadline: {facts.due or 'not running (waiting for consent or a check)'}",
     ]
     if facts.price_eur is not None:
         lines.append(f"Billable: EUR {facts.price_eur}")
+    if facts.assignee:
+        lines.append(f"Assigned to <@{facts.assignee}>")
+    if facts.premier:
+        lines.append("*Escalated to Microsoft Premier*")
+    lines.extend(facts.extra)
     quoted = "\n".join(f">{line}" for line in excerpt(facts.text).splitlines()) or ">"
-    return head, [section("\n".join(lines)), section(quoted)]
+    return head, [section("\n".join(lines)), section(quoted),
+                  controls(facts.number, facts.department, facts.severity,
+                           premier_left=0 if facts.premier else facts.premier_left)]
+
+
+def ticket_facts(ticket: Ticket, customer: CustomerView | None, *, included_left: int | None,
+                 zone: ZoneInfo, text: str, triage: Triage | None = None, set_by: str = "",
+                 assignee: str = "", extra: tuple[str, ...] = (),
+                 premier_left: int = 0) -> TriageFacts:
+    """What the post shows about a ticket as it stands now."""
+    assert ticket.number is not None
+    return TriageFacts(
+        number=ticket.number, channel=ticket.channel,
+        customer=f"{customer.name} ({customer.number})" if customer
+        else f"unknown sender {ticket.requester}",
+        plan=f"{ticket.product} {ticket.plan or 'none (pay per incident)'}",
+        included_left=included_left if ticket.plan else None,
+        department=ticket.department, severity=ticket.severity,
+        confidence=dict(triage.confidence) if triage else {},
+        needs_triage=bool(triage and triage.needs_triage),
+        due=local_deadline(ticket.due_at, zone, Language.EN) if ticket.due_at else "",
+        price_eur=f"{ticket.price_cents / 100:.2f}" if ticket.billable else None,
+        text=text, set_by=set_by, assignee=assignee, extra=extra, premier_left=premier_left,
+        premier="premier" in ticket.flags.split(","),
+    )
 
 
 class TriagePoster:
     """Queues the triage post for each new ticket in the ticket's own transaction."""
 
-    def __init__(self, *, channel: str, zone: ZoneInfo) -> None:
+    def __init__(self, *, channel: str, zone: ZoneInfo, engine: Engine | None = None) -> None:
         self.channel = channel
         self.zone = zone
+        self.engine = engine
 
     async def ticket_opened(self, session: AsyncSession, *, ticket: Ticket, result: Assessment,
                             customer: CustomerView | None, triage: Triage | None, text: str,
                             now: datetime) -> None:
         """Queue chat.postMessage to the triage channel, once per ticket."""
         assert ticket.number is not None
-        facts = TriageFacts(
-            number=ticket.number, channel=ticket.channel,
-            customer=f"{customer.name} ({customer.number})" if customer
-            else f"unknown sender {ticket.requester}",
-            plan=f"{ticket.product} {ticket.plan or 'none (pay per incident)'}",
-            included_left=result.included_left if ticket.plan else None,
-            department=ticket.department, severity=ticket.severity,
-            confidence=dict(triage.confidence) if triage else {},
-            needs_triage=bool(triage and triage.needs_triage),
-            due=local_deadline(ticket.due_at, self.zone, Language.EN) if ticket.due_at else "",
-            price_eur=f"{ticket.price_cents / 100:.2f}" if ticket.billable else None,
-            text=text,
-        )
+        premier = (await premier_left(session, self.engine, ticket, now)
+                   if self.engine is not None else 0)
+        facts = ticket_facts(ticket, customer, included_left=result.included_left,
+                             zone=self.zone, text=text, triage=triage, premier_left=premier)
         fallback, blocks = triage_post(facts)
         await queue_call(session, key=f"triage:NT#{ticket.number}", method="chat.postMessage",
                          ticket_number=ticket.number, now=now,
                          args={"channel": self.channel, "text": fallback, "blocks": blocks})
+
+    async def customer_replied(self, session: AsyncSession, *, ticket: Ticket, row: Message,
+                               proven: bool, now: datetime) -> None:
+        """Mirror the reply into the ticket's triage thread (top level if the post is not out)."""
+        assert ticket.number is not None
+        thread = await triage_post_ts(session, ticket.number)
+        head = (f"Customer reply on NT#{ticket.number} ({row.channel}) from "
+                f"{escape(row.sender)}" + ("" if proven else " (sender not verified)"))
+        quoted = "\n".join(f">{line}" for line in
+                            excerpt(row.text, lines=20, limit=2500).splitlines()) or ">"
+        text = f"*{head}*\n{quoted}"
+        args: dict[str, Any] = {"channel": self.channel, "text": text}
+        if thread:
+            args["thread_ts"] = thread
+        await queue_call(session, key=f"mirror:{row.external_id}"[:200],
+                         method="chat.postMessage", ticket_number=ticket.number, now=now,
+                         args=args)
