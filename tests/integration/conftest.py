@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -26,6 +27,8 @@ from models import migrate
 from models.customers import upsert_customers
 from models.db import Database
 from models.tables import Message, Ticket
+from tests.fakes.slack_api import FakeSlack
+from tests.fakes.slack_events import SECRET, SlackSender
 
 BERLIN = ZoneInfo("Europe/Berlin")
 MONDAY_10 = datetime(2026, 11, 23, 10, tzinfo=BERLIN)
@@ -130,3 +133,54 @@ async def running(db: Database, database_url: str, tmp_path: Path) -> AsyncItera
     started = await start_service(make_settings(tmp_path, database_url), Clock())
     yield started
     await started.service.stop()
+
+
+# ---- Slack: the service with a fake Slack Web API, and signed requests to it -------------------
+
+AGENT = "U0AGENT"
+
+
+def slack_settings(tmp_path: Path, database_url: str, fake: FakeSlack, **more: Any) -> Any:
+    return make_settings(tmp_path, database_url, _env_file=None, slack_signing_secret=SECRET,
+                         slack_bot_token="xoxb-test", slack_api_url=fake.base_url,
+                         slack_agents=f"{AGENT},U0AGENT2", slack_triage_channel="C0TRIAGE",
+                         slack_outbox_file=tmp_path / "slack.jsonl", **more)
+
+
+@dataclass
+class Slack:
+    running: Running
+    fake: FakeSlack
+    sender: SlackSender
+
+    async def rows(self) -> list[Message]:
+        async with self.running.db.reader() as session:
+            query = select(Message).where(Message.channel == "slack").order_by(col(Message.id))
+            return list((await session.exec(query)).all())
+
+    async def processed(self, timeout: float = 10) -> list[Message]:
+        """The Slack rows once none is pending any more."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            rows = await self.rows()
+            if rows and all(r.disposition != "pending" for r in rows):
+                return rows
+            await asyncio.sleep(0.02)
+        raise AssertionError("a Slack message was still pending after the timeout")
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeSlack]:
+    server = FakeSlack()
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+async def slack(db: Database, database_url: str, tmp_path: Path,
+                fake: FakeSlack) -> AsyncIterator[Slack]:
+    await db.dispose()
+    running = await start_service(slack_settings(tmp_path, database_url, fake), Clock())
+    yield Slack(running, fake, SlackSender(running.service.http_port))
+    await running.service.stop()

@@ -14,19 +14,10 @@ from models.customers import get_customer
 from models.db import Database
 from models.tickets import get_ticket, ticket_history
 from tests.fakes.slack_api import FakeSlack
-from tests.integration.conftest import Clock, Running, start_service
+from tests.integration.conftest import Clock, Running, slack_settings, start_service
 from tests.integration.test_email import outage
-from tests.integration.test_slack_events import slack_settings
 
 MANAGERS = "C0MANAGERS"
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeSlack]:
-    server = FakeSlack()
-    await server.start()
-    yield server
-    await server.stop()
 
 
 @pytest.fixture

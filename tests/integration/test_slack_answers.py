@@ -6,40 +6,16 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
-from pathlib import Path
 
-import pytest
-
-from models.db import Database
 from models.slack import list_calls
 from models.tables import SlackCall, Ticket
-from tests.fakes.slack_api import Call, FakeSlack
-from tests.fakes.slack_events import SlackSender
-from tests.integration.conftest import Clock, start_service
+from tests.fakes.slack_api import Call
+from tests.integration.conftest import AGENT, Slack
 from tests.integration.test_email import outage
 from tests.integration.test_slack_chat import LOGISTIK, TS, posted_to
-from tests.integration.test_slack_events import AGENT, Slack, slack_settings
 
 TRIAGE = {"channel": "C0TRIAGE", "team": "T0NETTASK"}
 AGENT_NAME = "Anna Agentin"
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeSlack]:
-    server = FakeSlack()
-    await server.start()
-    yield server
-    await server.stop()
-
-
-@pytest.fixture
-async def slack(db: Database, database_url: str, tmp_path: Path,
-                fake: FakeSlack) -> AsyncIterator[Slack]:
-    await db.dispose()
-    running = await start_service(slack_settings(tmp_path, database_url, fake), Clock())
-    yield Slack(running, fake, SlackSender(running.service.http_port))
-    await running.service.stop()
 
 
 async def calls_of(slack: Slack, number: int | None) -> list[SlackCall]:

@@ -5,18 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
-from pathlib import Path
 
-import pytest
-
-from models.db import Database
 from models.tickets import ticket_history
 from tests.fakes.slack_api import Call, FakeSlack
-from tests.fakes.slack_events import CUSTOMER_CHANNEL, SlackSender
-from tests.integration.conftest import Clock, start_service
+from tests.fakes.slack_events import CUSTOMER_CHANNEL
+from tests.integration.conftest import AGENT, Slack
 from tests.integration.test_email import outage
-from tests.integration.test_slack_events import AGENT, Slack, slack_settings
 
 LOGISTIK = {"channel": "C0LOGNORD", "team": "T0DEMO"}  # D-1003 in bot/demo_customers.csv
 TS = "1763900000.000100"
@@ -31,23 +25,6 @@ async def posted_to(fake: FakeSlack, channel: str, count: int = 1) -> list[Call]
             return found
         await asyncio.sleep(0.02)
     raise AssertionError(f"fewer than {count} posts to {channel}")
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeSlack]:
-    server = FakeSlack()
-    await server.start()
-    yield server
-    await server.stop()
-
-
-@pytest.fixture
-async def slack(db: Database, database_url: str, tmp_path: Path,
-                fake: FakeSlack) -> AsyncIterator[Slack]:
-    await db.dispose()
-    running = await start_service(slack_settings(tmp_path, database_url, fake), Clock())
-    yield Slack(running, fake, SlackSender(running.service.http_port))
-    await running.service.stop()
 
 
 async def test_a_message_in_a_mapped_channel_opens_the_customers_ticket(slack: Slack) -> None:

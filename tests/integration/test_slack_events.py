@@ -5,70 +5,26 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import pytest
-from sqlmodel import col, select
+from sqlmodel import select
 
 from bot.intake.slack.app import COMMAND_REFUSAL, REFUSAL
 from models.db import Database
-from models.tables import Message, SlackEvent
+from models.tables import SlackEvent
 from tests.fakes.slack_api import FakeSlack
-from tests.fakes.slack_events import CUSTOMER_CHANNEL, SECRET, SlackSender
-from tests.integration.conftest import Clock, Running, make_settings, start_service
+from tests.fakes.slack_events import CUSTOMER_CHANNEL, SlackSender
+from tests.integration.conftest import (
+    AGENT,
+    Clock,
+    Slack,
+    make_settings,
+    slack_settings,
+    start_service,
+)
 from tests.integration.test_email import outage
-
-AGENT = "U0AGENT"
-
-
-def slack_settings(tmp_path: Path, database_url: str, fake: FakeSlack, **more: Any) -> Any:
-    return make_settings(tmp_path, database_url, _env_file=None, slack_signing_secret=SECRET,
-                         slack_bot_token="xoxb-test", slack_api_url=fake.base_url,
-                         slack_agents=f"{AGENT},U0AGENT2", slack_triage_channel="C0TRIAGE",
-                         slack_outbox_file=tmp_path / "slack.jsonl", **more)
-
-
-@dataclass
-class Slack:
-    running: Running
-    fake: FakeSlack
-    sender: SlackSender
-
-    async def rows(self) -> list[Message]:
-        async with self.running.db.reader() as session:
-            query = select(Message).where(Message.channel == "slack").order_by(col(Message.id))
-            return list((await session.exec(query)).all())
-
-    async def processed(self, timeout: float = 10) -> list[Message]:
-        """The Slack rows once none is pending any more."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            rows = await self.rows()
-            if rows and all(r.disposition != "pending" for r in rows):
-                return rows
-            await asyncio.sleep(0.02)
-        raise AssertionError("a Slack message was still pending after the timeout")
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeSlack]:
-    server = FakeSlack()
-    await server.start()
-    yield server
-    await server.stop()
-
-
-@pytest.fixture
-async def slack(db: Database, database_url: str, tmp_path: Path,
-                fake: FakeSlack) -> AsyncIterator[Slack]:
-    await db.dispose()
-    running = await start_service(slack_settings(tmp_path, database_url, fake), Clock())
-    yield Slack(running, fake, SlackSender(running.service.http_port))
-    await running.service.stop()
 
 
 async def test_a_forged_signature_gets_401_and_nothing_is_stored(slack: Slack) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -16,14 +15,6 @@ from tests.fakes.slack_api import FakeSlack
 from tests.integration.conftest import Clock
 
 TOKEN = "xoxb-test-token"
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeSlack]:
-    server = FakeSlack()
-    await server.start()
-    yield server
-    await server.stop()
 
 
 def deliverer(db: Database, fake: FakeSlack, clock: Clock) -> SlackDeliverer:

@@ -18,20 +18,11 @@ from models.slack import list_calls
 from models.tables import Reminder, Ticket
 from tests.fakes.slack_api import FakeSlack
 from tests.fakes.slack_events import SECRET, SlackSender
-from tests.integration.conftest import make_settings
+from tests.integration.conftest import AGENT, make_settings
 from tests.integration.reminder_kit import is_pending, load_demo_customers, poll, seconds_policy
-from tests.integration.test_slack_events import AGENT
 
 STADTWERKE = {"channel": "C0SWDEMO", "team": "T0DEMO"}  # D-1004, dehosted professional
 TS = "1763900000.000100"
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeSlack]:
-    server = FakeSlack()
-    await server.start()
-    yield server
-    await server.stop()
 
 
 @pytest.fixture
