@@ -19,13 +19,11 @@ import pytest
 from sqlalchemy import text
 from sqlmodel import col, select
 
-import bot
-from bot.app import build, mail_config
+from bot.app import mail_config
 from bot.classify import Classifier
 from bot.classify.keywords import KeywordClassifier
 from bot.classify.lazy import LazyClassifier
-from bot.config import Settings, load_policy
-from bot.customers_csv import parse_customer_csv
+from bot.config import Settings
 from bot.domain import Triage
 from bot.inbound import MailIntake
 from bot.intake.language import LanguageDetector
@@ -33,12 +31,11 @@ from bot.intake.mime import content_digest
 from bot.sla.engine import Engine
 from bot.workers import MailWorker
 from models import migrate
-from models.customers import upsert_customers
 from models.db import Database
 from models.messages import store_inbound
 from models.tables import Message, Ticket
 from tests.conftest import child_cwd, child_env, postgres_url
-from tests.integration.conftest import MONDAY_10, Clock, Running, make_settings
+from tests.integration.conftest import MONDAY_10, Clock, Running, make_settings, start_service
 from tests.integration.test_email import outage
 
 
@@ -53,18 +50,6 @@ class GatedClassifier:
         if not self.gate.wait(timeout=30):
             raise TimeoutError("the test never opened the gate")
         return self.inner.classify(subject, text)
-
-
-async def start_with(settings: Settings, classifier: Classifier, clock: Clock) -> Running:
-    """Like conftest.start_service, with the classifier given (through the same build path)."""
-    service = build(settings, classifier=classifier, clock=clock)
-    await migrate.upgrade(service.db)
-    demo = (Path(bot.__file__).parent / "demo_customers.csv").read_text(encoding="utf-8")
-    records = parse_customer_csv(demo, load_policy(settings.policy_file))
-    async with service.db.session() as session:
-        await upsert_customers(session, records, now=clock())
-    await service.start()
-    return Running(service=service, clock=clock, outbox=settings.outbox_dir)
 
 
 async def health(running: Running) -> dict[str, Any]:
@@ -93,8 +78,8 @@ async def test_smtp_accepts_and_stores_before_the_model_is_loaded(
             raise TimeoutError("the test never released the model")
         return KeywordClassifier()
 
-    running = await start_with(make_settings(tmp_path, database_url), LazyClassifier(load),
-                               Clock())
+    running = await start_service(make_settings(tmp_path, database_url), Clock(),
+                                  classifier=LazyClassifier(load))
     try:
         before = await health(running)
         code, text = await running.send(outage())
@@ -125,8 +110,8 @@ async def test_a_model_that_cannot_load_is_reported_and_the_mail_kept(
     def load() -> Classifier:
         raise OSError("weights unreadable")
 
-    running = await start_with(make_settings(tmp_path, database_url), LazyClassifier(load),
-                               Clock())
+    running = await start_service(make_settings(tmp_path, database_url), Clock(),
+                                  classifier=LazyClassifier(load))
     try:
         code, _ = await running.send(outage())
 
