@@ -37,7 +37,7 @@ from bot.service import (
 from bot.sla.engine import Engine
 from models.customers import CustomerView, find_by_email, get_customer
 from models.db import Database
-from models.messages import lock_message, outbound_since, ticket_of_ids
+from models.messages import lock_message, outbound_since, record_failure, ticket_of_ids
 from models.tables import Message, Ticket
 from models.tickets import audit, get_ticket, ticket_history
 
@@ -180,19 +180,11 @@ class MailIntake:
     async def fail(self, message_id: int, error: str, now: datetime) -> None:
         """Record a failed attempt; retry later with backoff, or give up after the last one."""
         async with self.db.session() as session:
-            row = await lock_message(session, message_id)
-            if row is None or row.disposition != "pending":
-                return
-            row.attempts += 1
-            row.reason = error[:2000]
-            if row.attempts >= self.config.max_attempts:
-                row.disposition = "failed"
-                row.done_at = now
-            else:
-                row.next_attempt_at = now + timedelta(seconds=5 * 2 ** row.attempts)
-            session.add(row)
-        log.error("event=mail_failed message=%s attempts=%s error=%s", message_id,
-                  row.attempts, error.splitlines()[0][:200] if error else "")
+            attempts = await record_failure(session, message_id=message_id, error=error,
+                                            now=now, max_attempts=self.config.max_attempts)
+        if attempts is not None:
+            log.error("event=mail_failed message=%s attempts=%s error=%s", message_id,
+                      attempts, error.splitlines()[0][:200] if error else "")
 
     async def _apply(self, session: AsyncSession, row: Message, u: Understanding,
                      now: datetime) -> None:

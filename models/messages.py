@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, or_
 from sqlalchemy.dialects import postgresql, sqlite
@@ -64,6 +64,23 @@ async def lock_message(session: AsyncSession, message_id: int) -> Message | None
         select(Message).where(Message.id == message_id).with_for_update()
     )
     return result.first()
+
+
+async def record_failure(session: AsyncSession, *, message_id: int, error: str, now: datetime,
+                         max_attempts: int) -> int | None:
+    """Count a failed processing attempt: retry later with backoff, or mark the message failed
+    after the last one (it is never deleted). The attempts so far; None when not pending."""
+    row = await lock_message(session, message_id)
+    if row is None or row.disposition != "pending":
+        return None
+    row.attempts += 1
+    row.reason = error[:2000]
+    if row.attempts >= max_attempts:
+        row.disposition, row.done_at = "failed", now
+    else:
+        row.next_attempt_at = now + timedelta(seconds=5 * 2 ** row.attempts)
+    session.add(row)
+    return row.attempts
 
 
 async def pending_inbound(session: AsyncSession, *, now: datetime, limit: int = 500,

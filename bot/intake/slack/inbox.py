@@ -7,7 +7,7 @@ import asyncio
 import enum
 import logging
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -27,7 +27,7 @@ from bot.intake.slack.events import (
 )
 from models.customers import find_by_slack
 from models.db import Database
-from models.messages import lock_message, store_inbound
+from models.messages import lock_message, record_failure, store_inbound
 from models.slack import link_event, queue_call, take_event
 from models.tables import Message, Ticket
 from models.tickets import audit
@@ -197,17 +197,10 @@ class SlackIntake:
     async def fail(self, message_id: int, error: str, now: datetime) -> None:
         """Record a failed attempt; retry later with backoff, or give up after the last one."""
         async with self.db.session() as session:
-            row = await lock_message(session, message_id)
-            if row is None or row.disposition != "pending":
-                return
-            row.attempts += 1
-            row.reason = error[:2000]
-            if row.attempts >= self.max_attempts:
-                row.disposition, row.done_at = "failed", now
-            else:
-                row.next_attempt_at = now + timedelta(seconds=5 * 2 ** row.attempts)
-            session.add(row)
-        log.error("event=slack_failed message=%s attempts=%s", message_id, row.attempts)
+            attempts = await record_failure(session, message_id=message_id, error=error,
+                                            now=now, max_attempts=self.max_attempts)
+        if attempts is not None:
+            log.error("event=slack_failed message=%s attempts=%s", message_id, attempts)
 
 
 def topic(text: str) -> str:
