@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 from collections.abc import Callable
@@ -14,6 +13,7 @@ from urllib.parse import unquote, urlsplit
 
 import aiosmtplib
 
+from bot.delivery import DeliveryLoop
 from models.db import Database
 from models.messages import due_outbound, lock_message
 from models.tables import Message
@@ -100,7 +100,7 @@ class SmtpRelay:
             raise
 
 
-class Deliverer:
+class Deliverer(DeliveryLoop):
     """Delivers queued outbound mail: immediately when woken, and retries with backoff."""
 
     def __init__(self, *, db: Database, transport: Transport, clock: Callable[[], datetime],
@@ -110,8 +110,7 @@ class Deliverer:
         self.clock = clock
         self.max_attempts = max_attempts
         self.backoff = backoff_seconds
-        self.wake = asyncio.Event()
-        self._stopping = False
+        super().__init__()
 
     async def run_once(self) -> int:
         """Try every due message once, recording each outcome right after its attempt.
@@ -161,28 +160,3 @@ class Deliverer:
         log.log(level, "event=mail_delivery message=%s ticket=%s result=%s", message.id,
                 message.ticket_number, result[0] or "sent")
         return result
-
-    async def stop(self, task: asyncio.Task[None], grace_seconds: float = 10.0) -> None:
-        """Let the running round finish (no half-recorded delivery), then end `task`."""
-        self._stopping = True
-        self.wake.set()
-        with contextlib.suppress(TimeoutError, asyncio.CancelledError):
-            async with asyncio.timeout(grace_seconds):
-                await asyncio.shield(task)
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-    async def run(self) -> None:
-        """Deliver until stopped: at once when woken, else every second for retries."""
-        while not self._stopping:
-            try:
-                await self.run_once()
-            except Exception:  # a database hiccup must not end delivery for good
-                log.exception("event=delivery_loop_error")
-            self.wake.clear()
-            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
-            # races with the event being set, and the loop would then never stop.
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(1.0):
-                    await self.wake.wait()

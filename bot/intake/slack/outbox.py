@@ -21,6 +21,7 @@ from typing import Any, Protocol
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.delivery import DeliveryLoop
 from models.db import Database
 from models.slack import due_calls, lock_call
 from models.tables import SlackCall
@@ -110,8 +111,10 @@ class JsonLinesTransport:
             os.fsync(handle.fileno())
 
 
-class SlackDeliverer:
+class SlackDeliverer(DeliveryLoop):
     """Makes queued Slack calls: at once when woken, retries when due, resumed after a restart."""
+
+    loop_error_event = "slack_delivery_loop_error"
 
     def __init__(self, *, db: Database, transport: SlackTransport,
                  clock: Callable[[], datetime], max_attempts: int = 8,
@@ -121,8 +124,7 @@ class SlackDeliverer:
         self.clock = clock
         self.max_attempts = max_attempts
         self.backoff = backoff_seconds
-        self.wake = asyncio.Event()
-        self._stopping = False
+        super().__init__()
 
     async def run_once(self) -> int:
         """Try every due call once, recording each outcome at once; returns how many succeeded."""
@@ -167,26 +169,3 @@ class SlackDeliverer:
                 "reason=%s", call.id, call.method, call.ticket_number or "-", status, attempts,
                 reason or "-")
         return 1 if failure is None else 0
-
-    async def run(self) -> None:
-        """Deliver until stopped: at once when woken, else every second for retries."""
-        while not self._stopping:
-            try:
-                await self.run_once()
-            except Exception:  # a database hiccup must not end delivery for good
-                log.exception("event=slack_delivery_loop_error")
-            self.wake.clear()
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(1.0):
-                    await self.wake.wait()
-
-    async def stop(self, task: asyncio.Task[None], grace_seconds: float = 10.0) -> None:
-        """Let the running round finish, then end `task`."""
-        self._stopping = True
-        self.wake.set()
-        with contextlib.suppress(TimeoutError, asyncio.CancelledError):
-            async with asyncio.timeout(grace_seconds):
-                await asyncio.shield(task)
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
