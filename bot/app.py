@@ -336,6 +336,7 @@ def mail_config(settings: Settings) -> MailConfig:
             window=timedelta(minutes=settings.flood_window_minutes),
             max_per_sender=settings.flood_max_per_sender,
             max_per_customer=settings.flood_max_per_customer,
+            mirror_joined=settings.flood_mirror_max,
             duplicate_window=timedelta(minutes=settings.duplicate_window_minutes),
         ),
         auto_reply_limit_per_day=settings.auto_reply_limit_per_day,

@@ -68,6 +68,7 @@ class Settings(BaseSettings):
     flood_window_minutes: int = Field(default=60, ge=1)
     flood_max_per_sender: int = Field(default=3, ge=1)
     flood_max_per_customer: int = Field(default=20, ge=1)
+    flood_mirror_max: int = Field(default=5, ge=0)
     duplicate_window_minutes: int = Field(default=10, ge=0)
     smtp_timeout_seconds: float = Field(default=300.0, gt=0)
     smtp_data_max_seconds: float = Field(default=3600.0, gt=0)

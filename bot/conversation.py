@@ -25,7 +25,7 @@ from models.customers import CustomerView
 from models.messages import ticket_of_ids
 from models.senders import sent_on_ticket, serialise, tickets_of_customer_since, tickets_opened_by
 from models.tables import Message, Ticket
-from models.tickets import audit, get_ticket
+from models.tickets import audit, count_audit, get_ticket
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ class TicketAnnouncer(Protocol):
         ...
 
     async def customer_replied(self, session: AsyncSession, *, ticket: Ticket, row: Message,
-                               proven: bool, now: datetime) -> None:
+                               proven: bool, now: datetime, note: str = "") -> None:
         """Mirror a customer's reply on a ticket to the agents, in the caller's transaction."""
         ...
 
@@ -265,9 +265,12 @@ class Conversation:
         await serialise(session, f"flood:{sender}")
         # a forged copy never joins (or counts against) the genuine sender's tickets
         unverified = customer is not None and not m.trusted
+        # a sender's tickets count only within one customer (or among unknown senders): the
+        # same Slack user in two customers' channels must not join one's message to the other's
         by_sender = [Opened(t.number, t.status, t.opened_at, t.subject, t.text)
-                     for t in await tickets_opened_by(session, sender=sender,
-                                                      channel=m.channel.value, since=since)
+                     for t in await tickets_opened_by(
+                         session, sender=sender, channel=m.channel.value, since=since,
+                         customer_id=customer.id if customer is not None else None)
                      if (t.status == TicketStatus.UNVERIFIED) == unverified]
         by_customer: list[Opened] = []
         if customer is not None:
@@ -288,6 +291,24 @@ class Conversation:
                     reason=join.reason)
         log.info("event=%s_flood_joined message=%s ticket=%s reason=%s", actor_of(m.channel),
                  row.id, join.number, join.reason)
+        await self._mirror_joined(session, row, join, now, proven=m.trusted)
+
+    async def _mirror_joined(self, session: AsyncSession, row: Message, join: Join,
+                             now: datetime, *, proven: bool) -> None:
+        """Show a joined message to the agents, up to the limit per ticket and flood window."""
+        limit = self.config.floods.mirror_joined
+        if self.announcer is None or limit <= 0:
+            return
+        joined = await count_audit(session, ticket_number=join.number, action="flood_joined",
+                                   since=now - self.config.floods.window)
+        ticket = await get_ticket(session, join.number)
+        if joined > limit or ticket is None:
+            return
+        note = f"joined: {join.reason}"
+        if joined == limit:
+            note += f"; further joined messages stay on the ticket (limit {limit})"
+        await self.announcer.customer_replied(session, ticket=ticket, row=row,
+                                              proven=proven, now=now, note=note)
 
     async def _new_ticket(self, session: AsyncSession, row: Message, m: IncomingMessage,
                           customer: CustomerView | None, language: Language, triage: Triage,

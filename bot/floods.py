@@ -27,6 +27,7 @@ class FloodLimits:
     max_per_sender: int = 3
     max_per_customer: int = 20
     duplicate_window: timedelta = timedelta(minutes=10)
+    mirror_joined: int = 5  # joined messages shown to the agents per ticket and window
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 
 INCIDENT = "incident"
 PREMIER = "premier"  # the allowance kind, and the ticket's flag once escalated
+# a ticket being worked on; not one that waits for its sender's proof or consent, or is done
+ESCALATABLE = (TicketStatus.OPEN, TicketStatus.ANSWERED, TicketStatus.WAITING_CUSTOMER)
 
 
 @dataclass(frozen=True)
@@ -363,7 +365,8 @@ class Escalation:
 async def premier_left(session: AsyncSession, engine: Engine, ticket: Ticket,
                        now: datetime) -> int:
     """How many Premier escalations this ticket could still use this month (0: no button)."""
-    if ticket.customer_id is None or PREMIER in ticket.flags.split(","):
+    if (ticket.customer_id is None or PREMIER in ticket.flags.split(",")
+            or ticket.status not in ESCALATABLE):
         return 0
     allowance = premier_escalation(engine.policy, engine.plan_rule(ticket.product, ticket.plan),
                                    Severity(ticket.severity), 0)
@@ -380,7 +383,8 @@ async def escalate_premier(session: AsyncSession, engine: Engine, number: int, a
     """Escalate a ticket to Microsoft Premier, claiming one of the month's escalations atomically.
 
     Refused with the reason when the plan has none, the severity does not qualify, the ticket is
-    escalated already, or the month's escalations are used up; the refusal is audited too.
+    escalated already or not being worked on (unverified, awaiting consent, closed, declined), or
+    the month's escalations are used up; the refusal is audited too.
     """
     ticket = await get_ticket(session, number)
     if ticket is None:
@@ -392,6 +396,8 @@ async def escalate_premier(session: AsyncSession, engine: Engine, number: int, a
     reason, used = "", 0
     if PREMIER in flags:
         reason = f"NT#{number} is escalated to Microsoft Premier already"
+    elif ticket.status not in ESCALATABLE:
+        reason = f"NT#{number} is {ticket.status.replace('_', ' ')}, not being worked on"
     elif ticket.customer_id is None or allowance is None:
         reason = (f"the {ticket.product} {ticket.plan or 'no'} plan has no Premier escalation "
                   f"for severity {ticket.severity}")

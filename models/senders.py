@@ -32,14 +32,17 @@ async def serialise(session: AsyncSession, key: str) -> None:
 
 
 async def tickets_opened_by(session: AsyncSession, *, sender: str, channel: str,
-                            since: datetime) -> list[RecentTicket]:
-    """Tickets opened by `sender`'s messages since `since`, newest first."""
+                            since: datetime, customer_id: int | None) -> list[RecentTicket]:
+    """Tickets of one customer (None: of no customer) opened by `sender`'s messages since
+    `since`, newest first."""
+    same_customer = (col(Ticket.customer_id).is_(None) if customer_id is None
+                     else col(Ticket.customer_id) == customer_id)
     rows = await session.exec(
         select(Message, Ticket.status)
         .join(Ticket, col(Ticket.number) == col(Message.ticket_number))
         .where(Message.direction == "in", Message.channel == channel,
                Message.sender == sender, Message.disposition == "ticket",
-               col(Message.created_at) >= since)
+               col(Message.created_at) >= since, same_customer)
         .order_by(col(Message.id).desc())
     )
     return [RecentTicket(int(m.ticket_number), status, m.text, m.subject, m.created_at)

@@ -75,6 +75,24 @@ async def triage_post_ts(session: AsyncSession, ticket_number: int) -> str | Non
     return row.first()
 
 
+THREAD_OF = "_thread_of"  # in a call's args: post under the post that call makes, once it is out
+
+
+async def in_triage_thread(session: AsyncSession, ticket_number: int,
+                           args: dict[str, Any]) -> dict[str, Any]:
+    """`args` for a line in the ticket's triage thread: under its post now if the post is out,
+    else once the outbox has made it (top level if it never can be)."""
+    thread = await triage_post_ts(session, ticket_number)
+    if thread:
+        return {**args, "thread_ts": thread}
+    return {**args, THREAD_OF: f"triage:NT#{ticket_number}"}
+
+
+async def call_by_key(session: AsyncSession, key: str) -> SlackCall | None:
+    """The call queued under `key`, if any."""
+    return (await session.exec(select(SlackCall).where(SlackCall.key == key))).first()
+
+
 async def lock_call(session: AsyncSession, call_id: int) -> SlackCall | None:
     """A call, locked until the transaction ends."""
     rows = await session.exec(select(SlackCall).where(SlackCall.id == call_id).with_for_update())

@@ -6,7 +6,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import func, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -86,6 +86,17 @@ async def audit(
             detail=json.dumps(detail, default=str, sort_keys=True),
         )
     )
+
+
+async def count_audit(session: AsyncSession, *, ticket_number: int, action: str,
+                      since: datetime) -> int:
+    """How many `action` events the ticket's audit trail has had since `since`."""
+    rows = await session.exec(
+        select(func.count()).select_from(AuditEvent)
+        .where(AuditEvent.ticket_number == ticket_number, AuditEvent.action == action,
+               col(AuditEvent.at) >= since)
+    )
+    return int(rows.one())
 
 
 async def add_ticket(session: AsyncSession, ticket: Ticket) -> Ticket:

@@ -7,6 +7,7 @@ import asyncio
 import json
 import time
 
+from bot.deadlines import close
 from bot.intake.slack.triage import ASSIGN, CONFIRM, DEPARTMENT, PREMIER, SEVERITY
 from models.tables import Ticket
 from models.tickets import allowance_used, ticket_history
@@ -239,3 +240,33 @@ async def test_a_severity_a_ticket_cannot_be_escalated(slack: Slack) -> None:
     [post] = await posted_to(slack.fake, "C0TRIAGE")
     assert ticket.severity == "A"
     assert premier_button(post) == []
+
+
+async def premier_used(slack: Slack, ticket: Ticket) -> int:
+    assert ticket.customer_id is not None
+    async with slack.running.db.reader() as session:
+        return await allowance_used(session, customer_id=ticket.customer_id,
+                                    product=ticket.product, month=ticket.usage_month,
+                                    kind="premier")
+
+
+async def test_a_closed_ticket_cannot_be_escalated(slack: Slack) -> None:
+    ticket = await seeblick_ticket_of_severity_c(slack, "1763900000.000100")
+    assert ticket.number is not None
+    async with slack.running.db.session() as session:
+        await close(session, number=ticket.number, now=slack.running.clock.now, actor="test")
+    await slack.sender.choose(AGENT, PREMIER, str(ticket.number))
+    [refusal] = await slack.fake.wait_for("chat.postEphemeral", 1)
+    assert refusal.args["text"] == (f"Not escalated: NT#{ticket.number} is closed, not being "
+                                    "worked on.")
+    assert "premier" not in (await fresh(slack, ticket.number)).flags.split(",")
+
+
+async def test_a_closed_ticket_spends_no_premier_escalation(slack: Slack) -> None:
+    ticket = await seeblick_ticket_of_severity_c(slack, "1763900000.000100")
+    assert ticket.number is not None
+    async with slack.running.db.session() as session:
+        await close(session, number=ticket.number, now=slack.running.clock.now, actor="test")
+    await slack.sender.choose(AGENT, PREMIER, str(ticket.number))
+    await slack.fake.wait_for("chat.postEphemeral", 1)
+    assert await premier_used(slack, ticket) == 0

@@ -23,7 +23,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.delivery import DeliveryLoop
 from models.db import Database
-from models.slack import due_calls, lock_call
+from models.slack import THREAD_OF, call_by_key, due_calls, lock_call
 from models.tables import SlackCall
 
 log = logging.getLogger(__name__)
@@ -135,8 +135,32 @@ class SlackDeliverer(DeliveryLoop):
             made += await self._deliver(call)
         return made
 
-    async def _deliver(self, call: SlackCall) -> int:
-        assert call.id is not None
+    async def _threaded(self, call: SlackCall) -> SlackCall | None:
+        """The call with its thread filled in from the post it goes under; None while that post
+        is still to be made (it is tried again when the post is)."""
+        args = json.loads(call.payload)
+        parent_key = args.pop(THREAD_OF, None)
+        if parent_key is None:
+            return call
+        async with self.db.reader() as session:
+            parent = await call_by_key(session, parent_key)
+        if parent is not None and parent.status == "queued":
+            async with self.db.session() as session:
+                row = await lock_call(session, call.id or 0)
+                if row is not None and row.status == "queued":
+                    row.next_attempt_at = max(parent.next_attempt_at or self.clock(),
+                                              self.clock())
+                    session.add(row)
+            return None
+        if parent is not None and parent.result_ts:
+            args["thread_ts"] = parent.result_ts
+        return call.model_copy(update={"payload": json.dumps(args, ensure_ascii=False)})
+
+    async def _deliver(self, queued: SlackCall) -> int:
+        assert queued.id is not None
+        call = await self._threaded(queued)
+        if call is None:
+            return 0
         failure: CallFailed | None = None
         data: dict[str, Any] = {}
         try:
@@ -147,7 +171,7 @@ class SlackDeliverer(DeliveryLoop):
             failure = CallFailed(f"{type(exc).__name__}: {exc}", permanent=False)
         now = self.clock()
         async with self.db.session() as session:
-            row = await lock_call(session, call.id)
+            row = await lock_call(session, queued.id)
             if row is None or row.status != "queued":
                 return 0
             row.attempts += 1

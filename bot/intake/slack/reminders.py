@@ -7,7 +7,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -20,7 +19,7 @@ from bot.notify import summary
 from bot.sla.engine import Engine
 from bot.sla.reminders import next_expected
 from models.customers import get_customer
-from models.slack import queue_call, triage_post_ts
+from models.slack import in_triage_thread, queue_call
 from models.tables import CallbackBooking, Reminder, Ticket
 
 log = logging.getLogger(__name__)
@@ -57,11 +56,9 @@ class SlackReminders:
         booking = (await session.get(CallbackBooking, reminder.booking_id)
                    if reminder.booking_id else None)
         text = f":alarm_clock: {escape(summary(self.engine, reminder, ticket, booking))}"
-        args: dict[str, Any] = {"channel": self.triage_channel, "text": text,
-                                "blocks": [section(text)]}
-        thread = await triage_post_ts(session, ticket.number)
-        if thread:
-            args["thread_ts"] = thread
+        args = await in_triage_thread(session, ticket.number,
+                                      {"channel": self.triage_channel, "text": text,
+                                       "blocks": [section(text)]})
         await queue_call(session, key=f"reminder:{reminder.id}", method="chat.postMessage",
                          ticket_number=ticket.number, now=now, args=args)
 

@@ -20,7 +20,7 @@ from bot.intake.slack.blocks import escape, excerpt, section
 from bot.service import premier_left
 from bot.sla.engine import Assessment, Engine
 from models.customers import CustomerView
-from models.slack import queue_call, triage_post_ts
+from models.slack import in_triage_thread, queue_call
 from models.tables import Message, Ticket
 
 
@@ -162,18 +162,17 @@ class TriagePoster:
                          args={"channel": self.channel, "text": fallback, "blocks": blocks})
 
     async def customer_replied(self, session: AsyncSession, *, ticket: Ticket, row: Message,
-                               proven: bool, now: datetime) -> None:
-        """Mirror the reply into the ticket's triage thread (top level if the post is not out)."""
+                               proven: bool, now: datetime, note: str = "") -> None:
+        """Mirror the reply into the ticket's triage thread."""
         assert ticket.number is not None
-        thread = await triage_post_ts(session, ticket.number)
         head = (f"Customer reply on NT#{ticket.number} ({row.channel}) from "
-                f"{escape(row.sender)}" + ("" if proven else " (sender not verified)"))
+                f"{escape(row.sender)}" + ("" if proven else " (sender not verified)")
+                + (f" ({escape(note)})" if note else ""))
         quoted = "\n".join(f">{line}" for line in
                             excerpt(row.text, lines=20, limit=2500).splitlines()) or ">"
         text = f"*{head}*\n{quoted}"
-        args: dict[str, Any] = {"channel": self.channel, "text": text}
-        if thread:
-            args["thread_ts"] = thread
+        args = await in_triage_thread(session, ticket.number,
+                                      {"channel": self.channel, "text": text})
         await queue_call(session, key=f"mirror:{row.external_id}"[:200],
                          method="chat.postMessage", ticket_number=ticket.number, now=now,
                          args=args)
