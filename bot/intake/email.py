@@ -16,6 +16,7 @@ from bot.config import Settings
 from bot.intake.mime import content_digest, message_id_of
 from bot.intake.smtp_server import IntakeSMTP, SessionLimits
 from models.db import Database
+from models.group import GroupCommit
 from models.messages import store_inbound
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,7 @@ class SupportHandler:
                  on_stored: Callable[[int], None], clock: Callable[[], datetime],
                  max_recipients: int = 50) -> None:
         self.db = db
+        self.stores = GroupCommit(db)  # a burst of mail shares commits
         self.addresses = addresses
         self.on_stored = on_stored
         self.clock = clock
@@ -72,12 +74,11 @@ class SupportHandler:
         external_id = message_id_of(raw)
         sender = str(envelope.mail_from or "")
         try:
-            async with self.db.session() as db_session:
-                stored = await store_inbound(
-                    db_session, channel="email", external_id=external_id,
-                    digest=content_digest(raw, envelope_sender=sender), raw=raw, sender=sender,
-                    recipient=",".join(envelope.rcpt_tos), now=self.clock(),
-                )
+            digest, recipient, now = (content_digest(raw, envelope_sender=sender),
+                                      ",".join(envelope.rcpt_tos), self.clock())
+            stored = await self.stores.run(lambda db_session: store_inbound(
+                db_session, channel="email", external_id=external_id, digest=digest, raw=raw,
+                sender=sender, recipient=recipient, now=now))
         except Exception:
             log.exception("event=mail_store_failed message_id=%s", external_id)
             return "451 4.3.0 Could not store the message; please try again later"
