@@ -48,7 +48,8 @@ class FakeSlack:
     users: dict[str, dict[str, Any]] = field(default_factory=dict)
     runner: web.AppRunner | None = None
     port: int = 0
-    sockets: list[web.WebSocketResponse] = field(default_factory=list)
+    sockets: list[web.WebSocketResponse] = field(default_factory=list)  # open ones, oldest first
+    opened: int = 0  # Socket Mode connections ever opened
     acks: dict[str, dict[str, Any]] = field(default_factory=dict)
     # Awaited with an envelope id when its ack arrives, before it is recorded in `acks`.
     on_ack: Callable[[str], Awaitable[None]] | None = None
@@ -77,14 +78,14 @@ class FakeSlack:
             await asyncio.sleep(0.02)
         raise AssertionError(f"{len(self.made(method))} {method} calls, expected {count}")
 
-    async def wait_socket(self, timeout: float = 10) -> web.WebSocketResponse:
-        """The open Socket Mode connection, once the service has one."""
+    async def wait_socket(self, nth: int = 1, timeout: float = 10) -> web.WebSocketResponse:
+        """The newest open Socket Mode connection, once the service opened `nth` of them."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.sockets:
+            if self.opened >= nth and self.sockets:
                 return self.sockets[-1]
             await asyncio.sleep(0.02)
-        raise AssertionError("the service did not open a Socket Mode connection")
+        raise AssertionError(f"{self.opened} Socket Mode connections, expected {nth}")
 
     async def envelope(self, payload: dict[str, Any], *, kind: str = "events_api",
                        retry_attempt: int = 0) -> str:
@@ -156,6 +157,7 @@ class FakeSlack:
         socket = web.WebSocketResponse()
         await socket.prepare(request)
         self.sockets.append(socket)
+        self.opened += 1
         await socket.send_json({"type": "hello", "num_connections": 1,
                                 "connection_info": {"app_id": "A0NETTASK"}})
         try:

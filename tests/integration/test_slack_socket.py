@@ -15,12 +15,13 @@ import aiohttp
 import pytest
 from sqlalchemy import text
 
-from bot.intake.slack.app import REFUSAL
+from bot.intake.slack.app import COMMAND_REFUSAL, REFUSAL
 from models.db import Database
 from models.tables import Message
 from tests.fakes.slack_api import FakeSlack
 from tests.fakes.slack_events import SlackSender
 from tests.integration.conftest import (
+    AGENT,
     Clock,
     Slack,
     make_settings,
@@ -223,3 +224,51 @@ async def test_without_a_signing_secret_the_socket_works_and_http_stays_shut(
         await running.service.stop()
     assert over_http.status == 503
     assert [r.disposition for r in rows] == ["ticket"]
+
+
+async def test_after_slacks_disconnect_message_the_service_reconnects(socket: Slack) -> None:
+    # Slack asks every client to reconnect now and then (a refresh); events keep coming after it.
+    first = await socket.fake.wait_socket()
+    await first.send_json({"type": "disconnect", "reason": "refresh_requested"})
+    second = await socket.fake.wait_socket(nth=2)
+    envelope = await socket.fake.envelope(event(socket))
+    await socket.fake.wait_ack(envelope)
+    [row] = await socket.processed()
+    assert second is not first
+    assert len(socket.fake.made("apps.connections.open")) == 2
+    assert row.disposition == "ticket"
+    assert (await health(socket))["slack"]["socket_mode"] == {"connected": True}
+
+
+async def test_slack_failing_at_start_is_asked_again_until_the_socket_is_up(
+        db: Database, database_url: str, tmp_path: Path, fake: FakeSlack,
+        caplog: pytest.LogCaptureFixture) -> None:
+    await db.dispose()
+    caplog.set_level(logging.INFO)
+    fake.fail_next(1, status=500, method="apps.connections.open")
+    settings = slack_settings(tmp_path, database_url, fake, slack_app_token=APP_TOKEN)
+    running = await start_service(settings, Clock())
+    slack = Slack(running, fake, SlackSender(running.service.http_port))
+    try:
+        await fake.wait_socket()
+        body = await health(slack)
+    finally:
+        await running.service.stop()
+    [retrying] = [r.getMessage() for r in caplog.records
+                  if "event=slack_socket_retrying" in r.getMessage()]
+    assert retrying == "event=slack_socket_retrying error=internal_error retry_in=1.0s"
+    assert [c.args["_ok"] for c in fake.calls if c.method == "apps.connections.open"] == [
+        False, True]
+    assert body["slack"]["socket_mode"] == {"connected": True}
+
+
+async def test_a_slash_command_is_answered_in_its_ack(socket: Slack) -> None:
+    command = {"command": "/nettask", "text": "NT#404", "user_id": AGENT,
+               "team_id": "T0NETTASK", "channel_id": "C0TRIAGE", "trigger_id": "trigger-cmd",
+               "response_url": "http://127.0.0.1:1/unused"}
+    refused = await socket.fake.envelope({**command, "user_id": "U0CUSTOMER"},
+                                         kind="slash_commands")
+    answered = await socket.fake.envelope(command, kind="slash_commands")
+    assert (await socket.fake.wait_ack(answered))["payload"] == {
+        "text": "There is no ticket NT#404."}
+    assert (await socket.fake.wait_ack(refused))["payload"] == {"text": COMMAND_REFUSAL}

@@ -24,6 +24,7 @@ from slack_sdk.socket_mode.request import SocketModeRequest
 log = logging.getLogger(__name__)
 
 CONNECT_SECONDS = 10.0  # how long start waits for the websocket before going on without it
+FIRST_RETRY_SECONDS, MAX_RETRY_SECONDS = 1.0, 60.0  # apps.connections.open failed: ask again
 
 
 class AckAfterStore(AsyncSocketModeHandler):
@@ -48,6 +49,7 @@ class SocketMode:
         self.app_token = app_token
         self.handler: AckAfterStore | None = None
         self.error: str | None = None
+        self.refused = False
         self._connecting: asyncio.Task[None] | None = None
 
     @property
@@ -68,34 +70,48 @@ class SocketMode:
         return state
 
     async def start(self) -> None:
-        """Ask Slack for a websocket URL with the app token, then connect (never raises)."""
+        """Connect, waiting at most CONNECT_SECONDS (never raises): a refused app token is
+        logged and given up, an unreachable Slack is asked again in the background."""
         self.handler = AckAfterStore(self.app, self.app_token,
                                      logger=logging.getLogger("slack_sdk.socket_mode"))
-        client = self.handler.client
+        self._connecting = asyncio.create_task(self._connect(self.handler))
+        await asyncio.wait({self._connecting}, timeout=CONNECT_SECONDS)
+        if not self.connected and not self.refused:
+            log.warning("event=slack_socket_connecting error=%s: not connected after %ss, "
+                        "still trying", self.error or "-", CONNECT_SECONDS)
+
+    async def _connect(self, handler: AckAfterStore) -> None:
+        client = handler.client
+        delay = FIRST_RETRY_SECONDS
+        # The URL is asked here, not in the client's connect loop, which retries a refused
+        # token forever and would hold up the start.
+        while not await self._ask_url(client):
+            if self.refused:
+                log.error("event=slack_socket_refused error=%s: apps.connections.open refused "
+                          "SLACK_APP_TOKEN (an xapp- token with connections:write is needed); "
+                          "Slack events do not arrive over Socket Mode, mail is unaffected",
+                          self.error)
+                await client.close()  # type: ignore[no-untyped-call]
+                return
+            log.warning("event=slack_socket_retrying error=%s retry_in=%ss", self.error, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, MAX_RETRY_SECONDS)
+        await handler.connect_async()  # type: ignore[no-untyped-call]
+        log.info("event=slack_socket_connected")
+
+    async def _ask_url(self, client: SocketModeClient) -> bool:
+        """apps.connections.open; on failure self.error says why, self.refused if for good."""
         try:
-            # Asked here, not in the client's connect loop, which retries a refused token forever.
             client.wss_uri = await client.issue_new_wss_url()
         except SlackApiError as exc:
             self.error = str(exc.response.get("error") or exc)
+            self.refused = exc.response.status_code < 500
+            return False
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             self.error = f"{type(exc).__name__}: {exc}"
-        if self.error is not None:
-            log.error("event=slack_socket_refused error=%s: apps.connections.open failed with "
-                      "SLACK_APP_TOKEN (an xapp- token with connections:write is needed); "
-                      "Slack events do not arrive over Socket Mode, mail is unaffected",
-                      self.error)
-            await client.close()  # type: ignore[no-untyped-call]
-            return
-        self._connecting = asyncio.create_task(self._connect())
-        await asyncio.wait({self._connecting}, timeout=CONNECT_SECONDS)
-        if not self.connected:
-            log.warning("event=slack_socket_connecting: not connected after %ss, still trying",
-                        CONNECT_SECONDS)
-
-    async def _connect(self) -> None:
-        assert self.handler is not None
-        await self.handler.connect_async()  # type: ignore[no-untyped-call]
-        log.info("event=slack_socket_connected")
+            return False
+        self.error = None
+        return True
 
     async def stop(self) -> None:
         """Close the websocket; an envelope not acked yet is delivered again by Slack."""
