@@ -272,3 +272,23 @@ async def test_a_slash_command_is_answered_in_its_ack(socket: Slack) -> None:
     assert (await socket.fake.wait_ack(answered))["payload"] == {
         "text": "There is no ticket NT#404."}
     assert (await socket.fake.wait_ack(refused))["payload"] == {"text": COMMAND_REFUSAL}
+
+
+async def test_an_app_token_without_a_bot_token_opens_no_socket_and_says_why(
+        db: Database, database_url: str, tmp_path: Path, fake: FakeSlack,
+        caplog: pytest.LogCaptureFixture) -> None:
+    await db.dispose()
+    caplog.set_level(logging.INFO)
+    settings = make_settings(tmp_path, database_url, slack_app_token=APP_TOKEN,
+                             slack_api_url=fake.base_url,
+                             slack_outbox_file=tmp_path / "slack.jsonl")
+    running = await start_service(settings, Clock())
+    try:
+        body = await health(Slack(running, fake, SlackSender(running.service.http_port)))
+    finally:
+        await running.service.stop()
+    [started] = [r.getMessage() for r in caplog.records if "event=slack_mode" in r.getMessage()]
+    assert "socket_mode=off:no-SLACK_BOT_TOKEN" in started
+    assert body["slack"]["socket_mode"] == {
+        "connected": False, "error": "SLACK_APP_TOKEN without SLACK_BOT_TOKEN"}
+    assert fake.made("apps.connections.open") == []
