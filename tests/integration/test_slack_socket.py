@@ -4,6 +4,7 @@ before its ack, deduplicated like HTTP events, processed by the same Slack worke
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -14,9 +15,11 @@ from typing import Any
 import aiohttp
 import pytest
 from sqlalchemy import text
+from sqlmodel import select
 
 from bot.intake.slack.app import COMMAND_REFUSAL, REFUSAL
 from models.db import Database
+from models.slack import take_event
 from models.tables import Message
 from tests.fakes.slack_api import FakeSlack
 from tests.fakes.slack_events import SlackSender
@@ -292,3 +295,42 @@ async def test_an_app_token_without_a_bot_token_opens_no_socket_and_says_why(
     assert body["slack"]["socket_mode"] == {
         "connected": False, "error": "SLACK_APP_TOKEN without SLACK_BOT_TOKEN"}
     assert fake.made("apps.connections.open") == []
+
+
+class Rollback(Exception):
+    """Ends the test's transaction without committing it."""
+
+
+async def test_stop_lets_an_envelope_being_stored_finish_and_be_acked(
+        db: Database, database_url: str, tmp_path: Path, fake: FakeSlack,
+        caplog: pytest.LogCaptureFixture) -> None:
+    await db.dispose()
+    caplog.set_level(logging.INFO)
+    caplog.set_level(logging.DEBUG, logger="bot.intake.slack.socket_mode")
+    clock = Clock()
+    running = await start_service(
+        slack_settings(tmp_path, database_url, fake, slack_app_token=APP_TOKEN), clock)
+    slack = Slack(running, fake, SlackSender(running.service.http_port))
+    stopping = None
+    try:
+        # The test holds the event id uncommitted, so the service's store waits on it.
+        with contextlib.suppress(Rollback):
+            async with running.db.session() as session:
+                assert await take_event(session, event_id="Ev0INFLIGHT", now=clock())
+                envelope = await fake.envelope(event(slack, event_id="Ev0INFLIGHT"))
+                await wait_log(caplog, f"event=slack_envelope_received envelope={envelope}")
+                stopping = asyncio.create_task(running.service.stop())
+                await wait_log(caplog, "event=slack_socket_draining in_flight=1")
+                raise Rollback
+        await stopping
+    finally:
+        if stopping is None:
+            await running.service.stop()
+    after = Database(database_url)
+    try:
+        async with after.reader() as session:
+            rows = list((await session.exec(select(Message.external_id))).all())
+    finally:
+        await after.dispose()
+    assert fake.acks[envelope] == {"envelope_id": envelope}
+    assert rows == [f"C0LOGNORD:{TS}"]

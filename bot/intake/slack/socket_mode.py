@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from logging import Logger
 
 import aiohttp
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
@@ -25,14 +26,31 @@ log = logging.getLogger(__name__)
 
 CONNECT_SECONDS = 10.0  # how long start waits for the websocket before going on without it
 FIRST_RETRY_SECONDS, MAX_RETRY_SECONDS = 1.0, 60.0  # apps.connections.open failed: ask again
+DRAIN_SECONDS = 10.0  # at stop, how long envelopes being stored may take to finish and be acked
 
 
 class AckAfterStore(AsyncSocketModeHandler):
-    """bolt's handler with the order spelled out: dispatch (which stores), then ack on 200 only."""
+    """bolt's handler with the order spelled out: dispatch (which stores), then ack on 200 only;
+    it knows which envelopes are being handled, so that stop can let them finish."""
+
+    def __init__(self, app: AsyncApp, app_token: str, logger: Logger) -> None:
+        super().__init__(app, app_token, logger=logger)
+        self.in_flight: set[asyncio.Task[object]] = set()
 
     async def handle(self, client: SocketModeClient,  # type: ignore[override]
                      req: SocketModeRequest) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self.in_flight.add(task)
+        try:
+            await self._handle(client, req)
+        finally:
+            self.in_flight.discard(task)
+
+    async def _handle(self, client: SocketModeClient, req: SocketModeRequest) -> None:
         began = time.time()
+        log.debug("event=slack_envelope_received envelope=%s type=%s retry=%s",
+                  req.envelope_id, req.type, req.retry_attempt or "-")
         answer = await run_async_bolt_app(self.app, req)
         if answer.status != 200:
             log.warning("event=slack_envelope_not_acked envelope=%s type=%s status=%s: "
@@ -114,10 +132,14 @@ class SocketMode:
         return True
 
     async def stop(self) -> None:
-        """Close the websocket; an envelope not acked yet is delivered again by Slack."""
+        """Let envelopes being stored finish and be acked, then close the websocket; one that
+        is not acked by then is delivered again by Slack."""
         if self._connecting is not None:
             self._connecting.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._connecting
+        if self.handler is not None and self.handler.in_flight:
+            log.info("event=slack_socket_draining in_flight=%s", len(self.handler.in_flight))
+            await asyncio.wait(set(self.handler.in_flight), timeout=DRAIN_SECONDS)
         if self.handler is not None and not self.handler.client.closed:
             await self.handler.close_async()  # type: ignore[no-untyped-call]
