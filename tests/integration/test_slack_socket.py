@@ -95,9 +95,10 @@ async def test_the_ack_goes_out_only_after_the_raw_event_is_stored(socket: Slack
 
     socket.fake.on_ack = rows_at_ack
     payload = event(socket)
-    ack = await socket.fake.wait_ack(await socket.fake.envelope(payload))
+    envelope = await socket.fake.envelope(payload)
+    ack = await socket.fake.wait_ack(envelope)
     [[row]] = seen_at_ack
-    assert ack == {"envelope_id": "env-0001"}
+    assert ack == {"envelope_id": envelope}
     assert (row.direction, row.disposition) == ("in", "pending")
     assert row.external_id == f"C0LOGNORD:{TS}"
     assert row.raw is not None
