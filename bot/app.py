@@ -38,6 +38,7 @@ from bot.intake.slack.outbox import (
     WebApiTransport,
 )
 from bot.intake.slack.reminders import SlackReminders
+from bot.intake.slack.socket_mode import SocketMode
 from bot.intake.slack.triage import TriagePoster
 from bot.intake.slack.triage_actions import TriageActions
 from bot.intake.slack.triage_thread import TriageThread
@@ -81,6 +82,7 @@ class Service:
     slack_worker: MailWorker | None = None
     slack_deliverer: SlackDeliverer | None = None
     _slack_delivery: asyncio.Task[None] | None = None
+    socket: SocketMode | None = None
     reminders: ReminderLoop | None = None
 
     @property
@@ -127,10 +129,11 @@ class Service:
                                  max_recipients=settings.smtp_max_recipients)
         self.smtp = await start_smtp(settings, handler)
         await self._start_slack()
+        events = self.slack.handle if self.slack and http_events(settings) else not_configured
         self.runner = http_runner(
             settings, self.db, model_state=lambda: model_state(self.intake.classifier),
-            slack_events=self.slack.handle if self.slack else not_configured,
-            slack_state=slack_state(settings))
+            slack_events=events,
+            slack_state=lambda: slack_state(settings, self.socket))
         await self.runner.setup()
         site = web.TCPSite(self.runner, settings.http_host, settings.http_port)
         await site.start()
@@ -148,7 +151,8 @@ class Service:
         )
 
     async def _start_slack(self) -> None:
-        """The Slack worker, outbox and (with a signing secret) the events endpoint."""
+        """The Slack worker, outbox, the events endpoint (with a signing secret) and Socket Mode
+        (with an app token and a bot token)."""
         settings = self.settings
         self.slack_deliverer = SlackDeliverer(
             db=self.db, transport=slack_transport(settings), clock=self.clock,
@@ -169,21 +173,26 @@ class Service:
                                        on_processed=self.slack_deliverer.wake.set)
         await self.slack_worker.start()
         self._slack_delivery = asyncio.create_task(self.slack_deliverer.run())
-        if settings.slack_signing_secret.get_secret_value():
+        if http_events(settings) or socket_mode(settings):
             self.slack = SlackEndpoint(settings=settings, db=self.db, clock=self.clock,
                                        on_stored=self.slack_worker.submit, identity=identity,
                                        triage=TriageActions(engine=self.engine,
                                                             mail=self.intake.config,
                                                             zone=self.engine.calendar.zone))
             await self.slack.identify()
-        state = slack_state(settings)
+        if self.slack is not None and socket_mode(settings):
+            self.socket = SocketMode(app=self.slack.app,
+                                     app_token=settings.slack_app_token.get_secret_value())
+            await self.socket.start()
+        state = slack_state(settings, self.socket)
+        socket = describe_socket(settings, self.socket)
         if settings.slack_mode == "outbox-file":
-            log.warning("event=slack_mode mode=outbox-file file=%s events=%s: no SLACK_BOT_TOKEN,"
-                        " so Slack calls are written to the file instead of Slack",
-                        settings.slack_outbox_file, state["events"])
+            log.warning("event=slack_mode mode=outbox-file file=%s events=%s socket_mode=%s: no "
+                        "SLACK_BOT_TOKEN, so Slack calls are written to the file instead of Slack",
+                        settings.slack_outbox_file, state["events"], socket)
         else:
-            log.info("event=slack_mode mode=web-api api=%s events=%s", settings.slack_api_url,
-                     state["events"])
+            log.info("event=slack_mode mode=web-api api=%s events=%s socket_mode=%s",
+                     settings.slack_api_url, state["events"], socket)
 
     async def stop(self) -> None:
         """Stop taking mail, finish nothing half-way (pending mail resumes on start), close."""
@@ -194,6 +203,8 @@ class Service:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(2):
                     await self.smtp.wait_closed()
+        if self.socket is not None:
+            await self.socket.stop()
         if self.runner is not None:
             await self.runner.cleanup()
         if self.reminders is not None:
@@ -241,17 +252,42 @@ def slack_transport(settings: Settings) -> SlackTransport:
     return JsonLinesTransport(settings.slack_outbox_file)
 
 
-def slack_state(settings: Settings) -> dict[str, object]:
-    """What /health says about Slack: where calls go, and whether events are taken."""
+def http_events(settings: Settings) -> bool:
+    """Whether POST /slack/events can check signatures (SLACK_SIGNING_SECRET is set)."""
+    return bool(settings.slack_signing_secret.get_secret_value())
+
+
+def socket_mode(settings: Settings) -> bool:
+    """Whether Socket Mode is used: an app token, and a bot token to answer with."""
+    return bool(settings.slack_app_token.get_secret_value() and
+                settings.slack_bot_token.get_secret_value())
+
+
+def slack_state(settings: Settings, socket: SocketMode | None = None) -> dict[str, object]:
+    """What /health says about Slack: where calls go, whether events are taken over HTTP, and
+    (with SLACK_APP_TOKEN) whether the Socket Mode connection is up."""
     state: dict[str, object] = {
         "mode": settings.slack_mode,
-        "events": "on" if settings.slack_signing_secret.get_secret_value() else
-        "off (no SLACK_SIGNING_SECRET)",
+        "events": "on" if http_events(settings) else "off (no SLACK_SIGNING_SECRET)",
     }
+    if settings.slack_app_token.get_secret_value():
+        state["socket_mode"] = socket.state() if socket is not None else {
+            "connected": False, "error": "SLACK_APP_TOKEN without SLACK_BOT_TOKEN"}
     if settings.slack_mode == "outbox-file":
         state["outbox_file"] = str(settings.slack_outbox_file)
         state["note"] = "no SLACK_BOT_TOKEN: mail-only; Slack calls are written to the file"
     return state
+
+
+def describe_socket(settings: Settings, socket: SocketMode | None) -> str:
+    """The start log's word for Socket Mode: off, connected, or not-connected:<why>."""
+    if not settings.slack_app_token.get_secret_value():
+        return "off"
+    if socket is None:
+        return "off:no-SLACK_BOT_TOKEN"
+    if socket.connected:
+        return "connected"
+    return f"not-connected:{socket.error or 'still-connecting'}"
 
 
 def alert_config(settings: Settings, engine: Engine) -> AlertConfig:

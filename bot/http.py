@@ -15,7 +15,8 @@ from models.migrate import current_revision, head_revision
 DB_KEY = web.AppKey("db", Database)
 ModelState = Callable[[], dict[str, object]]
 MODEL_KEY: web.AppKey[ModelState] = web.AppKey("model_state")
-SLACK_KEY = web.AppKey("slack", dict[str, object])
+SlackState = Callable[[], dict[str, object]]
+SLACK_KEY: web.AppKey[SlackState] = web.AppKey("slack_state")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -44,13 +45,13 @@ async def health(request: web.Request) -> web.Response:
     body = {"status": "ok" if ok else "degraded", "version": __version__,
             "database": state, "model": model}
     if SLACK_KEY in request.app:
-        body["slack"] = request.app[SLACK_KEY]
+        body["slack"] = request.app[SLACK_KEY]()
     return web.json_response(body, status=200 if ok else 503)
 
 
 def make_http_app(db: Database, *, max_request_bytes: int = 1024 * 1024,
                   model_state: ModelState | None = None, slack_events: Handler | None = None,
-                  slack_state: dict[str, object] | None = None) -> web.Application:
+                  slack_state: SlackState | None = None) -> web.Application:
     """The aiohttp application with every route of the service."""
     app = web.Application(client_max_size=max_request_bytes)
     app[DB_KEY] = db
@@ -65,7 +66,7 @@ def make_http_app(db: Database, *, max_request_bytes: int = 1024 * 1024,
 
 def http_runner(settings: Settings, db: Database, *, model_state: ModelState | None = None,
                 slack_events: Handler | None = None,
-                slack_state: dict[str, object] | None = None) -> web.AppRunner:
+                slack_state: SlackState | None = None) -> web.AppRunner:
     """The runner with the server's limits: a client that has not sent a whole request head
     within HTTP_HEADER_TIMEOUT_SECONDS of connecting (or of its last response) is dropped."""
     # aiohttp's keep-alive timer runs from the connection's start and closes a connection that

@@ -1,4 +1,6 @@
-"""A local Slack Web API: records every call, answers the methods we use, fails on request."""
+"""A local Slack Web API: records every call, answers the methods we use, fails on request;
+and Slack's Socket Mode side: apps.connections.open points at a websocket on the same server,
+through which a test sends envelopes and receives their acks."""
 
 from __future__ import annotations
 
@@ -6,10 +8,11 @@ import asyncio
 import itertools
 import json
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiohttp import web
+from aiohttp import WSMsgType, web
 
 BOT_USER = "U0NTBOT"
 BOT_ID = "B0NTBOT"
@@ -45,7 +48,13 @@ class FakeSlack:
     users: dict[str, dict[str, Any]] = field(default_factory=dict)
     runner: web.AppRunner | None = None
     port: int = 0
+    sockets: list[web.WebSocketResponse] = field(default_factory=list)  # open ones, oldest first
+    opened: int = 0  # Socket Mode connections ever opened
+    acks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Awaited with an envelope id when its ack arrives, before it is recorded in `acks`.
+    on_ack: Callable[[str], Awaitable[None]] | None = None
     _ts: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    _envelopes: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     @property
     def base_url(self) -> str:
@@ -69,9 +78,41 @@ class FakeSlack:
             await asyncio.sleep(0.02)
         raise AssertionError(f"{len(self.made(method))} {method} calls, expected {count}")
 
+    async def wait_socket(self, nth: int = 1, timeout: float = 10) -> web.WebSocketResponse:
+        """The newest open Socket Mode connection, once the service opened `nth` of them."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.opened >= nth and self.sockets:
+                return self.sockets[-1]
+            await asyncio.sleep(0.02)
+        raise AssertionError(f"{self.opened} Socket Mode connections, expected {nth}")
+
+    async def envelope(self, payload: dict[str, Any], *, kind: str = "events_api",
+                       retry_attempt: int = 0) -> str:
+        """Send one Socket Mode envelope (a new envelope id each time); its envelope id."""
+        socket = await self.wait_socket()
+        envelope_id = f"env-{next(self._envelopes):04d}"
+        envelope: dict[str, Any] = {"type": kind, "envelope_id": envelope_id,
+                                    "payload": payload, "accepts_response_payload": False}
+        if kind == "events_api":
+            envelope.update(retry_attempt=retry_attempt,
+                            retry_reason="timeout" if retry_attempt else "")
+        await socket.send_json(envelope)
+        return envelope_id
+
+    async def wait_ack(self, envelope_id: str, timeout: float = 10) -> dict[str, Any]:
+        """The ack of one envelope once it arrived (AssertionError on timeout)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if envelope_id in self.acks:
+                return self.acks[envelope_id]
+            await asyncio.sleep(0.02)
+        raise AssertionError(f"no ack for {envelope_id}; acks: {sorted(self.acks)}")
+
     async def start(self) -> None:
         app = web.Application()
         app.router.add_route("*", "/api/{method}", self._handle)
+        app.router.add_get("/link", self._socket)
         self.runner = web.AppRunner(app, access_log=None)
         await self.runner.setup()
         site = web.TCPSite(self.runner, "127.0.0.1", 0)
@@ -79,6 +120,8 @@ class FakeSlack:
         self.port = int(self.runner.addresses[0][1])
 
     async def stop(self) -> None:
+        for socket in list(self.sockets):
+            await socket.close()
         if self.runner is not None:
             await self.runner.cleanup()
 
@@ -110,7 +153,29 @@ class FakeSlack:
             return web.json_response(body, status=failure.status, headers=headers)
         return web.json_response(self._answer(method, args))
 
+    async def _socket(self, request: web.Request) -> web.WebSocketResponse:
+        socket = web.WebSocketResponse()
+        await socket.prepare(request)
+        self.sockets.append(socket)
+        self.opened += 1
+        await socket.send_json({"type": "hello", "num_connections": 1,
+                                "connection_info": {"app_id": "A0NETTASK"}})
+        try:
+            async for frame in socket:
+                if frame.type != WSMsgType.TEXT:
+                    continue
+                ack = json.loads(frame.data)
+                envelope_id = str(ack.get("envelope_id"))
+                if self.on_ack is not None:
+                    await self.on_ack(envelope_id)
+                self.acks[envelope_id] = ack
+        finally:
+            self.sockets.remove(socket)
+        return socket
+
     def _answer(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
+        if method == "apps.connections.open":
+            return {"ok": True, "url": f"ws://127.0.0.1:{self.port}/link"}
         if method == "auth.test":
             return {"ok": True, "user_id": BOT_USER, "bot_id": BOT_ID, "team_id": TEAM,
                     "user": "nettask", "team": "NetTask", "url": "https://nettask.slack.com/"}

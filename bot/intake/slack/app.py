@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import logging
 import re
 import time
@@ -112,7 +113,8 @@ class SlackEndpoint:
                            next: Callable[[], Awaitable[BoltResponse]]) -> BoltResponse:
         if body.get("type") != "event_callback":
             return await next()
-        raw = req.raw_body.encode("utf-8")
+        # Over Socket Mode bolt has the payload parsed already and no raw body: store it as JSON.
+        raw = (req.raw_body or json.dumps(body, ensure_ascii=False)).encode("utf-8")
         retry = req.headers.get("x-slack-retry-num", [""])[0]
         try:
             async with self.db.session() as session:
