@@ -139,19 +139,20 @@ async def test_a_user_of_another_workspace_is_refused(slack: Slack) -> None:
                              user="U0GUEST", user_team="T0OTHER")
     refusal = await refused(slack)
     assert (refusal.args["channel"], refusal.args["user"]) == (CHANNEL, "U0GUEST")
-    assert "only the customer's own Slack users" in refusal.args["text"]
+    assert "nur Slack-Nutzer Ihrer eigenen Organisation" in refusal.args["text"]
     await assert_unchanged(slack, before)
     [event] = [e for e in await trail(slack, before.number)
                if e.action == "consent_click_refused"]
     assert event.actor == "slack user U0GUEST"
-    assert json.loads(event.detail)["team"] == "T0OTHER"
+    assert (json.loads(event.detail)["team"], json.loads(event.detail)["reason"]) == (
+        "T0OTHER", "other_workspace")
 
 
 async def test_without_the_users_team_the_payloads_team_decides(slack: Slack) -> None:
     before, ts = await quoted_ticket(slack)
     await slack.sender.press(CONFIRM, value(before), channel=CHANNEL, message_ts=ts,
                              user_team=None, team="T0NETTASK")
-    assert "only the customer's own Slack users" in (await refused(slack)).args["text"]
+    assert "nur Slack-Nutzer Ihrer eigenen Organisation" in (await refused(slack)).args["text"]
     await assert_unchanged(slack, before)
 
 
@@ -167,7 +168,7 @@ async def test_a_forged_lower_price_is_refused(slack: Slack) -> None:
     before, ts = await quoted_ticket(slack)
     await slack.sender.press(CONFIRM, value(before, 100), channel=CHANNEL, message_ts=ts,
                              user_team=TEAM)
-    assert "do not match the ticket" in (await refused(slack)).args["text"]
+    assert "passen nicht zum aktuellen Stand" in (await refused(slack)).args["text"]
     await assert_unchanged(slack, before)
 
 
@@ -181,7 +182,7 @@ async def test_a_quote_superseded_by_an_agents_severity_change_is_refused(slack:
     for offered in (value(before), value(changed)):  # the old price, or the new one forged in
         await slack.sender.press(CONFIRM, offered, channel=CHANNEL, message_ts=old_ts,
                                  user_team=TEAM)
-    assert "not our latest message" in (await refused(slack, 2)).args["text"]
+    assert "nicht unser neuestes Angebot" in (await refused(slack, 2)).args["text"]
     assert old_ts not in [c.args["ts"] for c in slack.fake.made("chat.update")]
     after = await fresh(slack, before.number)
     assert (after.status, after.consent) == ("awaiting_consent", None)
@@ -199,7 +200,7 @@ async def test_the_buttons_clicked_in_another_customers_channel_are_refused(
                              user="U0STADT", user_team=TEAM)
     refusal = await refused(slack)
     assert (refusal.args["channel"], refusal.args["user"]) == ("C0SWDEMO", "U0STADT")
-    assert "another conversation" in refusal.args["text"]
+    assert "anderen Unterhaltung" in refusal.args["text"]
     await assert_unchanged(slack, before)
 
 
@@ -207,7 +208,7 @@ async def test_a_click_from_another_channel_on_the_quotes_ts_is_refused(slack: S
     before, ts = await quoted_ticket(slack)
     await slack.sender.press(CONFIRM, value(before), channel="C0ELSEWHERE", message_ts=ts,
                              user_team=TEAM)
-    assert "another conversation" in (await refused(slack)).args["text"]
+    assert "anderen Unterhaltung" in (await refused(slack)).args["text"]
     await assert_unchanged(slack, before)
 
 
@@ -216,7 +217,7 @@ async def test_a_double_click_is_one_consent(slack: Slack) -> None:
     await asyncio.gather(*(slack.sender.press(CONFIRM, value(before), channel=CHANNEL,
                                               message_ts=ts, user_team=TEAM)
                            for _ in range(2)))
-    assert "answered already" in (await refused(slack)).args["text"]
+    assert "bereits beantwortet" in (await refused(slack)).args["text"]
     events = await trail(slack, before.number)
     assert [e.action for e in events].count("consent") == 1
     assert len(await slack.fake.wait_for("chat.update", 1)) == 1
@@ -232,5 +233,53 @@ async def test_a_text_yes_still_consents_and_then_the_buttons_change_nothing(
     assert (after.status, after.consent) == ("open", True)
     await slack.sender.press(DECLINE, value(before), channel=CHANNEL, message_ts=ts,
                              user_team=TEAM)
-    assert "answered already" in (await refused(slack)).args["text"]
+    assert "bereits beantwortet" in (await refused(slack)).args["text"]
     assert (await fresh(slack, before.number)).status == "open"
+
+
+async def direct_ticket(slack: Slack) -> tuple[Ticket, str]:
+    """Anna writes to the app directly: no customer, billed per incident, asked by buttons."""
+    await slack.sender.event(slack.sender.message(ADVICE, channel="D0ANNA", channel_type="im",
+                                                  team=TEAM))
+    await slack.processed()
+    [ticket] = await slack.running.tickets()
+    assert (ticket.customer_id, ticket.status) == (None, "awaiting_consent")
+    [quote] = await quotes(slack, ticket.number)
+    return ticket, str(quote.result_ts)
+
+
+async def test_in_a_direct_message_the_user_who_opened_the_ticket_consents(
+        slack: Slack) -> None:
+    before, ts = await direct_ticket(slack)
+    await slack.sender.press(CONFIRM, value(before), channel="D0ANNA", message_ts=ts,
+                             user_team=TEAM)
+    await slack.fake.wait_for("chat.update", 1)
+    assert (await fresh(slack, before.number)).consent is True
+
+
+async def test_in_a_direct_message_another_user_is_refused(slack: Slack) -> None:
+    before, ts = await direct_ticket(slack)
+    await slack.sender.press(CONFIRM, value(before), channel="D0ANNA", message_ts=ts,
+                             user="U0MALLORY", user_team=TEAM)
+    assert "die das Ticket eröffnet hat" in (await refused(slack)).args["text"]
+    await assert_unchanged(slack, before)
+
+
+async def test_in_an_unmapped_channel_nobody_consents_by_button(slack: Slack) -> None:
+    await slack.sender.event(slack.sender.message(ADVICE, channel="C0UNMAPPED", team=TEAM))
+    await slack.processed()
+    [before] = await slack.running.tickets()
+    [quote] = await quotes(slack, before.number)
+    await slack.sender.press(CONFIRM, value(before), channel="C0UNMAPPED",
+                             message_ts=str(quote.result_ts), user_team=TEAM)
+    assert "keinem Kundenkonto zugeordnet" in (await refused(slack)).args["text"]
+    await assert_unchanged(slack, before)
+
+
+async def test_a_button_naming_no_ticket_of_ours_is_refused(slack: Slack) -> None:
+    before, ts = await quoted_ticket(slack)
+    await slack.sender.press(CONFIRM, f"{(before.number or 0) + 1}:100", channel=CHANNEL,
+                             message_ts=ts, user_team=TEAM)
+    assert (await refused(slack)).args["text"] == (
+        "This button is not one of ours. Nothing was changed.")
+    await assert_unchanged(slack, before)

@@ -176,10 +176,9 @@ class SlackEndpoint:
                 await queue_call(
                     session, key=f"customer-refusal:{body.get('trigger_id') or now.isoformat()}",
                     method="chat.postEphemeral",
-                    args={"channel": channel, "user": user,
-                          "text": f"Nothing was changed: {refusal}."}, now=now)
-        log.info("event=slack_customer_action user=%s outcome=%s reason=%s", user,
-                 "refused" if refusal else "applied", refusal or "-")
+                    args={"channel": channel, "user": user, "text": refusal}, now=now)
+        log.info("event=slack_customer_action user=%s outcome=%s", user,
+                 "refused" if refusal else "applied")
 
     async def _on_command(self, ack: AsyncAck, body: dict[str, Any]) -> None:
         # Ticket states are confidential: a customer in a shared channel must not read others'.

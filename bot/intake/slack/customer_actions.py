@@ -18,6 +18,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.conversation import Conversation
 from bot.domain import Language, TicketStatus
+from bot.intake.replies import words
 from bot.intake.slack.blocks import escape
 from bot.intake.slack.consent_blocks import CONFIRM, DECLINE, answered_blocks, parse_value
 from bot.intake.slack.customer_evidence import (
@@ -53,21 +54,24 @@ class CustomerActions:
 
     async def apply(self, session: AsyncSession, body: dict[str, Any],
                     now: datetime) -> str | None:
-        """Record the click's answer in the caller's transaction; the refusal's reason if not."""
+        """Record the click's answer in the caller's transaction; if refused, the reason in the
+        clicker's words (the ticket's language)."""
         action = (body.get("actions") or [{}])[0]
         user = str((body.get("user") or {}).get("id") or "")
         parsed = parse_value(str(action.get("value") or ""))
-        if parsed is None:
-            return "this button is not one of ours"
-        number, _ = parsed
-        await serialise(session, f"ticket:{number}")  # a double click: one after the other
-        ticket = await get_ticket(session, number)
-        if ticket is None:
-            return "this button is not one of ours"
+        ticket = None
+        if parsed is not None:
+            await serialise(session, f"ticket:{parsed[0]}")  # a double click: one after another
+            ticket = await get_ticket(session, parsed[0])
+        if ticket is None or ticket.number is None:
+            log.info("event=consent_click_refused user=%s value=%s reason=not_ours", user,
+                     action.get("value"))
+            return str(words("click_refusals", Language.EN)["not_ours"])
+        number = ticket.number
         quote = await newest_post(session, ticket_number=number, prefix=QUOTE)
         waiting = ticket.status == TicketStatus.AWAITING_CONSENT
         expected = Expected(post=quote, values=frozenset({f"{number}:{ticket.price_cents}"}),
-                            closed=None if waiting else "this quote was answered already")
+                            closed=None if waiting else "answered")
         refusal = await customer_click_refusal(session, ticket=ticket, body=body,
                                                expected=expected)
         if refusal is not None:
@@ -77,7 +81,7 @@ class CustomerActions:
                         where=":".join(clicked_where(body)))
             log.info("event=consent_click_refused ticket=%s user=%s reason=%s", number, user,
                      refusal)
-            return refusal
+            return str(words("click_refusals", Language(ticket.language))[refusal])
         assert quote is not None and quote.result_ts is not None
         consent = action.get("action_id") == CONFIRM
         channel, thread_ts = ticket.requester.split(":", 1)

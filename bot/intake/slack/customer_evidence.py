@@ -28,6 +28,12 @@ class Expected:
     closed: str | None = None  # why the ticket takes no such click any more (None: it does)
 
 
+# The reasons customer_click_refusal gives; words.<language>.j2 (click_refusals) words them for
+# the clicker, the audit trail keeps them as they are.
+REASONS = frozenset({"not_slack", "another_conversation", "other_workspace", "not_requester",
+                     "unmapped_channel", "superseded", "mismatch"})
+
+
 def clicker_team(body: dict[str, Any]) -> str:
     """The clicking user's own workspace (in a shared channel not the channel's)."""
     user = body.get("user") or {}
@@ -48,7 +54,8 @@ def clicked_where(body: dict[str, Any]) -> tuple[str, str]:
 
 async def customer_click_refusal(session: AsyncSession, *, ticket: Ticket, body: dict[str, Any],
                                  expected: Expected) -> str | None:
-    """Why this click may not act for the ticket's customer, or None when it may.
+    """Why this click may not act for the ticket's customer (one of REASONS, or the caller's
+    `expected.closed`), or None when it may.
 
     It must come from the ticket's own Slack conversation, from a user of a workspace mapped to
     the ticket's customer (in a direct message: the user who opened the ticket), on our newest
@@ -61,22 +68,22 @@ async def customer_click_refusal(session: AsyncSession, *, ticket: Ticket, body:
     channel, ts = clicked_where(body)
     home, _, _ = ticket.requester.partition(":")
     if ticket.channel != Channel.SLACK.value or not home:
-        return "this ticket is not a Slack conversation"
+        return "not_slack"
     if channel != home:
-        return "these buttons belong to another conversation"
+        return "another_conversation"
     if ticket.customer_id is not None:
         customer = await get_customer(session, ticket.customer_id)
         teams = {s.partition("/")[0] for s in customer.slack} if customer else set()
         if clicker_team(body) not in teams:
-            return "only the customer's own Slack users can answer here"
+            return "other_workspace"
     elif home.startswith("D"):
         opened = await find(session, "in", ticket.requester)
         if opened is None or opened.sender != user:
-            return "only the person who opened the ticket can answer here"
+            return "not_requester"
     else:
-        return "this channel is not linked to a customer account; an agent will confirm"
+        return "unmapped_channel"
     if expected.post is None or not expected.post.result_ts or expected.post.result_ts != ts:
-        return "this is not our latest message on the ticket; please use the newest one"
+        return "superseded"
     if value not in expected.values:
-        return "the buttons do not match the ticket as it stands now"
+        return "mismatch"
     return expected.closed
