@@ -28,10 +28,9 @@ from bot.intake.slack.customer_evidence import (
     customer_click_refusal,
 )
 from bot.intake.slack.inbox import SlackReply
-from models.senders import serialise
 from models.slack import QUOTE, newest_post, queue_call, triage_post_ts
 from models.tables import SlackCall, Ticket
-from models.tickets import audit, get_ticket
+from models.tickets import audit, lock_ticket
 
 log = logging.getLogger(__name__)
 
@@ -60,9 +59,8 @@ class CustomerActions:
         user = str((body.get("user") or {}).get("id") or "")
         parsed = parse_value(str(action.get("value") or ""))
         ticket = None
-        if parsed is not None:
-            await serialise(session, f"ticket:{parsed[0]}")  # a double click: one after another
-            ticket = await get_ticket(session, parsed[0])
+        if parsed is not None:  # locked: a double click, or a new price, waits its turn
+            ticket = await lock_ticket(session, parsed[0])
         if ticket is None or ticket.number is None:
             log.info("event=consent_click_refused user=%s value=%s reason=not_ours", user,
                      action.get("value"))
