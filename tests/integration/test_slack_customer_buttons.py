@@ -84,6 +84,8 @@ async def test_the_quote_carries_confirm_and_decline_in_the_customers_language(
         (CONFIRM, value(ticket)), (DECLINE, value(ticket))]
     assert [b["text"]["text"] for b in buttons["elements"]] == ["Bestätigen", "Ablehnen"]
     assert quote.args["thread_ts"] == TS
+    assert "mit JA, um zuzustimmen, oder mit NEIN, um abzulehnen (oder nutzen Sie\ndie " \
+           "Schaltflächen unten)" in quote.args["text"]
 
 
 async def test_confirm_records_the_clickers_consent_and_starts_the_clock(slack: Slack) -> None:

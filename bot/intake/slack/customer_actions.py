@@ -91,7 +91,7 @@ class CustomerActions:
             name="", reply=SlackReply(channel=channel, thread_ts=thread_ts,
                                       key=f"consent-click:{trigger}"), now=now)
         await self._update_quote(session, ticket, quote, consent, user, now)
-        await self._tell_agents(session, ticket, consent, user, now)
+        await self._tell_agents(session, ticket, quote, consent, user, now)
         log.info("event=consent_click ticket=%s user=%s consent=%s", number, user, consent)
         return None
 
@@ -106,8 +106,8 @@ class CustomerActions:
                          args={"channel": args.get("channel"), "ts": quote.result_ts,
                                "text": str(args.get("text") or ""), "blocks": blocks})
 
-    async def _tell_agents(self, session: AsyncSession, ticket: Ticket, consent: bool,
-                           user: str, now: datetime) -> None:
+    async def _tell_agents(self, session: AsyncSession, ticket: Ticket, quote: SlackCall,
+                           consent: bool, user: str, now: datetime) -> None:
         """Into the ticket's triage thread, as a customer's reply to the quote is mirrored."""
         if not self.triage_channel:
             return
@@ -118,7 +118,7 @@ class CustomerActions:
         thread = await triage_post_ts(session, ticket.number) if ticket.number else None
         if thread:
             args["thread_ts"] = thread
-        await queue_call(session, key=f"mirror-consent:NT#{ticket.number}",
+        await queue_call(session, key=f"mirror-consent:{quote.id}",
                          method="chat.postMessage", ticket_number=ticket.number, now=now,
                          args=args)
 
