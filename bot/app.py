@@ -30,6 +30,7 @@ from bot.inbound import MailConfig, MailIntake
 from bot.intake.email import SupportHandler, start_smtp
 from bot.intake.outbound import Deliverer, MaildirOutbox, SmtpRelay, Transport
 from bot.intake.slack.app import SlackEndpoint, not_configured
+from bot.intake.slack.customer_actions import CustomerActions
 from bot.intake.slack.inbox import BotIdentity, SlackIntake
 from bot.intake.slack.outbox import (
     JsonLinesTransport,
@@ -178,7 +179,11 @@ class Service:
                                        on_stored=self.slack_worker.submit, identity=identity,
                                        triage=TriageActions(engine=self.engine,
                                                             mail=self.intake.config,
-                                                            zone=self.engine.calendar.zone))
+                                                            zone=self.engine.calendar.zone),
+                                       customers=CustomerActions(
+                                           conversation=self.intake.conversation,
+                                           zone=self.engine.calendar.zone,
+                                           triage_channel=settings.slack_triage_channel))
             await self.slack.identify()
         if self.slack is not None and socket_mode(settings):
             self.socket = SocketMode(app=self.slack.app,

@@ -34,10 +34,13 @@ class ReplyChannel(Protocol):
     """How one channel queues an answer to the message being handled, in its own form."""
 
     async def queue_answer(self, session: AsyncSession, ticket: Ticket, body: str, *,
-                           now: datetime, essential: bool = False) -> bool:
+                           now: datetime, essential: bool = False,
+                           asks_consent: bool = False) -> bool:
         """Queue `body` in the caller's transaction; False when the channel's cap says no.
 
-        An essential answer (a quote, a recorded consent) is never held back by a cap."""
+        An essential answer (a quote, a recorded consent) is never held back by a cap; an
+        answer that asks for consent to the ticket's price may carry the channel's own
+        controls for it (Slack: Confirm / Decline buttons)."""
         ...
 
 
@@ -246,14 +249,24 @@ class Conversation:
                           evidence_missing=False)
             await self._answer(session, row, ticket, reply, body, now)
             return
-        consent = answer is Answer.YES
+        await self.answer_quote(session, ticket, consent=answer is Answer.YES,
+                                actor=f"sender {m.sender}", evidence=evidence,
+                                name=m.sender_name, reply=reply, now=now)
+
+    async def answer_quote(self, session: AsyncSession, ticket: Ticket, *, consent: bool,
+                           actor: str, evidence: str, name: str, reply: ReplyChannel,
+                           now: datetime) -> Ticket:
+        """The customer's proven yes or no to the quote (a reply or a button): recorded (a yes
+        starts the clock), and confirmed to them; a repeated answer changes nothing."""
+        assert ticket.number is not None
+        language = Language(ticket.language)
         ticket = await record_consent(session, engine=self.engine, number=ticket.number,
-                                      consent=consent, now=now,
-                                      actor=f"sender {m.sender}", evidence=evidence)
-        body = render("consent", language, name=m.sender_name, consent=consent,
+                                      consent=consent, now=now, actor=actor, evidence=evidence)
+        body = render("consent", language, name=name, consent=consent,
                       number=ticket.number, price=self.price(ticket.price_cents, language),
                       due=self.due(ticket.due_at, language))
-        await self._answer(session, row, ticket, reply, body, now, essential=True)
+        await reply.queue_answer(session, ticket, body, now=now, essential=True)
+        return ticket
 
     async def _flood(self, session: AsyncSession, m: IncomingMessage,
                      customer: CustomerView | None, now: datetime) -> Join | None:
@@ -346,13 +359,15 @@ class Conversation:
         slots = await self._offer_callbacks(session, ticket, m, now)
         body = self.opened_text(ticket, result, customer, name=m.sender_name,
                                 needs_triage=triage.needs_triage, callback_slots=slots)
-        quote = ticket.status == TicketStatus.AWAITING_CONSENT and customer is not None
-        await self._answer(session, row, ticket, reply, body, now, essential=quote)
+        asks = ticket.status == TicketStatus.AWAITING_CONSENT
+        await self._answer(session, row, ticket, reply, body, now,
+                           essential=asks and customer is not None, asks_consent=asks)
 
     async def _answer(self, session: AsyncSession, row: Message, ticket: Ticket,
                       reply: ReplyChannel, body: str, now: datetime, *,
-                      essential: bool = False) -> None:
-        if not await reply.queue_answer(session, ticket, body, now=now, essential=essential):
+                      essential: bool = False, asks_consent: bool = False) -> None:
+        if not await reply.queue_answer(session, ticket, body, now=now, essential=essential,
+                                        asks_consent=asks_consent):
             row.reason = "automatic reply cap reached for this sender"
 
     def opened_text(self, ticket: Ticket, result: Assessment, customer: CustomerView | None,

@@ -273,11 +273,13 @@ class MailReply:
         self.thread_id = thread_id
 
     async def queue_answer(self, session: AsyncSession, ticket: Ticket, body: str, *,
-                           now: datetime, essential: bool = False) -> bool:
+                           now: datetime, essential: bool = False,
+                           asks_consent: bool = False) -> bool:
         """Queue a mail to the ticket's requester in the caller's transaction; False when the
         daily cap of automatic answers to that address is reached. An essential answer (a
         quote, a recorded consent) is never held back by the cap: forged mail that used up an
-        address's answers must not keep a customer from the quote they need to consent."""
+        address's answers must not keep a customer from the quote they need to consent.
+        A mail quote is answered by YES/NO in a reply, so `asks_consent` adds nothing here."""
         assert ticket.number is not None
         to = ticket.requester
         sent_today = await outbound_since(session, recipient=to, since=now - timedelta(days=1))

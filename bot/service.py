@@ -25,6 +25,7 @@ from models.tickets import (
     audit,
     claim_allowance,
     get_ticket,
+    lock_ticket,
     release_allowance,
 )
 
@@ -249,7 +250,7 @@ async def record_consent(
     actor: str, evidence: str = "",
 ) -> Ticket:
     """Record the customer's yes or no to a billable incident; yes starts the clock."""
-    ticket = await get_ticket(session, number)
+    ticket = await lock_ticket(session, number)
     if ticket is None:
         raise TicketNotFound(f"no ticket NT#{number}")
     if ticket.status != TicketStatus.AWAITING_CONSENT:
@@ -306,7 +307,7 @@ async def retriage(
     The included incident is released and claimed again as the new department requires, price
     and deadline are recomputed, a (new) price waits for consent, and the audit names the agent.
     """
-    ticket = await get_ticket(session, number)
+    ticket = await lock_ticket(session, number)
     if ticket is None:
         raise TicketNotFound(f"no ticket NT#{number}")
     if ticket.status not in RETRIAGEABLE:

@@ -13,6 +13,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models.tables import SlackCall, SlackEvent
 
+QUOTE = "quote:"  # key prefix of the posts that ask a customer to confirm a price
+
 
 def _insert(session: AsyncSession) -> Any:
     return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
@@ -91,6 +93,17 @@ async def in_triage_thread(session: AsyncSession, ticket_number: int,
 async def call_by_key(session: AsyncSession, key: str) -> SlackCall | None:
     """The call queued under `key`, if any."""
     return (await session.exec(select(SlackCall).where(SlackCall.key == key))).first()
+
+
+async def newest_post(session: AsyncSession, *, ticket_number: int,
+                      prefix: str) -> SlackCall | None:
+    """A ticket's newest chat.postMessage whose key starts with `prefix` (made or not)."""
+    rows = await session.exec(
+        select(SlackCall)
+        .where(SlackCall.ticket_number == ticket_number, SlackCall.method == "chat.postMessage",
+               col(SlackCall.key).startswith(prefix))
+        .order_by(col(SlackCall.id).desc()).limit(1))
+    return rows.first()
 
 
 async def lock_call(session: AsyncSession, call_id: int) -> SlackCall | None:

@@ -111,6 +111,15 @@ async def get_ticket(session: AsyncSession, number: int) -> Ticket | None:
     return await session.get(Ticket, number)
 
 
+async def lock_ticket(session: AsyncSession, number: int) -> Ticket | None:
+    """One ticket by number, read afresh and locked until the transaction ends (PostgreSQL;
+    SQLite has one writer), so that two answers to one quote, or an answer and a new price,
+    take turns."""
+    rows = await session.exec(select(Ticket).where(Ticket.number == number).with_for_update()
+                              .execution_options(populate_existing=True))
+    return rows.first()
+
+
 async def list_tickets(session: AsyncSession, *, limit: int = 200) -> list[Ticket]:
     """The newest tickets first."""
     rows = await session.exec(select(Ticket).order_by(col(Ticket.number).desc()).limit(limit))

@@ -99,3 +99,8 @@ def build_mail(
     mail.set_content(body)
     mail["Content-Language"] = language.value  # after set_content, which replaces the headers
     return mail
+
+
+def words(name: str, language: Language) -> Any:
+    """A set of words from `words.<language>.j2`, e.g. the consent buttons' labels."""
+    return getattr(_env.get_template(f"words.{language.value}.j2").module, name)

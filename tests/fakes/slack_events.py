@@ -110,6 +110,25 @@ class SlackSender:
         return await self.post(urlencode({"payload": json.dumps(payload)}),
                                content_type="application/x-www-form-urlencoded")
 
+    async def press(self, action_id: str, value: str, *, channel: str, message_ts: str,
+                    user: str = "U0ANNA", user_team: str | None = CUSTOMER_TEAM,
+                    team: str = "T0NETTASK") -> Answer:
+        """A block_actions payload: a user of `user_team` pressed a button on one of our
+        messages in a customer's channel (a shared channel: `team` is the app's workspace)."""
+        who: dict[str, Any] = {"id": user}
+        if user_team is not None:
+            who["team_id"] = user_team
+        payload = {"type": "block_actions", "team": {"id": team}, "user": who,
+                   "channel": {"id": channel}, "trigger_id": f"trigger-{next(self._ids)}",
+                   "api_app_id": "A0NETTASK",
+                   "container": {"type": "message", "message_ts": message_ts,
+                                 "channel_id": channel, "is_ephemeral": False},
+                   "actions": [{"action_id": action_id, "block_id": "b1", "type": "button",
+                                "value": value, "action_ts": "1763900001.0"}],
+                   "response_url": "http://127.0.0.1:1/unused"}
+        return await self.post(urlencode({"payload": json.dumps(payload)}),
+                               content_type="application/x-www-form-urlencoded")
+
     async def command(self, text: str, user: str = "U0ANNA") -> Answer:
         """A slash command /nettask with `text`."""
         form = {"command": "/nettask", "text": text, "user_id": user, "team_id": "T0NETTASK",

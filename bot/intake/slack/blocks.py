@@ -34,3 +34,22 @@ def section(mrkdwn: str) -> dict[str, Any]:
 def quote(text: str) -> str:
     """Customer text as a mrkdwn quote, escaped."""
     return "\n".join(f">{line}" for line in escape(text).splitlines()) or ">"
+
+
+def button(action_id: str, label: str, value: str, *, style: str = "") -> dict[str, Any]:
+    """One button; `style` is "primary", "danger" or empty."""
+    element: dict[str, Any] = {"type": "button", "action_id": action_id, "value": value,
+                               "text": {"type": "plain_text", "text": label}}
+    if style:
+        element["style"] = style
+    return element
+
+
+def actions(block_id: str, *elements: dict[str, Any]) -> dict[str, Any]:
+    """An actions block holding the given buttons."""
+    return {"type": "actions", "block_id": block_id, "elements": list(elements)}
+
+
+def context(mrkdwn: str) -> dict[str, Any]:
+    """A small grey line under a message (text we built ourselves)."""
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": mrkdwn}]}

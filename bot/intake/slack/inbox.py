@@ -17,6 +17,7 @@ from bot.conversation import Conversation
 from bot.domain import Channel, IncomingMessage, Language, Triage
 from bot.intake.language import LanguageDetector
 from bot.intake.slack.blocks import escape, section
+from bot.intake.slack.consent_blocks import quote_blocks
 from bot.intake.slack.events import (
     MalformedEvent,
     SlackMessage,
@@ -28,7 +29,7 @@ from bot.intake.slack.events import (
 from models.customers import find_by_slack
 from models.db import Database
 from models.messages import lock_message, record_failure, store_inbound
-from models.slack import link_event, queue_call, take_event
+from models.slack import QUOTE, link_event, queue_call, take_event
 from models.tables import Message, Ticket
 from models.tickets import audit
 
@@ -99,18 +100,27 @@ class SlackReply:
         self.key = key
 
     async def queue_answer(self, session: AsyncSession, ticket: Ticket, body: str, *,
-                           now: datetime, essential: bool = False) -> bool:
+                           now: datetime, essential: bool = False,
+                           asks_consent: bool = False) -> bool:
         """Queue chat.postMessage into the thread, in the caller's transaction (no cap: the
-        thread is the customer's own channel, and a flood is held by the flood rules)."""
+        thread is the customer's own channel, and a flood is held by the flood rules).
+
+        A quote that asks for consent carries Confirm / Decline buttons; its call's key starts
+        with QUOTE, so that a click can be checked against the ticket's newest quote."""
         assert ticket.number is not None
         text = escape(body)
+        key, blocks = self.key, [section(text)]
+        if asks_consent:
+            key = f"{QUOTE}{self.key}"[:200]
+            blocks = quote_blocks(text, number=ticket.number, price_cents=ticket.price_cents,
+                                  language=Language(ticket.language))
         queued = await queue_call(
-            session, key=self.key, method="chat.postMessage", ticket_number=ticket.number,
+            session, key=key, method="chat.postMessage", ticket_number=ticket.number,
             now=now, args={"channel": self.channel, "thread_ts": self.thread_ts, "text": text,
-                           "blocks": [section(text)]})
+                           "blocks": blocks})
         if queued:
             await audit(session, ticket_number=ticket.number, actor="slack",
-                        action="auto_reply_queued", now=now, call=self.key)
+                        action="auto_reply_queued", now=now, call=key)
         return True
 
 

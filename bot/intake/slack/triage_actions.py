@@ -159,7 +159,8 @@ class TriageActions:
         if reply is None:
             log.warning("event=customer_unreachable ticket=%s note=%s", ticket.number, template)
             return
-        await reply.queue_answer(session, ticket, body, now=now, essential=True)
+        await reply.queue_answer(session, ticket, body, now=now, essential=True,
+                                 asks_consent=bool(values.get("asks_consent")))
 
     async def _update_post(self, session: AsyncSession, ticket: Ticket, click: Click,
                            now: datetime) -> None:
