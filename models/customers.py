@@ -177,10 +177,25 @@ async def find_by_email(session: AsyncSession, address: str) -> CustomerView | N
     )
 
 
-async def find_by_slack(session: AsyncSession, channel_id: str) -> CustomerView | None:
-    """The customer whose Slack channel this is (Slack Connect channels keep their id)."""
-    row = (await session.exec(
-        select(CustomerSlack.customer_id).where(CustomerSlack.channel_id == channel_id)
-        .order_by(col(CustomerSlack.id)).limit(1)
-    )).first()
-    return None if row is None else await get_customer(session, int(row))
+@dataclass(frozen=True)
+class SlackMatch:
+    """The customer a Slack channel is mapped to, and whether this author is that customer."""
+
+    customer: CustomerView | None
+    trusted: bool
+
+
+async def find_by_slack(session: AsyncSession, channel_id: str, team_id: str) -> SlackMatch:
+    """The customer whose Slack channel this is (Slack Connect channels keep their id); the
+    author (of team `team_id`) is that customer only if the channel is mapped with that team:
+    a NetTask employee or a third party in a shared channel, or an author whose team the event
+    does not name, is not."""
+    rows = (await session.exec(
+        select(CustomerSlack.customer_id, CustomerSlack.team_id)
+        .where(CustomerSlack.channel_id == channel_id).order_by(col(CustomerSlack.id))
+    )).all()
+    if not rows:
+        return SlackMatch(None, trusted=False)
+    mapped = [int(customer) for customer, team in rows if team_id and team == team_id]
+    customer_id = mapped[0] if mapped else int(rows[0][0])
+    return SlackMatch(await get_customer(session, customer_id), trusted=bool(mapped))

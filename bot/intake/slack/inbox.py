@@ -179,14 +179,16 @@ class SlackIntake:
         if message.ignore_reason is not None:
             row.disposition, row.reason = "ignored", message.ignore_reason
             return
-        customer = await find_by_slack(session, message.channel)
+        match = await find_by_slack(session, message.channel, message.team)
+        customer = match.customer
         incoming = IncomingMessage(
             channel=Channel.SLACK, external_id=message.external_id,
             thread_refs=(root,) if message.is_reply else (), ticket_hint=None,
             sender=message.user, sender_name="", subject=row.subject, topic=row.subject,
             text=row.text, requester=root, may_open_ticket=message.may_open_ticket,
-            may_answer=True, trusted=customer is not None,
-            trust_reason="a member of the customer's mapped Slack channel" if customer else "",
+            may_answer=True, trusted=match.trusted,
+            trust_reason=f"a user of the customer's Slack team {message.team}"
+            if match.trusted else "",
         )
         reply = SlackReply(channel=message.channel, thread_ts=message.thread_ts or message.ts,
                            key=f"answer:{message.external_id}")
