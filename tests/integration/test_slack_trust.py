@@ -6,12 +6,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlmodel import select
+
 from bot.intake.slack.triage import DEPARTMENT
-from models.tables import Ticket
+from models.tables import Customer, CustomerSlack, Ticket
 from models.tickets import ticket_history
 from tests.integration.conftest import AGENT, Slack
 from tests.integration.test_slack_chat import LOGISTIK, TS, posted_to
-from tests.integration.test_slack_triage import fresh, slack_ticket, used
+from tests.integration.test_slack_triage import SEEBLICK, fresh, slack_ticket, used
 
 OTHER_TEAM = "T0NETTASK"  # e.g. a NetTask employee who is not an agent, in the shared channel
 
@@ -59,6 +61,23 @@ async def test_an_event_without_a_team_is_not_the_customer(slack: Slack) -> None
         channel=LOGISTIK["channel"], team="", subtype="file_share", files=files))
     await slack.processed()
     [ticket] = await slack.running.tickets()
+    assert ticket.status == "unverified"
+    assert await used(slack, ticket) == 0
+
+
+async def test_a_user_of_another_customers_workspace_is_not_this_customer(slack: Slack) -> None:
+    ticket, _ = await ticket_of(slack, team=SEEBLICK["team"])
+    assert ticket.status == "unverified"
+
+
+async def test_a_team_stored_for_two_customers_is_trusted_for_neither(slack: Slack) -> None:
+    # a mapping stored before imports refused shared teams: the team proves no customer
+    async with slack.running.db.session() as session:
+        other = (await session.exec(select(Customer).where(Customer.number == "M-2004"))).one()
+        assert other.id is not None
+        session.add(CustomerSlack(customer_id=other.id, team_id=LOGISTIK["team"],
+                                  channel_id="C0SEEBLICK2"))
+    ticket, _ = await ticket_of(slack)
     assert ticket.status == "unverified"
     assert await used(slack, ticket) == 0
 
