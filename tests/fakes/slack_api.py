@@ -56,6 +56,11 @@ class FakeSlack:
         """Answer the next `count` calls (of `method`) with this status / error."""
         self.failures.append(Failure(count, status, error, retry_after, method))
 
+    def add_user(self, user_id: str, *, email: str, team: str, confirmed: bool = True) -> None:
+        """A user users.info knows: profile email, whether it is confirmed, home workspace."""
+        self.users[user_id] = {"id": user_id, "team_id": team, "is_email_confirmed": confirmed,
+                               "profile": {"email": email, "real_name": user_id}}
+
     def made(self, method: str) -> list[Call]:
         """The calls of one method that were answered ok, in order."""
         return [c for c in self.calls if c.method == method and c.args.get("_ok", True)]

@@ -40,7 +40,7 @@ async def test_a_user_of_another_team_in_the_channel_is_not_the_customer(slack: 
     assert "sender_unverified" in ticket.flags
     assert await used(slack, ticket) == 0
     assert "Standard" not in answer
-    assert "nicht aus dem Slack-Workspace Ihrer Organisation" in answer
+    assert "nicht als eines Ihrer Organisation bestätigt" in answer
 
 
 async def test_slack_connect_user_team_names_the_author_not_team(slack: Slack) -> None:
