@@ -43,6 +43,7 @@ class FakeSlack:
     calls: list[Call] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
     users: dict[str, dict[str, Any]] = field(default_factory=dict)
+    latency: dict[str, float] = field(default_factory=dict)  # method -> seconds before answering
     runner: web.AppRunner | None = None
     port: int = 0
     _ts: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
@@ -106,6 +107,7 @@ class FakeSlack:
         method = request.match_info["method"]
         args = await self._args(request)
         token = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        await asyncio.sleep(self.latency.get(method, 0))
         failure = self._failure(method)
         self.calls.append(Call(method, {**args, "_ok": failure is None}, token))
         if failure is not None:

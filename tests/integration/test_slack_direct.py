@@ -132,6 +132,16 @@ async def test_two_messages_of_one_user_ask_slack_once(slack: Slack) -> None:
     assert lookups(slack.fake) == 1
 
 
+async def test_a_burst_of_messages_of_one_user_asks_slack_once(slack: Slack) -> None:
+    anna(slack.fake)
+    slack.fake.latency["users.info"] = 0.5  # both messages are processed while Slack thinks
+    await direct(slack)
+    await direct(slack, "Der Drucker im Empfang druckt nur leere Seiten", "1763900200.000100")
+    rows = await slack.processed()
+    assert [r.disposition for r in rows] == ["ticket", "ticket"]
+    assert lookups(slack.fake) == 1
+
+
 async def test_the_profile_is_asked_again_after_the_cache_time(slack: Slack) -> None:
     anna(slack.fake)
     await direct(slack)

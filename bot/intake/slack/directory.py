@@ -6,6 +6,7 @@ and is retried like any other processing failure; only "no such user" is an answ
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -43,6 +44,7 @@ class SlackDirectory:
         self.client = client
         self.ttl = ttl
         self._cache: dict[str, tuple[datetime, SlackUser | None]] = {}
+        self._asking: dict[str, asyncio.Task[SlackUser | None]] = {}
 
     async def user(self, user_id: str, now: datetime) -> SlackUser | None:
         """The user's profile, or None when Slack knows no such user; SlackApiError or a
@@ -50,15 +52,23 @@ class SlackDirectory:
         cached = self._cache.get(user_id)
         if cached is not None and now < cached[0]:
             return cached[1]
+        # a burst of messages from one user asks Slack once: later ones wait for that answer
+        task = self._asking.get(user_id)
+        if task is None:
+            task = asyncio.create_task(self._ask(user_id))
+            self._asking[user_id] = task
+            task.add_done_callback(lambda _: self._asking.pop(user_id, None))
+        found = await asyncio.shield(task)  # one waiter cancelled must not cancel the others'
+        self._cache = {key: value for key, value in self._cache.items() if now < value[0]}
+        self._cache[user_id] = (now + self.ttl, found)
+        return found
+
+    async def _ask(self, user_id: str) -> SlackUser | None:
         try:
             answer = await self.client.users_info(user=user_id)
         except SlackApiError as exc:
             if exc.response.get("error") not in UNKNOWN_USER_ERRORS:
                 raise
-            found = None
-        else:
-            user = answer.get("user")
-            found = parse_user(user) if isinstance(user, Mapping) else None
-        self._cache = {key: value for key, value in self._cache.items() if now < value[0]}
-        self._cache[user_id] = (now + self.ttl, found)
-        return found
+            return None
+        user = answer.get("user")
+        return parse_user(user) if isinstance(user, Mapping) else None
