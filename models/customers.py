@@ -34,7 +34,7 @@ async def count_customers(session: AsyncSession) -> int:
 
 
 class CustomerClash(UserError):
-    """An address, domain or Slack channel would belong to two customers."""
+    """An address, domain, Slack channel or Slack team would belong to two customers."""
 
 
 async def upsert_customers(
@@ -43,7 +43,8 @@ async def upsert_customers(
     """Create or replace customers by number; returns (created, updated).
 
     CustomerClash names every address, domain or Slack channel that a customer outside
-    `records` already holds; the caller's transaction then writes nothing.
+    `records` already holds, and every Slack team that would belong to two customers; the
+    caller's transaction then writes nothing.
     """
     created = updated = 0
     ids: list[int] = []
