@@ -11,6 +11,7 @@ from datetime import timedelta
 import pytest
 
 from models.tables import Message
+from models.tickets import ticket_history
 from tests.fakes.slack_api import FakeSlack
 from tests.integration.conftest import Slack
 from tests.integration.test_slack_chat import LOGISTIK, posted_to
@@ -150,3 +151,19 @@ async def test_the_profile_is_asked_again_after_the_cache_time(slack: Slack) -> 
     await direct(slack, "Der Drucker im Empfang druckt nur leere Seiten", "1763900200.000100")
     await slack.processed()
     assert lookups(slack.fake) == 2
+
+
+async def test_a_reply_in_the_dm_thread_is_a_proven_follow_up(slack: Slack) -> None:
+    anna(slack.fake)
+    await direct(slack)
+    await slack.processed()
+    await slack.sender.event(slack.sender.message(
+        "Es betrifft auch den Kalender.", channel=DM, channel_type="im", user=ANNA,
+        ts="1763900100.000200", thread_ts=TS))
+    _, reply = await slack.processed()
+    [ticket] = await slack.running.tickets()
+    assert (reply.disposition, reply.ticket_number) == ("follow-up", ticket.number)
+    assert ticket.number is not None
+    async with slack.running.db.reader() as session:
+        _, trail = await ticket_history(session, ticket.number)
+    assert [e.action for e in trail][-1] == "customer_reply"
