@@ -54,10 +54,10 @@ def free_port() -> int:
 
 
 def envelope(run: str, n: int) -> bytes:
-    event = {"type": "message", "channel": "C0LOGNORD", "user": f"U{n:07d}", "team": "T0DEMO",
+    event = {"type": "message", "channel": "C0LOGNORD", "user": f"U{n:07d}", "team": "T0LOGNORD",
              "text": f"{BODIES[n % len(BODIES)]} ({n})", "ts": f"{run}.{n:06d}",
              "channel_type": "channel"}
-    return json.dumps({"type": "event_callback", "team_id": "T0DEMO", "event_id": f"Ev{run}{n}",
+    return json.dumps({"type": "event_callback", "team_id": "T0LOGNORD", "event_id": f"Ev{run}{n}",
                        "event": event}).encode()
 
 

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
 from aiohttp import web
+from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import __version__
 from bot.alerts import AlertConfig
@@ -31,6 +32,7 @@ from bot.intake.email import SupportHandler, start_smtp
 from bot.intake.outbound import Deliverer, MaildirOutbox, SmtpRelay, Transport
 from bot.intake.slack.app import SlackEndpoint, not_configured
 from bot.intake.slack.customer_actions import CustomerActions
+from bot.intake.slack.directory import SlackDirectory
 from bot.intake.slack.inbox import BotIdentity, SlackIntake
 from bot.intake.slack.outbox import (
     JsonLinesTransport,
@@ -161,7 +163,7 @@ class Service:
             backoff_seconds=settings.slack_backoff_seconds,
         )
         identity = BotIdentity()
-        intake = SlackIntake(db=self.db, identity=identity,
+        intake = SlackIntake(db=self.db, identity=identity, directory=slack_directory(settings),
                              conversation=self.intake.conversation,
                              classifier=self.intake.classifier, detector=self.intake.detector,
                              agents=settings.slack_agent_ids,
@@ -255,6 +257,16 @@ def slack_transport(settings: Settings) -> SlackTransport:
     if token:
         return WebApiTransport(token, settings.slack_api_url)
     return JsonLinesTransport(settings.slack_outbox_file)
+
+
+def slack_directory(settings: Settings) -> SlackDirectory | None:
+    """Who wrote a direct message (users.info); None without a bot token: no one is known."""
+    token = settings.slack_bot_token.get_secret_value()
+    if not token:
+        return None
+    # no client-side retries: a failed lookup leaves the message pending for the worker's retry
+    client = AsyncWebClient(token=token, base_url=settings.slack_api_url, retry_handlers=[])
+    return SlackDirectory(client, timedelta(seconds=settings.slack_user_cache_seconds))
 
 
 def http_events(settings: Settings) -> bool:

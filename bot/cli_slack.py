@@ -22,7 +22,7 @@ from models.slack import list_calls
 # public (it is in the repository), so a service started with it accepts anyone's events.
 DEMO_SIGNING_SECRET = "nettask-demo-only-signing-secret"
 DEMO_TRIAGE_CHANNEL = "C0DEMOTRIAGE"
-DEMO_CHANNEL, DEMO_TEAM = "C0LOGNORD", "T0DEMO"  # Logistik Nord AG in bot/demo_customers.csv
+DEMO_CHANNEL, DEMO_TEAM = "C0LOGNORD", "T0LOGNORD"  # Logistik Nord AG in bot/demo_customers.csv
 DEMO_TEXT = "Unser Mailserver ist seit heute früh nicht erreichbar, niemand kann Mails senden."
 
 

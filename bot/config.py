@@ -96,6 +96,7 @@ class Settings(BaseSettings):
     slack_outbox_file: Path = Path("var/slack-outbox.jsonl")
     slack_max_attempts: int = Field(default=8, ge=1)
     slack_backoff_seconds: float = Field(default=5.0, gt=0)
+    slack_user_cache_seconds: float = Field(default=600.0, ge=0)
     managers_email: str = ""
     # Deadline reminders (bot/scheduler.py); see .env.example
     reminders_enabled: bool = True

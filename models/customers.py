@@ -34,7 +34,7 @@ async def count_customers(session: AsyncSession) -> int:
 
 
 class CustomerClash(UserError):
-    """An address, domain or Slack channel would belong to two customers."""
+    """An address, domain, Slack channel or Slack team would belong to two customers."""
 
 
 async def upsert_customers(
@@ -43,7 +43,8 @@ async def upsert_customers(
     """Create or replace customers by number; returns (created, updated).
 
     CustomerClash names every address, domain or Slack channel that a customer outside
-    `records` already holds; the caller's transaction then writes nothing.
+    `records` already holds, and every Slack team that would belong to two customers; the
+    caller's transaction then writes nothing.
     """
     created = updated = 0
     ids: list[int] = []
@@ -101,8 +102,29 @@ async def _refuse_clashes(session: AsyncSession, records: list[CustomerRecord]) 
             if owner is not None:
                 clashes.append(f"slack {team}/{channel} (customer {record.number}) "
                                f"belongs to customer {owner}")
+    clashes += await _shared_teams(session, records)
     if clashes:
         raise CustomerClash("nothing imported: " + "; ".join(sorted(clashes)))
+
+
+async def _shared_teams(session: AsyncSession, records: list[CustomerRecord]) -> list[str]:
+    """A sentence per Slack team that would belong to more than one customer: a user of one
+    customer's workspace would be taken for the customer in another's channel."""
+    holders: dict[str, set[str]] = {}
+    for record in records:
+        for team, _ in record.slack:
+            holders.setdefault(team, set()).add(record.number)
+    if holders:
+        rows = await session.exec(
+            select(CustomerSlack.team_id, Customer.number)
+            .join(Customer, col(Customer.id) == col(CustomerSlack.customer_id))
+            .where(col(CustomerSlack.team_id).in_(list(holders)))
+        )
+        for team, number in rows.all():
+            holders[team].add(number)
+    return [f"slack team {team} would belong to customers {', '.join(sorted(numbers))} "
+            "(one Slack team, one customer)"
+            for team, numbers in holders.items() if len(numbers) > 1]
 
 
 async def held_plans(session: AsyncSession) -> list[tuple[str, str, str]]:
@@ -177,10 +199,37 @@ async def find_by_email(session: AsyncSession, address: str) -> CustomerView | N
     )
 
 
-async def find_by_slack(session: AsyncSession, channel_id: str) -> CustomerView | None:
-    """The customer whose Slack channel this is (Slack Connect channels keep their id)."""
-    row = (await session.exec(
-        select(CustomerSlack.customer_id).where(CustomerSlack.channel_id == channel_id)
-        .order_by(col(CustomerSlack.id)).limit(1)
-    )).first()
-    return None if row is None else await get_customer(session, int(row))
+@dataclass(frozen=True)
+class SlackMatch:
+    """The customer a Slack channel is mapped to, and whether this author is that customer."""
+
+    customer: CustomerView | None
+    trusted: bool
+
+
+async def slack_team_owner(session: AsyncSession, team_id: str) -> int | None:
+    """The id of the one customer a Slack team is mapped to; None for none or several (a
+    mapping stored before imports refused shared teams proves nothing)."""
+    if not team_id:
+        return None
+    owners = (await session.exec(
+        select(CustomerSlack.customer_id).where(CustomerSlack.team_id == team_id).distinct()
+    )).all()
+    return int(owners[0]) if len(owners) == 1 else None
+
+
+async def find_by_slack(session: AsyncSession, channel_id: str, team_id: str) -> SlackMatch:
+    """The customer whose Slack channel this is (Slack Connect channels keep their id); the
+    author (of team `team_id`) is that customer only if the channel is mapped with that team
+    and the team with no other customer: a NetTask employee or a third party in a shared
+    channel, or an author whose team the event does not name, is not."""
+    rows = (await session.exec(
+        select(CustomerSlack.customer_id, CustomerSlack.team_id)
+        .where(CustomerSlack.channel_id == channel_id).order_by(col(CustomerSlack.id))
+    )).all()
+    if not rows:
+        return SlackMatch(None, trusted=False)
+    mapped = [int(customer) for customer, team in rows if team_id and team == team_id]
+    customer_id = mapped[0] if mapped else int(rows[0][0])
+    trusted = bool(mapped) and await slack_team_owner(session, team_id) == customer_id
+    return SlackMatch(await get_customer(session, customer_id), trusted=trusted)

@@ -46,6 +46,7 @@ class FakeSlack:
     calls: list[Call] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
     users: dict[str, dict[str, Any]] = field(default_factory=dict)
+    latency: dict[str, float] = field(default_factory=dict)  # method -> seconds before answering
     runner: web.AppRunner | None = None
     port: int = 0
     sockets: list[web.WebSocketResponse] = field(default_factory=list)  # open ones, oldest first
@@ -64,6 +65,11 @@ class FakeSlack:
                   retry_after: int | None = None, method: str | None = None) -> None:
         """Answer the next `count` calls (of `method`) with this status / error."""
         self.failures.append(Failure(count, status, error, retry_after, method))
+
+    def add_user(self, user_id: str, *, email: str, team: str, confirmed: bool = True) -> None:
+        """A user users.info knows: profile email, whether it is confirmed, home workspace."""
+        self.users[user_id] = {"id": user_id, "team_id": team, "is_email_confirmed": confirmed,
+                               "profile": {"email": email, "real_name": user_id}}
 
     def made(self, method: str) -> list[Call]:
         """The calls of one method that were answered ok, in order."""
@@ -144,6 +150,7 @@ class FakeSlack:
         method = request.match_info["method"]
         args = await self._args(request)
         token = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        await asyncio.sleep(self.latency.get(method, 0))
         failure = self._failure(method)
         self.calls.append(Call(method, {**args, "_ok": failure is None}, token))
         if failure is not None:

@@ -104,3 +104,41 @@ async def test_an_address_may_move_between_customers_of_one_import(
     result = cli({"DATABASE_URL": database_url}, "customers", "import", str(csv))
     assert result.returncode == 0, result.stderr
     assert "K-9" in await numbers(db)
+
+
+async def test_a_slack_team_another_customer_holds_is_refused_naming_both(
+    db: Database, database_url: str, tmp_path: Path, policy: Policy
+) -> None:
+    await add_demo(db, policy)
+    csv = tmp_path / "team.csv"
+    csv.write_text("number,name,slack,dehosted\nK-9,Neu GmbH,T0LOGNORD/C0NEU,basic\n")
+    result = cli({"DATABASE_URL": database_url}, "customers", "import", str(csv))
+    assert result.returncode == 1
+    assert ("slack team T0LOGNORD would belong to customers D-1003, K-9 "
+            "(one Slack team, one customer)") in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "K-9" not in await numbers(db)
+
+
+async def test_one_slack_team_on_two_customers_of_one_import_is_refused(
+    db: Database, database_url: str, tmp_path: Path
+) -> None:
+    csv = tmp_path / "team.csv"
+    csv.write_text("number,name,slack,dehosted\nK-8,Alt GmbH,T0SAME/C0ALT,basic\n"
+                   "K-9,Neu GmbH,T0SAME/C0NEU,basic\n")
+    result = cli({"DATABASE_URL": database_url}, "customers", "import", str(csv))
+    assert result.returncode == 1
+    assert "slack team T0SAME would belong to customers K-8, K-9" in result.stderr
+    assert await numbers(db) == []
+
+
+async def test_a_team_may_move_between_customers_of_one_import(
+    db: Database, database_url: str, tmp_path: Path, policy: Policy
+) -> None:
+    await add_demo(db, policy)
+    csv = tmp_path / "move.csv"
+    csv.write_text("number,name,slack,dehosted\nK-9,Neu GmbH,T0LOGNORD/C0NEU,basic\n"
+                   "D-1003,Logistik Nord AG,,standard\n")
+    result = cli({"DATABASE_URL": database_url}, "customers", "import", str(csv))
+    assert result.returncode == 0, result.stderr
+    assert "K-9" in await numbers(db)

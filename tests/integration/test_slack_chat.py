@@ -12,7 +12,7 @@ from tests.fakes.slack_events import CUSTOMER_CHANNEL
 from tests.integration.conftest import AGENT, Slack
 from tests.integration.test_email import outage
 
-LOGISTIK = {"channel": "C0LOGNORD", "team": "T0DEMO"}  # D-1003 in bot/demo_customers.csv
+LOGISTIK = {"channel": "C0LOGNORD", "team": "T0LOGNORD"}  # D-1003 in bot/demo_customers.csv
 TS = "1763900000.000100"
 
 

@@ -178,7 +178,7 @@ async def test_a_price_change_on_a_mail_ticket_is_told_by_mail_in_its_thread(
     assert after.status == "awaiting_consent"
 
 
-SEEBLICK = {"channel": "C0SEEBLICK", "team": "T0DEMO"}  # M-2004: m365 standard, 1 Premier
+SEEBLICK = {"channel": "C0SEEBLICK", "team": "T0SEEBLICK"}  # M-2004: m365 standard, 1 Premier
 
 
 async def seeblick_ticket_of_severity_c(

@@ -32,6 +32,16 @@ def test_team_user_and_text_are_kept() -> None:
         "T0ACME", "U0ANNA", "Der Mailserver ist down")
 
 
+def test_the_authors_team_is_user_team_in_slack_connect() -> None:
+    message = parse_message(envelope(team="T0ACME", user_team="T0OTHER"))
+    assert message.team == "T0OTHER"
+
+
+def test_an_event_without_a_team_names_none_not_the_receiving_workspace() -> None:
+    message = parse_message(envelope(team=""))
+    assert message.team == ""
+
+
 def test_a_thread_reply_is_a_follow_up_not_a_new_ticket() -> None:
     message = parse_message(envelope(ts="1763900050.000200", thread_ts="1763900000.000100"))
     assert message.is_reply is True

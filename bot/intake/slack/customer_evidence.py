@@ -14,7 +14,7 @@ from typing import Any
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.domain import Channel
-from models.customers import get_customer
+from models.customers import slack_team_owner
 from models.messages import find
 from models.tables import SlackCall, Ticket
 
@@ -72,9 +72,8 @@ async def customer_click_refusal(session: AsyncSession, *, ticket: Ticket, body:
     if channel != home:
         return "another_conversation"
     if ticket.customer_id is not None:
-        customer = await get_customer(session, ticket.customer_id)
-        teams = {s.partition("/")[0] for s in customer.slack} if customer else set()
-        if clicker_team(body) not in teams:
+        # the clicker's workspace must be this customer's, and no other customer's too
+        if await slack_team_owner(session, clicker_team(body)) != ticket.customer_id:
             return "other_workspace"
     elif home.startswith("D"):
         opened = await find(session, "in", ticket.requester)

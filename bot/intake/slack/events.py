@@ -36,7 +36,7 @@ class SlackMessage:
     channel: str  # channel id (C..., G..., D... for a direct message)
     ts: str
     thread_ts: str | None  # the thread's parent ts for a reply, else None
-    team: str
+    team: str  # the author's own team (Slack Connect: not ours), "" when the event does not say
     user: str  # the author's user id, or the bot id for bot messages
     text: str
     files: tuple[SlackFile, ...]
@@ -148,7 +148,7 @@ def parse_message(envelope: Mapping[str, Any], *, own_user_id: str | None = None
         channel=channel,
         ts=ts,
         thread_ts=thread_ts,
-        team=_text(event.get("team")) or _text(envelope.get("team_id")),
+        team=_author_team(source),
         user=_text(source.get("user")) or _text(source.get("bot_id")),
         text=_text(source.get("text")),
         files=_files(source),
@@ -156,6 +156,13 @@ def parse_message(envelope: Mapping[str, Any], *, own_user_id: str | None = None
         ignore_reason=_ignore_reason(event, own_user_id, own_bot_id),
         author_name=_author_name(source),
     )
+
+
+def _author_team(source: Mapping[str, Any]) -> str:
+    # `user_team` is the author's team in Slack Connect channels; `team` otherwise. The
+    # envelope's team_id is the workspace the event was delivered to, not the author's: never
+    # used, so an event without a team (file_share events may carry none) proves no team.
+    return _text(source.get("user_team")) or _text(source.get("team"))
 
 
 def _author_name(source: Mapping[str, Any]) -> str:

@@ -18,6 +18,7 @@ from bot.domain import Channel, IncomingMessage, Language, Triage
 from bot.intake.language import LanguageDetector
 from bot.intake.slack.blocks import escape, section
 from bot.intake.slack.consent_blocks import quote_blocks
+from bot.intake.slack.directory import SlackDirectory, SlackUser
 from bot.intake.slack.events import (
     MalformedEvent,
     SlackMessage,
@@ -26,7 +27,7 @@ from bot.intake.slack.events import (
     message_key,
     parse_message,
 )
-from models.customers import find_by_slack
+from models.customers import CustomerView, find_by_email, find_by_slack, slack_team_owner
 from models.db import Database
 from models.messages import lock_message, record_failure, store_inbound
 from models.slack import QUOTE, link_event, queue_call, take_event
@@ -130,9 +131,11 @@ class SlackIntake:
     def __init__(self, *, db: Database, identity: BotIdentity, conversation: Conversation,
                  classifier: Classifier, detector: LanguageDetector,
                  agents: frozenset[str] = frozenset(), max_attempts: int = 5,
-                 thread: TriageThread | None = None) -> None:
+                 thread: TriageThread | None = None,
+                 directory: SlackDirectory | None = None) -> None:
         self.db = db
         self.identity = identity
+        self.directory = directory
         self.conversation = conversation
         self.classifier = classifier
         self.detector = detector
@@ -162,19 +165,28 @@ class SlackIntake:
                 return None if row is None else row.disposition
             raw = row.raw
         understood = await asyncio.to_thread(self.understand, raw)
+        author = await self._author(understood.message, now)  # before the transaction: I/O
         async with self.db.session() as session:
             locked = await lock_message(session, message_id)
             if locked is None or locked.disposition != "pending":
                 return None if locked is None else locked.disposition
-            await self._apply(session, locked, understood, now)
+            await self._apply(session, locked, understood, author, now)
             session.add(locked)
             disposition, reason, ticket = locked.disposition, locked.reason, locked.ticket_number
         log.info("event=slack_processed message=%s disposition=%s ticket=%s reason=%s",
                  message_id, disposition, ticket or "-", reason or "-")
         return disposition
 
+    async def _author(self, message: SlackMessage, now: datetime) -> SlackUser | None:
+        """A direct message's author as Slack knows them; raises when Slack cannot be asked,
+        so that the message stays pending and is retried. None for channel messages, and
+        without a bot token (no one can be looked up: the author is asked for the number)."""
+        if self.directory is None or not message.is_direct or message.ignore_reason is not None:
+            return None
+        return await self.directory.user(message.user, now)
+
     async def _apply(self, session: AsyncSession, row: Message, u: SlackUnderstanding,
-                     now: datetime) -> None:
+                     author: SlackUser | None, now: datetime) -> None:
         message = u.message
         files = "".join(f"\n[file] {f.name} {f.link}" for f in message.files)
         root = message_key(message.channel, message.thread_ts or message.ts)
@@ -189,14 +201,16 @@ class SlackIntake:
         if message.ignore_reason is not None:
             row.disposition, row.reason = "ignored", message.ignore_reason
             return
-        customer = await find_by_slack(session, message.channel)
+        if message.is_direct:
+            customer, trusted, reason = await direct_identity(session, author)
+        else:
+            customer, trusted, reason = await channel_identity(session, message)
         incoming = IncomingMessage(
             channel=Channel.SLACK, external_id=message.external_id,
             thread_refs=(root,) if message.is_reply else (), ticket_hint=None,
             sender=message.user, sender_name="", subject=row.subject, topic=row.subject,
             text=row.text, requester=root, may_open_ticket=message.may_open_ticket,
-            may_answer=True, trusted=customer is not None,
-            trust_reason="a member of the customer's mapped Slack channel" if customer else "",
+            may_answer=True, trusted=trusted, trust_reason=reason,
         )
         reply = SlackReply(channel=message.channel, thread_ts=message.thread_ts or message.ts,
                            key=f"answer:{message.external_id}")
@@ -211,6 +225,35 @@ class SlackIntake:
                                             now=now, max_attempts=self.max_attempts)
         if attempts is not None:
             log.error("event=slack_failed message=%s attempts=%s", message_id, attempts)
+
+
+async def channel_identity(session: AsyncSession, message: SlackMessage
+                           ) -> tuple[CustomerView | None, bool, str]:
+    """The customer of a channel, whether the author is that customer, and why (or why not)."""
+    match = await find_by_slack(session, message.channel, message.team)
+    if match.customer is None:
+        return None, False, ""
+    if match.trusted:
+        return match.customer, True, f"a user of the customer's Slack team {message.team}"
+    return match.customer, False, (f"author's team {message.team or '(none)'} is not the "
+                                   "customer's team mapped for the channel")
+
+
+async def direct_identity(session: AsyncSession, author: SlackUser | None
+                          ) -> tuple[CustomerView | None, bool, str]:
+    """The customer whose address is a direct message author's profile email; trusted only
+    with a confirmed email from the customer's own mapped workspace (anyone can confirm an
+    address of a customer's domain in a workspace of their own)."""
+    customer = (await find_by_email(session, author.email)
+                if author is not None and author.email else None)
+    if author is None or customer is None:
+        return None, False, ""
+    if not author.email_confirmed:
+        return customer, False, f"Slack profile email {author.email} is not confirmed"
+    if await slack_team_owner(session, author.team) != customer.id:
+        return customer, False, f"Slack workspace {author.team} is not the customer's"
+    return customer, True, (f"confirmed Slack profile email {author.email} in the customer's "
+                            f"workspace {author.team}")
 
 
 def topic(text: str) -> str:
