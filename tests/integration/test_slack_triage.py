@@ -138,11 +138,31 @@ async def test_confirm_keeps_the_labels_and_tells_the_customer_nothing(slack: Sl
     assert len(await posted_to(slack.fake, "C0LOGNORD")) == 1  # only the first answer
 
 
-async def test_assign_to_me_shows_the_agent_on_the_post(slack: Slack) -> None:
+async def test_assign_to_me_stores_the_assignee_and_shows_it_on_the_post(slack: Slack) -> None:
     ticket = await slack_ticket(slack)
+    assert ticket.assignee is None
     await slack.sender.choose(AGENT, ASSIGN, str(ticket.number))
     [update] = await updates(slack.fake)
+    assert (await fresh(slack, ticket.number)).assignee == AGENT
     assert f"Assigned to <@{AGENT}>" in update.args["blocks"][0]["text"]["text"]
+
+
+async def test_the_post_shows_the_stored_assignee_after_another_change(slack: Slack) -> None:
+    ticket = await slack_ticket(slack)
+    await slack.sender.choose("U0AGENT2", ASSIGN, str(ticket.number))
+    await updates(slack.fake)
+    await slack.sender.choose(AGENT, SEVERITY, f"{ticket.number}:C", select=True)
+    _, update = await updates(slack.fake, 2)
+    assert (await fresh(slack, ticket.number)).assignee == "U0AGENT2"
+    assert "Assigned to <@U0AGENT2>" in update.args["blocks"][0]["text"]["text"]
+
+
+async def test_a_non_agent_cannot_assign_themself(slack: Slack) -> None:
+    ticket = await slack_ticket(slack)
+    await slack.sender.choose("U0STRANGER", ASSIGN, str(ticket.number))
+    [refusal] = await slack.fake.wait_for("chat.postEphemeral", 1)
+    assert refusal.args["user"] == "U0STRANGER"
+    assert (await fresh(slack, ticket.number)).assignee is None
 
 
 async def wait_for_mails(slack: Slack, count: int, timeout: float = 10) -> None:

@@ -119,7 +119,7 @@ def triage_post(facts: TriageFacts) -> tuple[str, list[dict[str, Any]]]:
 
 def ticket_facts(ticket: Ticket, customer: CustomerView | None, *, included_left: int | None,
                  zone: ZoneInfo, text: str, triage: Triage | None = None, set_by: str = "",
-                 assignee: str = "", extra: tuple[str, ...] = (),
+                 extra: tuple[str, ...] = (),
                  premier_left: int = 0) -> TriageFacts:
     """What the post shows about a ticket as it stands now."""
     assert ticket.number is not None
@@ -134,7 +134,8 @@ def ticket_facts(ticket: Ticket, customer: CustomerView | None, *, included_left
         needs_triage=bool(triage and triage.needs_triage),
         due=local_deadline(ticket.due_at, zone, Language.EN) if ticket.due_at else "",
         price_eur=f"{ticket.price_cents / 100:.2f}" if ticket.billable else None,
-        text=text, set_by=set_by, assignee=assignee, extra=extra, premier_left=premier_left,
+        text=text, set_by=set_by, assignee=ticket.assignee or "", extra=extra,
+        premier_left=premier_left,
         premier="premier" in ticket.flags.split(","),
     )
 

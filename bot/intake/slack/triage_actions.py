@@ -111,6 +111,8 @@ class TriageActions:
         ticket = await get_ticket(session, click.number)
         if ticket is None:
             raise TicketNotFound(f"there is no ticket NT#{click.number}")
+        ticket.assignee = click.agent
+        session.add(ticket)
         await audit(session, ticket_number=click.number, actor=f"agent {click.agent}",
                     action="assigned", now=now, assignee=click.agent)
         log.info("event=ticket_assigned ticket=%s agent=%s", click.number, click.agent)
@@ -169,11 +171,9 @@ class TriageActions:
         first = next((m.text for m in messages if m.direction == "in"), ticket.subject)
         set_by = next((e.actor.removeprefix("agent ") for e in reversed(trail)
                        if e.action == "retriaged"), "")
-        assignee = next((e.actor.removeprefix("agent ") for e in reversed(trail)
-                         if e.action == "assigned"), "")
         left = await self._included_left(session, ticket)
         facts = ticket_facts(ticket, customer, included_left=left, zone=self.zone, text=first,
-                             set_by=set_by, assignee=assignee,
+                             set_by=set_by,
                              premier_left=await premier_left(session, self.engine, ticket, now))
         fallback, blocks = triage_post(facts)
         if not click.channel or not click.ts:
