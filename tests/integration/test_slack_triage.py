@@ -7,7 +7,7 @@ import asyncio
 import json
 import time
 
-from bot.intake.slack.triage import ASSIGN, CONFIRM, DEPARTMENT, PREMIER, SEVERITY
+from bot.intake.slack.triage import ASSIGN, CONFIRM, DEPARTMENT, PREMIER, SEVERITY, WAIT
 from models.tables import Ticket
 from models.tickets import allowance_used, ticket_history
 from tests.fakes.slack_api import Call, FakeSlack
@@ -50,7 +50,7 @@ async def test_the_triage_post_carries_the_agents_controls(slack: Slack) -> None
     [*_, actions] = post.args["blocks"]
     kinds = [(e["type"], e["action_id"]) for e in actions["elements"]]
     assert kinds == [("button", CONFIRM), ("static_select", DEPARTMENT),
-                     ("static_select", SEVERITY), ("button", ASSIGN)]
+                     ("static_select", SEVERITY), ("button", ASSIGN), ("button", WAIT)]
     severity = actions["elements"][2]
     assert [o["value"] for o in severity["options"]] == [f"{ticket.number}:{s}" for s in "ABC"]
     assert severity["initial_option"]["value"] == f"{ticket.number}:{ticket.severity}"

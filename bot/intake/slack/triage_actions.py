@@ -1,4 +1,5 @@
-"""Clicks on the triage post's controls: thin, the policy runs in bot/service.py.
+"""Clicks on the triage post's controls: thin, the policy runs in bot/service.py and
+bot/deadlines.py (waiting for the customer, resuming).
 
 Each click is one transaction: the ticket's change, the post's chat.update, the note to the
 customer (when the price changed) and the audit commit together or not at all.
@@ -14,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot import deadlines
 from bot.domain import Department, Language, Severity
 from bot.inbound import MailConfig
 from bot.intake.customer_reply import customer_reply
@@ -23,7 +25,9 @@ from bot.intake.slack.triage import (
     CONFIRM,
     DEPARTMENT,
     PREMIER,
+    RESUME,
     SEVERITY,
+    WAIT,
     ticket_facts,
     triage_post,
 )
@@ -42,7 +46,7 @@ from models.tickets import allowance_used, audit, get_ticket, ticket_history
 
 log = logging.getLogger(__name__)
 
-HANDLED = frozenset({CONFIRM, DEPARTMENT, SEVERITY, ASSIGN, PREMIER})
+HANDLED = frozenset({CONFIRM, DEPARTMENT, SEVERITY, ASSIGN, PREMIER, WAIT, RESUME})
 
 
 @dataclass(frozen=True)
@@ -90,6 +94,12 @@ class TriageActions:
         try:
             if click.action_id == ASSIGN:
                 ticket = await self._assign(session, click, now)
+            elif click.action_id == WAIT:
+                ticket = await deadlines.wait_for_customer(
+                    session, number=click.number, now=now, actor=f"agent {click.agent}")
+            elif click.action_id == RESUME:  # a ticket no longer waiting: the post is refreshed
+                ticket = await deadlines.resume(session, engine=self.engine, number=click.number,
+                                                now=now, actor=f"agent {click.agent}")
             elif click.action_id == PREMIER:
                 escalation = await escalate_premier(session, self.engine, click.number,
                                                     click.agent, now)
@@ -100,7 +110,7 @@ class TriageActions:
                                  used=escalation.used, total=escalation.total)
             else:
                 ticket = await self._retriage(session, click, now)
-        except (TicketNotFound, NotRetriageable, ValueError) as exc:
+        except (TicketNotFound, deadlines.TicketNotFound, NotRetriageable, ValueError) as exc:
             log.info("event=slack_triage_refused ticket=%s agent=%s reason=%s", click.number,
                      click.agent, exc)
             return f"Nothing was changed: {exc}."
