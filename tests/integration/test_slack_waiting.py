@@ -149,3 +149,21 @@ async def test_the_customers_reply_in_the_thread_resumes_the_clock(slack: Slack)
     assert after.due_at == ticket.due_at + WAITED
     assert after.paused_seconds == WAITED.total_seconds()
     assert len(pending_times(await reminders_of(slack, ticket.number))) == 7
+
+
+async def test_resume_after_the_customer_resumed_refreshes_the_post_and_moves_nothing(
+        slack: Slack) -> None:
+    ticket = await slack_ticket(slack)
+    await slack.sender.choose(AGENT, WAIT, str(ticket.number))
+    await updates(slack.fake)
+    slack.running.clock.now += WAITED
+    reply = slack.sender.message("Hier die Logdatei.", ts="1763900100.000200", thread_ts=TS,
+                                 **LOGISTIK)
+    await slack.sender.event(reply)
+    resumed = await until_status(slack, ticket.number, "open")
+    slack.running.clock.now += WAITED
+    await slack.sender.choose(AGENT, RESUME, str(ticket.number))
+    _, update = await updates(slack.fake, 2)
+    after = await fresh(slack, ticket.number)
+    assert (after.due_at, after.paused_seconds) == (resumed.due_at, WAITED.total_seconds())
+    assert buttons(update)[-1] == WAIT
