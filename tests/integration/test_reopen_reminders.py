@@ -152,8 +152,10 @@ async def test_an_unproven_follow_up_neither_reopens_nor_plans_reminders(
                     extra="In-Reply-To: <o-1@logistik-nord.de>\r\n")
     await reminding.send(forged, sender="x@evil.example")
     await reminding.settle()
-    tickets = await reminding.tickets()
-    assert (tickets[0].status, tickets[0].due_at) == ("closed", ticket.due_at)
+    [after] = await reminding.tickets()
+    last = (await reminding.messages())[-1]
+    assert (last.ticket_number, last.disposition) == (1, "follow-up")  # it reached the ticket
+    assert (after.status, after.due_at) == ("closed", ticket.due_at)
     assert pending(await reminders_of(reminding.db, 1)) == []
 
 

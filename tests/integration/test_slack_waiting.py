@@ -16,8 +16,9 @@ from models.tickets import ticket_history
 from tests.fakes.slack_api import Call
 from tests.integration.conftest import AGENT, Slack
 from tests.integration.reminder_kit import is_pending
+from tests.integration.test_email import outage
 from tests.integration.test_slack_chat import LOGISTIK, TS
-from tests.integration.test_slack_triage import fresh, slack_ticket, updates
+from tests.integration.test_slack_triage import fresh, slack_ticket, updates, wait_for_mails
 
 WAITED = timedelta(minutes=90)
 
@@ -167,3 +168,39 @@ async def test_resume_after_the_customer_resumed_refreshes_the_post_and_moves_no
     after = await fresh(slack, ticket.number)
     assert (after.due_at, after.paused_seconds) == (resumed.due_at, WAITED.total_seconds())
     assert buttons(update)[-1] == WAIT
+
+
+async def paused_mail_ticket(slack: Slack) -> Ticket:
+    """Logistik Nord reports an outage by mail; an agent waits on the customer; 90 min pass."""
+    code, _ = await slack.running.send(outage())
+    assert code == 250
+    await wait_for_mails(slack, 1)
+    [ticket] = await slack.running.tickets()
+    await slack.sender.choose(AGENT, WAIT, str(ticket.number))
+    await updates(slack.fake)
+    slack.running.clock.now += WAITED
+    return ticket
+
+
+async def test_the_customers_signed_mail_resumes_the_clock(slack: Slack) -> None:
+    ticket = await paused_mail_ticket(slack)
+    assert ticket.due_at is not None
+    await slack.running.send(outage(message_id="<o-2@logistik-nord.de>",
+                                    subject=f"Re: [NT#{ticket.number}] Logdatei anbei"))
+    after = await until_status(slack, ticket.number, "open")
+    assert after.due_at == ticket.due_at + WAITED
+    assert len(pending_times(await reminders_of(slack, ticket.number))) == 7
+
+
+async def test_an_unproven_mail_does_not_resume_the_clock(slack: Slack) -> None:
+    ticket = await paused_mail_ticket(slack)
+    forged = outage(message_id="<forged@evil.example>", signed=False,
+                    subject=f"Re: [NT#{ticket.number}] weiter",
+                    extra="In-Reply-To: <o-1@logistik-nord.de>\r\n")
+    await slack.running.send(forged, sender="x@evil.example")
+    await slack.running.settle()
+    last = (await slack.running.messages())[-1]
+    after = await fresh(slack, ticket.number)
+    assert (last.ticket_number, last.disposition) == (ticket.number, "follow-up")
+    assert (after.status, after.due_at) == ("waiting_customer", ticket.due_at)
+    assert pending_times(await reminders_of(slack, ticket.number)) == []
