@@ -14,6 +14,7 @@ import logging
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.domain import Clock, Language, Severity, TicketStatus
@@ -21,7 +22,7 @@ from bot.sla.engine import Engine
 from bot.sla.reminders import TicketClock, clock_elapsed, deadline, plan, still_to_send
 from models import reminders as repo
 from models.tables import Ticket
-from models.tickets import audit, get_ticket
+from models.tickets import audit
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +94,11 @@ async def reschedule(session: AsyncSession, *, engine: Engine, ticket: Ticket,
 
 
 async def _load(session: AsyncSession, number: int) -> Ticket:
-    ticket = await get_ticket(session, number)
+    """The ticket, its row locked until the transaction ends: two agents' clicks, or a click and
+    the customer's reply, change it one after the other (a pause is never added twice)."""
+    ticket = (await session.exec(
+        select(Ticket).where(col(Ticket.number) == number).with_for_update()
+        .execution_options(populate_existing=True))).first()
     if ticket is None:
         raise TicketNotFound(f"no ticket NT#{number}")
     return ticket

@@ -204,3 +204,18 @@ async def test_an_unproven_mail_does_not_resume_the_clock(slack: Slack) -> None:
     assert (last.ticket_number, last.disposition) == (ticket.number, "follow-up")
     assert (after.status, after.due_at) == ("waiting_customer", ticket.due_at)
     assert pending_times(await reminders_of(slack, ticket.number)) == []
+
+
+async def test_two_agents_resuming_at_once_add_the_pause_once(slack: Slack) -> None:
+    ticket = await slack_ticket(slack)
+    assert ticket.due_at is not None
+    await slack.sender.choose(AGENT, WAIT, str(ticket.number))
+    await updates(slack.fake)
+    slack.running.clock.now += WAITED
+    await asyncio.gather(slack.sender.choose(AGENT, RESUME, str(ticket.number)),
+                         slack.sender.choose("U0AGENT2", RESUME, str(ticket.number)))
+    await updates(slack.fake, 3)
+    after = await fresh(slack, ticket.number)
+    assert after.paused_seconds == WAITED.total_seconds()
+    assert after.due_at == ticket.due_at + WAITED
+    assert len(pending_times(await reminders_of(slack, ticket.number))) == 7
