@@ -15,7 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.callbacks import CallbackError, book, last_offer, offer_for, record_offer, slot_choice
 from bot.consent import Answer, read_answer
-from bot.deadlines import resume
+from bot.deadlines import reopen, resume
 from bot.domain import Channel, IncomingMessage, Language, TicketStatus, Triage
 from bot.floods import FloodLimits, Join, Opened, decide
 from bot.intake.replies import business_hours, local_deadline, render
@@ -143,10 +143,8 @@ class Conversation:
             row.reason = "sender not verified: kept on the ticket, changes nothing"
             return True
         if ticket.status == TicketStatus.CLOSED:
-            ticket.status, ticket.closed_at = TicketStatus.OPEN, None
-            session.add(ticket)
-            await audit(session, ticket_number=ticket.number, actor=actor_of(m.channel),
-                        action="reopened", now=now, message=row.external_id)
+            await reopen(session, engine=self.engine, number=ticket.number, now=now,
+                         actor=actor_of(m.channel), message=row.external_id)
         elif ticket.status == TicketStatus.DECLINED:
             row.reason = "the quote was declined: kept on the ticket for the agents"
         elif ticket.status == TicketStatus.AWAITING_CONSENT:

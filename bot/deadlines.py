@@ -2,8 +2,10 @@
 
 Reminder rows change together with the ticket: planned when its clock starts, re-planned when
 its severity or department changes or a pause ends, cancelled by the first answer, a close or
-a pause. Waiting on the customer stops the clock: the clock time spent waiting (open time for
-a business-hours ticket) is added to every point, the deadline included.
+a pause, planned afresh when a follow-up reopens a closed ticket (a new first-response window
+from the reopen: reminders sent in an earlier window do not count). Waiting on the customer
+stops the clock: the clock time spent waiting (open time for a business-hours ticket) is added
+to every point, the deadline included.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import logging
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.domain import Clock, Language, Severity, TicketStatus
@@ -19,7 +22,7 @@ from bot.sla.engine import Engine
 from bot.sla.reminders import TicketClock, clock_elapsed, deadline, plan, still_to_send
 from models import reminders as repo
 from models.tables import Ticket
-from models.tickets import audit, get_ticket
+from models.tickets import audit
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +55,8 @@ async def plan_reminders(session: AsyncSession, *, engine: Engine, ticket: Ticke
         return 0
     assert ticket.number is not None
     due = plan(engine.calendar, engine.policy.reminders, running, Severity(ticket.severity))
-    keep = still_to_send(due, sent=await repo.sent_kinds(session, ticket.number), now=now)
+    sent = await repo.sent_kinds(session, ticket.number, since=running.accepted_at)
+    keep = still_to_send(due, sent=sent, now=now)
     count = await repo.add_reminders(
         session, ticket.number, ((d.kind, d.audience.value, d.due_at) for d in keep))
     log.info("event=reminders_planned ticket=%s count=%s first=%s", ticket.number, count,
@@ -90,7 +94,11 @@ async def reschedule(session: AsyncSession, *, engine: Engine, ticket: Ticket,
 
 
 async def _load(session: AsyncSession, number: int) -> Ticket:
-    ticket = await get_ticket(session, number)
+    """The ticket, its row locked until the transaction ends: two agents' clicks, or a click and
+    the customer's reply, change it one after the other (a pause is never added twice)."""
+    ticket = (await session.exec(
+        select(Ticket).where(col(Ticket.number) == number).with_for_update()
+        .execution_options(populate_existing=True))).first()
     if ticket is None:
         raise TicketNotFound(f"no ticket NT#{number}")
     return ticket
@@ -156,4 +164,25 @@ async def resume(session: AsyncSession, *, engine: Engine, number: int, now: dat
     await audit(session, ticket_number=number, actor=actor, action="clock_resumed", now=now,
                 paused_seconds=waited.total_seconds(), due=ticket.due_at)
     await plan_reminders(session, engine=engine, ticket=ticket, now=now)
+    return ticket
+
+
+async def reopen(session: AsyncSession, *, engine: Engine, number: int, now: datetime,
+                 actor: str, message: str) -> Ticket:
+    """A proven follow-up reopens a closed ticket: it waits for a first answer again.
+
+    Its new deadline is its severity's window (as the policy gives it today), counted from the
+    reopen; its reminders are planned in this transaction. A ticket whose clock never ran
+    (closed while a quote waited) reopens without one. The old window stays in the audit trail.
+    """
+    ticket = await _load(session, number)
+    previous = {"previous_due": ticket.due_at, "previous_first_response": ticket.first_response_at}
+    ticket.status, ticket.closed_at = TicketStatus.OPEN, None
+    session.add(ticket)
+    if ticket.accepted_at is not None:
+        ticket.accepted_at, ticket.first_response_at, ticket.breached_at = now, None, None
+        ticket.paused_at, ticket.paused_seconds = None, 0.0
+        await reschedule(session, engine=engine, ticket=ticket, now=now)
+    await audit(session, ticket_number=number, actor=actor, action="reopened", now=now,
+                message=message, due=ticket.due_at, **previous)
     return ticket

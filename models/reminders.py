@@ -98,12 +98,14 @@ async def cancel_booking_reminders(session: AsyncSession, booking_id: int, *,
     return count
 
 
-async def sent_kinds(session: AsyncSession, ticket_number: int) -> set[tuple[str, str]]:
-    """(kind, audience) of the reminders already sent for a ticket."""
-    rows = await session.exec(
-        select(Reminder.kind, Reminder.audience)
-        .where(col(Reminder.ticket_number) == ticket_number, col(Reminder.sent_at).is_not(None))
-    )
+async def sent_kinds(session: AsyncSession, ticket_number: int,
+                     since: datetime | None = None) -> set[tuple[str, str]]:
+    """(kind, audience) of the reminders already sent for a ticket (at or after `since`)."""
+    query = select(Reminder.kind, Reminder.audience).where(
+        col(Reminder.ticket_number) == ticket_number, col(Reminder.sent_at).is_not(None))
+    if since is not None:
+        query = query.where(col(Reminder.sent_at) >= since)
+    rows = await session.exec(query)
     return {(kind, audience) for kind, audience in rows.all()}
 
 

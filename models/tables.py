@@ -105,6 +105,7 @@ class Ticket(SQLModel, table=True):
     closed_at: datetime | None = _instant()
     requester: str = Field(default="", max_length=320)  # where replies go
     linked_ticket: int | None = None  # the closed ticket a follow-up came from
+    assignee: str | None = Field(default=None, max_length=32)  # Slack user id ("Assign to me")
     flags: str = Field(default="", max_length=200)  # comma-separated, e.g. sender_unverified
 
 

@@ -8,7 +8,7 @@ import json
 import time
 
 from bot.deadlines import close
-from bot.intake.slack.triage import ASSIGN, CONFIRM, DEPARTMENT, PREMIER, SEVERITY
+from bot.intake.slack.triage import ASSIGN, CONFIRM, DEPARTMENT, PREMIER, SEVERITY, WAIT
 from models.tables import Ticket
 from models.tickets import allowance_used, ticket_history
 from tests.fakes.slack_api import Call, FakeSlack
@@ -51,7 +51,7 @@ async def test_the_triage_post_carries_the_agents_controls(slack: Slack) -> None
     [*_, actions] = post.args["blocks"]
     kinds = [(e["type"], e["action_id"]) for e in actions["elements"]]
     assert kinds == [("button", CONFIRM), ("static_select", DEPARTMENT),
-                     ("static_select", SEVERITY), ("button", ASSIGN)]
+                     ("static_select", SEVERITY), ("button", ASSIGN), ("button", WAIT)]
     severity = actions["elements"][2]
     assert [o["value"] for o in severity["options"]] == [f"{ticket.number}:{s}" for s in "ABC"]
     assert severity["initial_option"]["value"] == f"{ticket.number}:{ticket.severity}"
@@ -139,11 +139,31 @@ async def test_confirm_keeps_the_labels_and_tells_the_customer_nothing(slack: Sl
     assert len(await posted_to(slack.fake, "C0LOGNORD")) == 1  # only the first answer
 
 
-async def test_assign_to_me_shows_the_agent_on_the_post(slack: Slack) -> None:
+async def test_assign_to_me_stores_the_assignee_and_shows_it_on_the_post(slack: Slack) -> None:
     ticket = await slack_ticket(slack)
+    assert ticket.assignee is None
     await slack.sender.choose(AGENT, ASSIGN, str(ticket.number))
     [update] = await updates(slack.fake)
+    assert (await fresh(slack, ticket.number)).assignee == AGENT
     assert f"Assigned to <@{AGENT}>" in update.args["blocks"][0]["text"]["text"]
+
+
+async def test_the_post_shows_the_stored_assignee_after_another_change(slack: Slack) -> None:
+    ticket = await slack_ticket(slack)
+    await slack.sender.choose("U0AGENT2", ASSIGN, str(ticket.number))
+    await updates(slack.fake)
+    await slack.sender.choose(AGENT, SEVERITY, f"{ticket.number}:C", select=True)
+    _, update = await updates(slack.fake, 2)
+    assert (await fresh(slack, ticket.number)).assignee == "U0AGENT2"
+    assert "Assigned to <@U0AGENT2>" in update.args["blocks"][0]["text"]["text"]
+
+
+async def test_a_non_agent_cannot_assign_themself(slack: Slack) -> None:
+    ticket = await slack_ticket(slack)
+    await slack.sender.choose("U0STRANGER", ASSIGN, str(ticket.number))
+    [refusal] = await slack.fake.wait_for("chat.postEphemeral", 1)
+    assert refusal.args["user"] == "U0STRANGER"
+    assert (await fresh(slack, ticket.number)).assignee is None
 
 
 async def wait_for_mails(slack: Slack, count: int, timeout: float = 10) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from bot.intake.slack.triage import TriageFacts, triage_post
+from bot.intake.slack.triage import ASSIGN, CONFIRM, RESUME, WAIT, TriageFacts, triage_post
 
 
 def facts(**changes: Any) -> TriageFacts:
@@ -48,3 +48,30 @@ def test_a_billable_ticket_shows_its_price() -> None:
     lines = blocks[0]["text"]["text"].splitlines()
     assert lines[-2:] == ["Deadline: not running (waiting for consent or a check)",
                           "Billable: EUR 255.00"]
+
+
+def buttons(blocks: list[dict[str, Any]]) -> list[str]:
+    return [e["action_id"] for e in blocks[-1]["elements"] if e["type"] == "button"]
+
+
+def test_an_open_ticket_offers_waiting_for_the_customer() -> None:
+    _, blocks = triage_post(facts(status="open"))
+    assert buttons(blocks) == [CONFIRM, ASSIGN, WAIT]
+
+
+def test_a_waiting_ticket_offers_resume_and_says_since_when() -> None:
+    _, blocks = triage_post(facts(status="waiting_customer",
+                                  paused_since="Mon 23 Nov 2026 11:00 (CET)"))
+    assert buttons(blocks) == [CONFIRM, ASSIGN, RESUME]
+    assert blocks[0]["text"]["text"].splitlines()[3] == (
+        "*Waiting for the customer* since Mon 23 Nov 2026 11:00 (CET): the clock is stopped")
+
+
+def test_an_answered_ticket_offers_neither() -> None:
+    _, blocks = triage_post(facts(status="answered"))
+    assert buttons(blocks) == [CONFIRM, ASSIGN]
+
+
+def test_the_assignee_is_named_on_the_post() -> None:
+    _, blocks = triage_post(facts(assignee="U0AGENT"))
+    assert blocks[0]["text"]["text"].splitlines()[-1] == "Assigned to <@U0AGENT>"

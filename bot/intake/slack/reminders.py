@@ -1,6 +1,7 @@
 """Deadline reminders into Slack through the durable Slack outbox, in the reminder's transaction:
-agents in the ticket's triage thread, managers in SLACK_MANAGERS_CHANNEL (the manager notifier),
-a Slack ticket's customer in their own thread. Keys carry the reminder id: sent once."""
+agents in the ticket's triage thread and, when it has an assignee, in a direct message to them;
+managers in SLACK_MANAGERS_CHANNEL (the manager notifier); a Slack ticket's customer in their own
+thread. Keys carry the reminder id: sent once."""
 
 from __future__ import annotations
 
@@ -49,13 +50,18 @@ class SlackReminders:
         if audience is Audience.CUSTOMER:
             await self._customer(session, reminder, ticket, now)
             return
+        booking = (await session.get(CallbackBooking, reminder.booking_id)
+                   if reminder.booking_id else None)
+        text = f":alarm_clock: {escape(summary(self.engine, reminder, ticket, booking))}"
+        if ticket.assignee:  # a DM: channel is the user id
+            await queue_call(session, key=f"reminder-dm:{reminder.id}",
+                             method="chat.postMessage", ticket_number=ticket.number, now=now,
+                             args={"channel": ticket.assignee, "text": text,
+                                   "blocks": [section(text)]})
         if not self.triage_channel:
             log.warning("event=reminder_not_posted reminder=%s reason=no_triage_channel",
                         reminder.id)
             return
-        booking = (await session.get(CallbackBooking, reminder.booking_id)
-                   if reminder.booking_id else None)
-        text = f":alarm_clock: {escape(summary(self.engine, reminder, ticket, booking))}"
         args = await in_triage_thread(session, ticket.number,
                                       {"channel": self.triage_channel, "text": text,
                                        "blocks": [section(text)]})

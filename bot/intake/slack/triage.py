@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.domain import Department, Language, Severity, Triage
+from bot.domain import Department, Language, Severity, TicketStatus, Triage
 from bot.intake.replies import local_deadline
 from bot.intake.slack.blocks import escape, excerpt, section
 from bot.service import premier_left
@@ -45,11 +45,14 @@ class TriageFacts:
     extra: tuple[str, ...] = ()  # further lines
     premier_left: int = 0  # Premier escalations this ticket may still use: >0 shows the button
     premier: bool = False  # escalated to Microsoft Premier
+    status: str = ""  # open: "Waiting for customer" is offered; waiting_customer: "Resume"
+    paused_since: str = ""  # while waiting on the customer: since when (the clock is stopped)
 
 
 # action ids of the triage post's controls; their values start with the ticket number
 CONFIRM, DEPARTMENT, SEVERITY, ASSIGN, PREMIER = (
     "triage_confirm", "triage_department", "triage_severity", "triage_assign", "triage_premier")
+WAIT, RESUME = "triage_wait", "triage_resume"
 
 
 def _option(number: int, value: str, label: str) -> dict[str, Any]:
@@ -57,9 +60,10 @@ def _option(number: int, value: str, label: str) -> dict[str, Any]:
 
 
 def controls(number: int, department: str, severity: str, *,
-             premier_left: int = 0) -> dict[str, Any]:
-    """The agents' controls: Confirm, a department and a severity select, Assign to me, and
-    Escalate to Microsoft Premier while the month's escalations last."""
+             premier_left: int = 0, status: str = "") -> dict[str, Any]:
+    """The agents' controls: Confirm, a department and a severity select, Assign to me,
+    Waiting for customer on an open ticket (Resume while it waits), and Escalate to Microsoft
+    Premier while the month's escalations last."""
     departments = [_option(number, d.value, d.value) for d in Department]
     severities = [_option(number, s.value, s.value) for s in Severity]
     current_d = next((o for o in departments if o["value"] == f"{number}:{department}"), None)
@@ -81,6 +85,12 @@ def controls(number: int, department: str, severity: str, *,
         {"type": "button", "action_id": ASSIGN, "value": str(number),
          "text": {"type": "plain_text", "text": "Assign to me"}},
     ]
+    if status == TicketStatus.OPEN:
+        elements.append({"type": "button", "action_id": WAIT, "value": str(number),
+                         "text": {"type": "plain_text", "text": "Waiting for customer"}})
+    elif status == TicketStatus.WAITING_CUSTOMER:
+        elements.append({"type": "button", "action_id": RESUME, "value": str(number),
+                         "text": {"type": "plain_text", "text": "Resume"}})
     if premier_left > 0:
         elements.append({"type": "button", "action_id": PREMIER, "value": str(number),
                          "text": {"type": "plain_text", "text": "Escalate to Microsoft Premier"
@@ -102,7 +112,9 @@ def triage_post(facts: TriageFacts) -> tuple[str, list[dict[str, Any]]]:
         f"Plan: {escape(facts.plan)}" + (f", included incidents left: {facts.included_left}"
                                          if facts.included_left is not None else ""),
         labels,
-        f"Deadline: {facts.due or 'not running (waiting for consent or a check)'}",
+        f"Deadline: {facts.due or 'not running (waiting for consent or a check)'}"
+        if not facts.paused_since else
+        f"*Waiting for the customer* since {facts.paused_since}: the clock is stopped",
     ]
     if facts.price_eur is not None:
         lines.append(f"Billable: EUR {facts.price_eur}")
@@ -114,12 +126,13 @@ def triage_post(facts: TriageFacts) -> tuple[str, list[dict[str, Any]]]:
     quoted = "\n".join(f">{line}" for line in excerpt(facts.text).splitlines()) or ">"
     return head, [section("\n".join(lines)), section(quoted),
                   controls(facts.number, facts.department, facts.severity,
-                           premier_left=0 if facts.premier else facts.premier_left)]
+                           premier_left=0 if facts.premier else facts.premier_left,
+                           status=facts.status)]
 
 
 def ticket_facts(ticket: Ticket, customer: CustomerView | None, *, included_left: int | None,
                  zone: ZoneInfo, text: str, triage: Triage | None = None, set_by: str = "",
-                 assignee: str = "", extra: tuple[str, ...] = (),
+                 extra: tuple[str, ...] = (),
                  premier_left: int = 0) -> TriageFacts:
     """What the post shows about a ticket as it stands now."""
     assert ticket.number is not None
@@ -134,8 +147,11 @@ def ticket_facts(ticket: Ticket, customer: CustomerView | None, *, included_left
         needs_triage=bool(triage and triage.needs_triage),
         due=local_deadline(ticket.due_at, zone, Language.EN) if ticket.due_at else "",
         price_eur=f"{ticket.price_cents / 100:.2f}" if ticket.billable else None,
-        text=text, set_by=set_by, assignee=assignee, extra=extra, premier_left=premier_left,
-        premier="premier" in ticket.flags.split(","),
+        text=text, set_by=set_by, assignee=ticket.assignee or "", extra=extra,
+        premier_left=premier_left,
+        premier="premier" in ticket.flags.split(","), status=ticket.status,
+        paused_since=local_deadline(ticket.paused_at, zone, Language.EN)
+        if ticket.status == TicketStatus.WAITING_CUSTOMER and ticket.paused_at else "",
     )
 
 

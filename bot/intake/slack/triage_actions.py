@@ -1,4 +1,5 @@
-"""Clicks on the triage post's controls: thin, the policy runs in bot/service.py.
+"""Clicks on the triage post's controls: thin, the policy runs in bot/service.py and
+bot/deadlines.py (waiting for the customer, resuming).
 
 Each click is one transaction: the ticket's change, the post's chat.update, the note to the
 customer (when the price changed) and the audit commit together or not at all.
@@ -14,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot import deadlines
 from bot.domain import Department, Language, Severity
 from bot.inbound import MailConfig
 from bot.intake.customer_reply import customer_reply
@@ -23,7 +25,9 @@ from bot.intake.slack.triage import (
     CONFIRM,
     DEPARTMENT,
     PREMIER,
+    RESUME,
     SEVERITY,
+    WAIT,
     ticket_facts,
     triage_post,
 )
@@ -42,7 +46,7 @@ from models.tickets import allowance_used, audit, get_ticket, ticket_history
 
 log = logging.getLogger(__name__)
 
-HANDLED = frozenset({CONFIRM, DEPARTMENT, SEVERITY, ASSIGN, PREMIER})
+HANDLED = frozenset({CONFIRM, DEPARTMENT, SEVERITY, ASSIGN, PREMIER, WAIT, RESUME})
 
 
 @dataclass(frozen=True)
@@ -90,6 +94,12 @@ class TriageActions:
         try:
             if click.action_id == ASSIGN:
                 ticket = await self._assign(session, click, now)
+            elif click.action_id == WAIT:
+                ticket = await deadlines.wait_for_customer(
+                    session, number=click.number, now=now, actor=f"agent {click.agent}")
+            elif click.action_id == RESUME:  # a ticket no longer waiting: the post is refreshed
+                ticket = await deadlines.resume(session, engine=self.engine, number=click.number,
+                                                now=now, actor=f"agent {click.agent}")
             elif click.action_id == PREMIER:
                 escalation = await escalate_premier(session, self.engine, click.number,
                                                     click.agent, now)
@@ -100,7 +110,7 @@ class TriageActions:
                                  used=escalation.used, total=escalation.total)
             else:
                 ticket = await self._retriage(session, click, now)
-        except (TicketNotFound, NotRetriageable, ValueError) as exc:
+        except (TicketNotFound, deadlines.TicketNotFound, NotRetriageable, ValueError) as exc:
             log.info("event=slack_triage_refused ticket=%s agent=%s reason=%s", click.number,
                      click.agent, exc)
             return f"Nothing was changed: {exc}."
@@ -111,6 +121,8 @@ class TriageActions:
         ticket = await get_ticket(session, click.number)
         if ticket is None:
             raise TicketNotFound(f"there is no ticket NT#{click.number}")
+        ticket.assignee = click.agent
+        session.add(ticket)
         await audit(session, ticket_number=click.number, actor=f"agent {click.agent}",
                     action="assigned", now=now, assignee=click.agent)
         log.info("event=ticket_assigned ticket=%s agent=%s", click.number, click.agent)
@@ -170,11 +182,9 @@ class TriageActions:
         first = next((m.text for m in messages if m.direction == "in"), ticket.subject)
         set_by = next((e.actor.removeprefix("agent ") for e in reversed(trail)
                        if e.action == "retriaged"), "")
-        assignee = next((e.actor.removeprefix("agent ") for e in reversed(trail)
-                         if e.action == "assigned"), "")
         left = await self._included_left(session, ticket)
         facts = ticket_facts(ticket, customer, included_left=left, zone=self.zone, text=first,
-                             set_by=set_by, assignee=assignee,
+                             set_by=set_by,
                              premier_left=await premier_left(session, self.engine, ticket, now))
         fallback, blocks = triage_post(facts)
         if not click.channel or not click.ts:
