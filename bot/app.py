@@ -30,6 +30,7 @@ from bot.inbound import MailConfig, MailIntake
 from bot.intake.email import SupportHandler, start_smtp
 from bot.intake.outbound import Deliverer, MaildirOutbox, SmtpRelay, Transport
 from bot.intake.slack.app import SlackEndpoint, not_configured
+from bot.intake.slack.callback_actions import CallbackActions
 from bot.intake.slack.inbox import BotIdentity, SlackIntake
 from bot.intake.slack.outbox import (
     JsonLinesTransport,
@@ -174,7 +175,8 @@ class Service:
                                        on_stored=self.slack_worker.submit, identity=identity,
                                        triage=TriageActions(engine=self.engine,
                                                             mail=self.intake.config,
-                                                            zone=self.engine.calendar.zone))
+                                                            zone=self.engine.calendar.zone),
+                                       callbacks=CallbackActions(engine=self.engine))
             await self.slack.identify()
         state = slack_state(settings)
         if settings.slack_mode == "outbox-file":

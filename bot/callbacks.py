@@ -12,12 +12,13 @@ import json
 import logging
 import re
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.consent import first_lines
-from bot.domain import Audience, Channel, Language
+from bot.domain import Audience, Channel, Choice, Language
 from bot.intake.replies import build_mail, local_deadline, new_message_id, render, reply_subject
 from bot.sla.allowances import usage_month
 from bot.sla.callbacks import bookable, offer
@@ -32,6 +33,7 @@ log = logging.getLogger(__name__)
 
 CALLBACK = "callback"  # the Usage kind, and the Reminder kind of the reminder before a call
 HORIZON = timedelta(days=60)
+BOOK_SLOT, CANCEL_BOOKING = "callback_book", "callback_cancel"  # the customer's choices
 
 
 class CallbackError(Exception):
@@ -44,6 +46,10 @@ class SlotUnavailable(CallbackError):
 
 class NoCallbacksLeft(CallbackError):
     """The customer's plan has no callbacks (left) this month."""
+
+
+class CallStarted(CallbackError):
+    """The booked slot has begun: it can no longer be cancelled or moved."""
 
 
 def _plan(engine: Engine, ticket: Ticket) -> PlanRule | None:
@@ -165,12 +171,18 @@ def _confirm(session: AsyncSession, *, engine: Engine, sender: tuple[str, str], 
 
 async def cancel_booking(session: AsyncSession, *, booking_id: int, now: datetime,
                          actor: str) -> CallbackBooking:
-    """Cancel a booking: the slot's place and the month's callback are given back."""
+    """Cancel a booking: the slot's place and the month's callback are given back.
+
+    CallStarted once the slot has begun: the call is under way or over, nothing to give back.
+    """
     booking = await session.get(CallbackBooking, booking_id)
     if booking is None:
         raise CallbackError(f"no callback booking {booking_id}")
     if booking.status != repo.BOOKED:
         return booking
+    if booking.slot_start <= now:
+        raise CallStarted(f"NT#{booking.ticket_number}: the callback at "
+                          f"{booking.slot_start.isoformat()} has already begun")
     booking.status, booking.cancelled_at = repo.CANCELLED, now
     session.add(booking)
     await repo.give_slot(session, booking.slot_start)
@@ -220,3 +232,17 @@ async def last_offer(session: AsyncSession, number: int) -> list[datetime]:
     if event is None:
         return []
     return [datetime.fromisoformat(s) for s in json.loads(event.detail).get("slots", [])]
+
+
+def slot_choices(number: int, slots: list[datetime], *, zone: ZoneInfo,
+                 language: Language) -> list[Choice]:
+    """One choice per offered slot, labelled in the customer's language and local time."""
+    return [Choice(action=BOOK_SLOT, value=f"{number}:{slot.astimezone(UTC).isoformat()}",
+                   label=local_deadline(slot, zone, language)) for slot in slots]
+
+
+def cancel_choice(booking: CallbackBooking, language: Language) -> Choice:
+    """The choice that cancels a booking."""
+    label = "Rückruf absagen" if language is Language.DE else "Cancel the callback"
+    return Choice(action=CANCEL_BOOKING, value=f"{booking.ticket_number}:{booking.id}",
+                  label=label)

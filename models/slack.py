@@ -75,6 +75,16 @@ async def triage_post_ts(session: AsyncSession, ticket_number: int) -> str | Non
     return row.first()
 
 
+async def post_of_ticket(session: AsyncSession, *, ticket_number: int, channel: str,
+                         ts: str) -> SlackCall | None:
+    """Our message `ts` in `channel`, if we posted it on this ticket."""
+    rows = await session.exec(
+        select(SlackCall).where(SlackCall.ticket_number == ticket_number,
+                                SlackCall.result_ts == ts, SlackCall.status == "sent"))
+    return next((call for call in rows.all()
+                 if json.loads(call.payload).get("channel") == channel), None)
+
+
 async def lock_call(session: AsyncSession, call_id: int) -> SlackCall | None:
     """A call, locked until the transaction ends."""
     rows = await session.exec(select(SlackCall).where(SlackCall.id == call_id).with_for_update())

@@ -25,6 +25,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config import Settings
+from bot.intake.slack.callback_actions import CallbackActions, is_callback_click
 from bot.intake.slack.commands import command_answer
 from bot.intake.slack.events import MalformedEvent
 from bot.intake.slack.inbox import BotIdentity, Stored, store_event
@@ -45,13 +46,15 @@ class SlackEndpoint:
 
     def __init__(self, *, settings: Settings, db: Database, clock: Callable[[], datetime],
                  on_stored: Callable[[int], None], identity: BotIdentity,
-                 triage: TriageActions | None = None) -> None:
+                 triage: TriageActions | None = None,
+                 callbacks: CallbackActions | None = None) -> None:
         self.settings = settings
         self.db = db
         self.clock = clock
         self.on_stored = on_stored
         self.identity = identity
         self.triage = triage
+        self.callbacks = callbacks
         self.token = settings.slack_bot_token.get_secret_value()
         secret = settings.slack_signing_secret.get_secret_value()
         self.secret = secret
@@ -136,6 +139,9 @@ class SlackEndpoint:
         user = str((body.get("user") or {}).get("id") or "")
         channel = str((body.get("channel") or {}).get("id") or "")
         action_ids = [a.get("action_id") for a in body.get("actions") or []]
+        if self.callbacks is not None and is_callback_click(body):
+            await self._on_customer_click(self.callbacks, body, user, channel)
+            return
         if user not in self.settings.slack_agent_ids:
             log.info("event=slack_action_refused user=%s actions=%s", user, action_ids)
             if channel:
@@ -159,6 +165,21 @@ class SlackEndpoint:
                     args={"channel": channel, "user": user, "text": refusal}, now=now)
         log.info("event=slack_action user=%s action=%s ticket=%s outcome=%s", user,
                  click.action_id, click.number, "refused" if refusal else "applied")
+
+    async def _on_customer_click(self, callbacks: CallbackActions, body: dict[str, Any],
+                                 user: str, channel: str) -> None:
+        # Customers' buttons: evidence (workspace, conversation, ticket), not the agent list.
+        now = self.clock()
+        async with self.db.session() as session:
+            refusal = await callbacks.apply(session, body, now)
+            if refusal and channel:
+                await queue_call(
+                    session, key=f"customer-refusal:{body.get('trigger_id') or user}",
+                    method="chat.postEphemeral", now=now,
+                    args={"channel": channel, "user": user,
+                          "text": f"Nothing was changed: {refusal}."})
+        log.info("event=slack_customer_click user=%s action=%s outcome=%s", user,
+                 (body.get("actions") or [{}])[0].get("action_id"), refusal or "applied")
 
     async def _on_command(self, ack: AsyncAck, body: dict[str, Any]) -> None:
         # Ticket states are confidential: a customer in a shared channel must not read others'.

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -14,9 +15,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.classify import Classifier
 from bot.conversation import Conversation
-from bot.domain import Channel, IncomingMessage, Language, Triage
+from bot.domain import Channel, Choice, IncomingMessage, Language, Triage
 from bot.intake.language import LanguageDetector
-from bot.intake.slack.blocks import escape, section
+from bot.intake.slack.blocks import buttons, escape, section
 from bot.intake.slack.events import (
     MalformedEvent,
     SlackMessage,
@@ -99,15 +100,18 @@ class SlackReply:
         self.key = key
 
     async def queue_answer(self, session: AsyncSession, ticket: Ticket, body: str, *,
-                           now: datetime, essential: bool = False) -> bool:
+                           now: datetime, essential: bool = False,
+                           choices: Sequence[Choice] = ()) -> bool:
         """Queue chat.postMessage into the thread, in the caller's transaction (no cap: the
-        thread is the customer's own channel, and a flood is held by the flood rules)."""
+        thread is the customer's own channel, and a flood is held by the flood rules), with a
+        button per choice."""
         assert ticket.number is not None
         text = escape(body)
+        blocks = [section(text)] + ([buttons(choices)] if choices else [])
         queued = await queue_call(
             session, key=self.key, method="chat.postMessage", ticket_number=ticket.number,
             now=now, args={"channel": self.channel, "thread_ts": self.thread_ts, "text": text,
-                           "blocks": [section(text)]})
+                           "blocks": blocks})
         if queued:
             await audit(session, ticket_number=ticket.number, actor="slack",
                         action="auto_reply_queued", now=now, call=self.key)

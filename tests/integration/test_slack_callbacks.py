@@ -1,0 +1,214 @@
+"""Callback slots in Slack: the first answer carries a button per free slot; a customer's
+signed click books (or cancels) on evidence only (signed HTTP + the fake Web API)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlmodel import col, select
+
+from bot import callbacks
+from bot.domain import Language
+from bot.intake.replies import local_deadline
+from bot.intake.slack.blocks import CHOICES_BLOCK
+from models.slack import list_calls
+from models.tables import CallbackBooking, SlackCall, Ticket
+from tests.integration.conftest import BERLIN, Slack
+from tests.integration.test_slack_chat import LOGISTIK
+
+TEAM = "T0DEMO"  # the workspace the demo customers' channels are mapped to
+SEEBLICK = {"channel": "C0SEEBLICK", "team": TEAM, "user": "U0SEE"}  # m365 Standard: 5
+STADTWERKE = {"channel": "C0SWDEMO", "team": TEAM, "user": "U0SWD"}  # deHOSTED Professional
+
+
+async def sent_call(slack: Slack, key_start: str, number: int, count: int = 1) -> SlackCall:
+    """The `count`th call of a ticket whose key starts so, once Slack answered it."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        async with slack.running.db.reader() as session:
+            found = [c for c in await list_calls(session, ticket_number=number)
+                     if c.key.startswith(key_start) and c.status == "sent"]
+        if len(found) >= count:
+            return found[count - 1]
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"no {count} sent {key_start} calls on NT#{number}")
+
+
+def buttons(call: SlackCall) -> list[dict[str, Any]]:
+    blocks = json.loads(call.payload)["blocks"]
+    return [e for b in blocks if b.get("block_id") == CHOICES_BLOCK for e in b["elements"]]
+
+
+async def opened(slack: Slack, where: dict[str, str], ts: str = "1763900000.000100",
+                 text: str = "Unser Mailserver ist seit heute früh nicht erreichbar",
+                 ) -> tuple[Ticket, SlackCall]:
+    """A customer's ticket in its channel, and our first answer in its thread, once sent."""
+    await slack.sender.event(slack.sender.message(text, ts=ts, **where))
+    await slack.processed()
+    ticket = next(t for t in await slack.running.tickets()
+                  if t.requester == f"{where['channel']}:{ts}")
+    assert ticket.number is not None
+    return ticket, await sent_call(slack, "answer:", ticket.number)
+
+
+async def click(slack: Slack, post: SlackCall, button: dict[str, Any], *,
+                user: str = "U0ANNA", team: str = TEAM, channel: str | None = None,
+                value: str | None = None) -> None:
+    assert post.result_ts is not None
+    answer = await slack.sender.choose(
+        user, button["action_id"], value or button["value"],
+        channel=channel or json.loads(post.payload)["channel"], message_ts=post.result_ts,
+        user_team=team)
+    assert answer.status == 200
+
+
+async def bookings(slack: Slack) -> list[CallbackBooking]:
+    async with slack.running.db.reader() as session:
+        return list((await session.exec(
+            select(CallbackBooking).order_by(col(CallbackBooking.id)))).all())
+
+
+async def offered(slack: Slack, number: int | None) -> list[datetime]:
+    assert number is not None
+    async with slack.running.db.reader() as session:
+        return await callbacks.last_offer(session, number)
+
+
+async def refusal(slack: Slack) -> str:
+    [ephemeral] = await slack.fake.wait_for("chat.postEphemeral", 1)
+    return str(ephemeral.args["text"])
+
+
+async def booked(slack: Slack, count: int = 1) -> list[CallbackBooking]:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        found = [b for b in await bookings(slack) if b.status == "booked"]
+        if len(found) >= count:
+            return found
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"fewer than {count} bookings")
+
+
+async def test_the_first_answer_carries_a_button_per_offered_slot(slack: Slack) -> None:
+    ticket, post = await opened(slack, LOGISTIK)
+    slots = await offered(slack, ticket.number)
+    assert len(slots) == 3
+    assert [b["text"]["text"] for b in buttons(post)] == [
+        local_deadline(s, BERLIN, Language.DE) for s in slots]
+    assert [b["value"] for b in buttons(post)] == [f"{ticket.number}:{s.isoformat()}"
+                                                   for s in slots]
+    assert "Wählen Sie unten einen freien Termin (30 Minuten)." in json.loads(post.payload)["text"]
+
+
+async def test_a_click_books_the_slot_confirms_it_and_removes_the_buttons(slack: Slack) -> None:
+    ticket, post = await opened(slack, LOGISTIK)
+    slots = await offered(slack, ticket.number)
+    await click(slack, post, buttons(post)[1])
+    [booking] = await booked(slack)
+    assert booking.slot_start == slots[1]
+    assert ticket.number is not None
+    confirmation = await sent_call(slack, "callback-booked:", ticket.number)
+    text = json.loads(confirmation.payload)["text"]
+    assert "noch 4 übrig" in text  # Standard: 5 callbacks a month, one used
+    assert "Unter welcher Telefonnummer erreichen wir Sie?" in text
+    assert [b["text"]["text"] for b in buttons(confirmation)] == ["Rückruf absagen"]
+    [update] = await slack.fake.wait_for("chat.update", 1)
+    assert update.args["ts"] == post.result_ts
+    assert [b.get("block_id") for b in update.args["blocks"]].count(CHOICES_BLOCK) == 0
+    assert update.args["blocks"][-1]["text"]["text"] == (
+        "Gebucht: " + local_deadline(slots[1], BERLIN, Language.DE))
+
+
+async def test_a_click_by_a_user_of_another_workspace_is_refused(slack: Slack) -> None:
+    _, post = await opened(slack, LOGISTIK)
+    await click(slack, post, buttons(post)[0], user="U0MALLORY", team="T0EVIL")
+    assert await refusal(slack) == ("Nothing was changed: your Slack workspace is not the "
+                                    "ticket's customer's.")
+    assert await bookings(slack) == []
+    assert slack.fake.made("chat.update") == []
+
+
+async def test_a_click_outside_the_tickets_conversation_is_refused(slack: Slack) -> None:
+    _, post = await opened(slack, LOGISTIK)
+    # the same workspace, another customer's channel
+    await click(slack, post, buttons(post)[0], channel="C0SWDEMO")
+    assert await refusal(slack) == "Nothing was changed: this is not the ticket's conversation."
+    assert await bookings(slack) == []
+
+
+async def test_a_forged_slot_that_was_not_offered_is_refused(slack: Slack) -> None:
+    ticket, post = await opened(slack, LOGISTIK)
+    forged = (await offered(slack, ticket.number))[-1] + timedelta(minutes=30)
+    await click(slack, post, buttons(post)[0], value=f"{ticket.number}:{forged.isoformat()}")
+    assert await refusal(slack) == (f"Nothing was changed: this slot is not among those last "
+                                    f"offered on NT#{ticket.number}.")
+    assert await bookings(slack) == []
+
+
+async def test_a_button_naming_another_ticket_is_refused(slack: Slack) -> None:
+    first, post = await opened(slack, LOGISTIK)
+    second, _ = await opened(slack, LOGISTIK, ts="1763900200.000100",
+                             text="Der Drucker im Empfang druckt nur leere Seiten")
+    slot = (await offered(slack, second.number))[0]
+    await click(slack, post, buttons(post)[0], value=f"{second.number}:{slot.isoformat()}")
+    assert await refusal(slack) == (f"Nothing was changed: this button does not belong to "
+                                    f"ticket NT#{second.number}.")
+    assert await bookings(slack) == []
+
+
+async def test_two_customers_racing_for_the_last_place_get_one_booking_and_one_offer(
+        slack: Slack) -> None:
+    logistik, logistik_post = await opened(slack, LOGISTIK)
+    seeblick, seeblick_post = await opened(slack, SEEBLICK, ts="1763900300.000100")
+    slot = (await offered(slack, logistik.number))[0]
+    assert slot == (await offered(slack, seeblick.number))[0]
+    other, _ = await opened(slack, STADTWERKE, ts="1763900400.000100")
+    assert other.number is not None
+    async with slack.running.db.session() as session:  # one of the two places is taken
+        await callbacks.book(session, engine=slack.running.service.engine, number=other.number,
+                             slot=slot, now=slack.running.clock(), actor="test")
+    await asyncio.gather(click(slack, logistik_post, buttons(logistik_post)[0]),
+                         click(slack, seeblick_post, buttons(seeblick_post)[0], user="U0SEE"))
+    await slack.fake.wait_for("chat.update", 2)
+    on_slot = [b for b in await bookings(slack) if b.slot_start == slot]
+    assert len(on_slot) == 2
+    loser = ({logistik.number, seeblick.number} - {b.ticket_number for b in on_slot}).pop()
+    again = await sent_call(slack, "callback-offer:", loser)
+    assert "nicht mehr frei" in json.loads(again.payload)["text"]
+    assert slot.isoformat() not in [b["value"].partition(":")[2] for b in buttons(again)]
+
+
+async def book_first_slot(slack: Slack) -> tuple[Ticket, SlackCall]:
+    ticket, post = await opened(slack, LOGISTIK)
+    assert ticket.number is not None
+    await click(slack, post, buttons(post)[0])
+    return ticket, await sent_call(slack, "callback-booked:", ticket.number)
+
+
+async def test_cancel_gives_the_callback_back_and_offers_slots_again(slack: Slack) -> None:
+    ticket, confirmation = await book_first_slot(slack)
+    assert ticket.number is not None
+    await click(slack, confirmation, buttons(confirmation)[0])
+    again = await sent_call(slack, "callback-offer:", ticket.number)
+    [booking] = await bookings(slack)
+    async with slack.running.db.reader() as session:
+        left = await callbacks.callbacks_left(session, engine=slack.running.service.engine,
+                                              ticket=ticket, now=slack.running.clock())
+    assert booking.status == "cancelled"
+    assert left == 5
+    assert len(buttons(again)) == 3
+    assert "ist abgesagt" in json.loads(again.payload)["text"]
+
+
+async def test_cancelling_a_callback_that_has_begun_is_refused(slack: Slack) -> None:
+    _, confirmation = await book_first_slot(slack)
+    [booking] = await bookings(slack)
+    slack.running.clock.now = booking.slot_start
+    await click(slack, confirmation, buttons(confirmation)[0])
+    assert await refusal(slack) == ("Nothing was changed: the callback has already begun; it "
+                                    "can no longer be cancelled.")
+    assert [b.status for b in await bookings(slack)] == ["booked"]
