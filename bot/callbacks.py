@@ -4,6 +4,7 @@ Each runs in the caller's transaction. A booking takes a place on the slot (neve
 the callback agents) and one callback of the month; if either is gone the function raises and
 the caller's transaction rolls back, so nothing half-booked remains. The caller then offers
 anew (`offer_for`). A booking plans reminders to the customer and the agents before the call.
+Bookings, cancellations and moves are told in the ticket's triage thread, whatever the channel.
 """
 
 from __future__ import annotations
@@ -20,12 +21,14 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.consent import first_lines
 from bot.domain import Audience, Channel, Choice, Language
 from bot.intake.replies import build_mail, local_deadline, new_message_id, render, reply_subject
+from bot.intake.slack.blocks import escape
 from bot.sla.allowances import usage_month
 from bot.sla.callbacks import bookable, offer
 from bot.sla.engine import Engine
 from bot.sla.rules import PlanRule
 from models import callbacks as repo
 from models import reminders as reminder_repo
+from models.slack import queue_triage_note
 from models.tables import AuditEvent, CallbackBooking, Message, Ticket
 from models.tickets import allowance_used, audit, claim_allowance, get_ticket
 
@@ -86,6 +89,25 @@ async def book(session: AsyncSession, *, engine: Engine, number: int, slot: date
     With `sender` (our address and name) the customer gets a confirmation mail in their
     language with an .ics invitation, asking for a phone number when none is known.
     """
+    booking = await _book(session, engine=engine, number=number, slot=slot, now=now,
+                          actor=actor, phone=phone, sender=sender)
+    await queue_triage_note(
+        session, ticket_number=number, key=f"triage-note:booked:{booking.id}", now=now,
+        text=f"Callback booked on NT#{number} for {_when(slot)}, phone "
+             f"{escape(booking.phone or 'not known yet')} ({escape(actor)}).")
+    return booking
+
+
+def _when(slot: datetime) -> str:
+    """A slot for agents: Slack shows it in each reader's own time zone (UTC as fallback)."""
+    moment = slot.astimezone(UTC)
+    return (f"<!date^{int(moment.timestamp())}^{{date_short_pretty}} {{time}}|"
+            f"{moment:%Y-%m-%d %H:%M} UTC>")
+
+
+async def _book(session: AsyncSession, *, engine: Engine, number: int, slot: datetime,
+                now: datetime, actor: str, phone: str | None,
+                sender: tuple[str, str] | None) -> CallbackBooking:
     ticket = await get_ticket(session, number)
     if ticket is None:
         raise CallbackError(f"no ticket NT#{number}")
@@ -175,6 +197,16 @@ async def cancel_booking(session: AsyncSession, *, booking_id: int, now: datetim
 
     CallStarted once the slot has begun: the call is under way or over, nothing to give back.
     """
+    booking = await _cancel(session, booking_id=booking_id, now=now, actor=actor)
+    await queue_triage_note(
+        session, ticket_number=booking.ticket_number, key=f"triage-note:cancelled:{booking_id}",
+        now=now, text=f"Callback on NT#{booking.ticket_number} for {_when(booking.slot_start)} "
+                      f"cancelled; the callback was given back ({escape(actor)}).")
+    return booking
+
+
+async def _cancel(session: AsyncSession, *, booking_id: int, now: datetime,
+                  actor: str) -> CallbackBooking:
     booking = await session.get(CallbackBooking, booking_id)
     if booking is None:
         raise CallbackError(f"no callback booking {booking_id}")
@@ -198,9 +230,14 @@ async def cancel_booking(session: AsyncSession, *, booking_id: int, now: datetim
 async def rebook(session: AsyncSession, *, engine: Engine, booking_id: int, slot: datetime,
                  now: datetime, actor: str) -> CallbackBooking:
     """Move a booking to another slot: cancel, then book, in one transaction."""
-    old = await cancel_booking(session, booking_id=booking_id, now=now, actor=actor)
-    return await book(session, engine=engine, number=old.ticket_number, slot=slot, now=now,
-                      actor=actor, phone=old.phone)
+    old = await _cancel(session, booking_id=booking_id, now=now, actor=actor)
+    new = await _book(session, engine=engine, number=old.ticket_number, slot=slot, now=now,
+                      actor=actor, phone=old.phone, sender=None)
+    await queue_triage_note(
+        session, ticket_number=new.ticket_number, key=f"triage-note:moved:{new.id}", now=now,
+        text=f"Callback on NT#{new.ticket_number} moved from {_when(old.slot_start)} to "
+             f"{_when(new.slot_start)} ({escape(actor)}).")
+    return new
 
 
 CHOICE = re.compile(r"^\W*(?:(?:rückruf|rueckruf|termin|slot|option|nr\.?|nummer|number|callback)"

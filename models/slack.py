@@ -75,6 +75,21 @@ async def triage_post_ts(session: AsyncSession, ticket_number: int) -> str | Non
     return row.first()
 
 
+async def queue_triage_note(session: AsyncSession, *, ticket_number: int, key: str, text: str,
+                            now: datetime) -> bool:
+    """Queue a line for the agents in the ticket's triage thread (top level in the triage
+    channel while the post is not out yet); False when the ticket has no triage post."""
+    post = (await session.exec(
+        select(SlackCall).where(SlackCall.key == f"triage:NT#{ticket_number}"))).first()
+    if post is None or post.status == "failed":
+        return False
+    args: dict[str, Any] = {"channel": json.loads(post.payload)["channel"], "text": text}
+    if post.result_ts:
+        args["thread_ts"] = post.result_ts
+    return await queue_call(session, key=key, method="chat.postMessage", args=args, now=now,
+                            ticket_number=ticket_number)
+
+
 async def post_of_ticket(session: AsyncSession, *, ticket_number: int, channel: str,
                          ts: str) -> SlackCall | None:
     """Our message `ts` in `channel`, if we posted it on this ticket."""

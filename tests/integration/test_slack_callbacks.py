@@ -1,5 +1,6 @@
 """Callback slots in Slack: the first answer carries a button per free slot; a customer's
-signed click books (or cancels) on evidence only (signed HTTP + the fake Web API)."""
+signed click books (or cancels) on evidence only; agents see every booking in the triage
+thread, from Slack and from mail (signed HTTP + the fake Web API, SMTP for mail)."""
 
 from __future__ import annotations
 
@@ -17,8 +18,11 @@ from bot.intake.replies import local_deadline
 from bot.intake.slack.blocks import CHOICES_BLOCK
 from models.slack import list_calls
 from models.tables import CallbackBooking, SlackCall, Ticket
+from tests.fakes.slack_api import Call
 from tests.integration.conftest import BERLIN, Slack
-from tests.integration.test_slack_chat import LOGISTIK
+from tests.integration.test_email import outage
+from tests.integration.test_slack_chat import LOGISTIK, posted_to
+from tests.integration.test_slack_triage import wait_for_mails
 
 TEAM = "T0DEMO"  # the workspace the demo customers' channels are mapped to
 SEEBLICK = {"channel": "C0SEEBLICK", "team": TEAM, "user": "U0SEE"}  # m365 Standard: 5
@@ -212,3 +216,55 @@ async def test_cancelling_a_callback_that_has_begun_is_refused(slack: Slack) -> 
     assert await refusal(slack) == ("Nothing was changed: the callback has already begun; it "
                                     "can no longer be cancelled.")
     assert [b.status for b in await bookings(slack)] == ["booked"]
+
+
+async def triage_lines(slack: Slack, count: int) -> list[Call]:
+    """The callback lines in ticket 1's triage thread, once there are `count` of them."""
+    post = await sent_call(slack, "triage:NT#", 1)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        lines = [c for c in await posted_to(slack.fake, "C0TRIAGE")
+                 if c.args.get("thread_ts") == post.result_ts
+                 and c.args["text"].startswith("Callback")]
+        if len(lines) >= count:
+            return lines
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"fewer than {count} lines in the triage thread")
+
+
+async def test_a_slack_booking_and_its_cancellation_are_told_in_the_triage_thread(
+        slack: Slack) -> None:
+    _, confirmation = await book_first_slot(slack)
+    await click(slack, confirmation, buttons(confirmation)[0])
+    booked_line, cancelled_line = await triage_lines(slack, 2)
+    assert booked_line.args["text"].startswith("Callback booked on NT#1 for <!date^")
+    assert "slack user U0ANNA" in booked_line.args["text"]
+    assert cancelled_line.args["text"].startswith("Callback on NT#1 for <!date^")
+    assert "cancelled; the callback was given back" in cancelled_line.args["text"]
+
+
+async def test_a_rebook_is_told_in_the_triage_thread(slack: Slack) -> None:
+    await book_first_slot(slack)
+    [booking] = await bookings(slack)
+    assert booking.id is not None
+    async with slack.running.db.session() as session:
+        await callbacks.rebook(session, engine=slack.running.service.engine,
+                               booking_id=booking.id, slot=booking.slot_start + timedelta(hours=2),
+                               now=slack.running.clock(), actor="agent mia")
+    _, moved = await triage_lines(slack, 2)
+    assert moved.args["text"].startswith("Callback on NT#1 moved from <!date^")
+    assert moved.args["text"].endswith("(agent mia).")
+
+
+async def test_a_mail_booking_is_told_in_the_triage_thread(slack: Slack) -> None:
+    code, _ = await slack.running.send(outage(), sender="anna@logistik-nord.de")
+    assert code == 250
+    await wait_for_mails(slack, 1)
+    await sent_call(slack, "triage:NT#", 1)
+    first = slack.running.replies()[0]
+    choice = outage(message_id="<choice@logistik-nord.de>", subject="AW: Rückruf", body="2",
+                    signed=False, extra=f"In-Reply-To: {first['Message-ID']}\r\n")
+    await slack.running.send(choice, sender="anna@logistik-nord.de")
+    [line] = await triage_lines(slack, 1)
+    assert line.args["text"].startswith("Callback booked on NT#1 for <!date^")
+    assert "sender anna@logistik-nord.de" in line.args["text"]
