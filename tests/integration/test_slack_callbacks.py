@@ -26,6 +26,7 @@ from tests.integration.test_slack_triage import wait_for_mails
 
 TEAM = "T0DEMO"  # the workspace the demo customers' channels are mapped to
 SEEBLICK = {"channel": "C0SEEBLICK", "team": TEAM, "user": "U0SEE"}  # m365 Standard: 5
+EXAMPLE = {"channel": "C0EXCONS", "team": TEAM, "user": "U0EXC"}  # m365 Professional, English
 STADTWERKE = {"channel": "C0SWDEMO", "team": TEAM, "user": "U0SWD"}  # deHOSTED Professional
 
 
@@ -106,6 +107,15 @@ async def test_the_first_answer_carries_a_button_per_offered_slot(slack: Slack) 
     assert [b["value"] for b in buttons(post)] == [f"{ticket.number}:{s.isoformat()}"
                                                    for s in slots]
     assert "Wählen Sie unten einen freien Termin (30 Minuten)." in json.loads(post.payload)["text"]
+
+
+async def test_an_english_customer_gets_english_labels(slack: Slack) -> None:
+    ticket, post = await opened(slack, EXAMPLE,
+                                text="Our mail server has been unreachable since this morning")
+    slots = await offered(slack, ticket.number)
+    assert [b["text"]["text"] for b in buttons(post)] == [
+        local_deadline(s, BERLIN, Language.EN) for s in slots]
+    assert buttons(post)[0]["text"]["text"].startswith("Mon 23 Nov 2026 ")
 
 
 async def test_a_click_books_the_slot_confirms_it_and_removes_the_buttons(slack: Slack) -> None:
@@ -206,6 +216,14 @@ async def test_cancel_gives_the_callback_back_and_offers_slots_again(slack: Slac
     assert left == 5
     assert len(buttons(again)) == 3
     assert "ist abgesagt" in json.loads(again.payload)["text"]
+
+
+async def test_a_cancel_by_a_user_of_another_workspace_is_refused(slack: Slack) -> None:
+    _, confirmation = await book_first_slot(slack)
+    await click(slack, confirmation, buttons(confirmation)[0], user="U0MALLORY", team="T0EVIL")
+    assert await refusal(slack) == ("Nothing was changed: your Slack workspace is not the "
+                                    "ticket's customer's.")
+    assert [b.status for b in await bookings(slack)] == ["booked"]
 
 
 async def test_cancelling_a_callback_that_has_begun_is_refused(slack: Slack) -> None:
