@@ -92,10 +92,12 @@ async def queue_triage_note(session: AsyncSession, *, ticket_number: int, key: s
 
 async def post_of_ticket(session: AsyncSession, *, ticket_number: int, channel: str,
                          ts: str) -> SlackCall | None:
-    """Our message `ts` in `channel`, if we posted it on this ticket."""
+    """Our message `ts` in `channel` as it stands (its newest post or update), if we posted it
+    on this ticket."""
     rows = await session.exec(
         select(SlackCall).where(SlackCall.ticket_number == ticket_number,
-                                SlackCall.result_ts == ts, SlackCall.status == "sent"))
+                                SlackCall.result_ts == ts, SlackCall.status == "sent")
+        .order_by(col(SlackCall.id).desc()))
     return next((call for call in rows.all()
                  if json.loads(call.payload).get("channel") == channel), None)
 

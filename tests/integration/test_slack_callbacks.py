@@ -158,9 +158,46 @@ async def test_a_forged_slot_that_was_not_offered_is_refused(slack: Slack) -> No
     ticket, post = await opened(slack, LOGISTIK)
     forged = (await offered(slack, ticket.number))[-1] + timedelta(minutes=30)
     await click(slack, post, buttons(post)[0], value=f"{ticket.number}:{forged.isoformat()}")
+    assert await refusal(slack) == ("Nothing was changed: this button is not (or no longer) on "
+                                    "our message.")
+    assert await bookings(slack) == []
+
+
+async def test_a_second_click_on_a_used_offer_is_refused(slack: Slack) -> None:
+    ticket, post = await opened(slack, LOGISTIK)
+    assert ticket.number is not None
+    await click(slack, post, buttons(post)[0])
+    await sent_call(slack, "callback-used:", ticket.number)  # the buttons are gone
+    await click(slack, post, buttons(post)[1])
+    assert await refusal(slack) == ("Nothing was changed: this button is not (or no longer) on "
+                                    "our message.")
+    assert len(await bookings(slack)) == 1
+
+
+async def test_a_button_of_an_offer_replaced_by_a_newer_one_is_refused(slack: Slack) -> None:
+    ticket, post = await opened(slack, LOGISTIK)
+    assert ticket.number is not None
+    slots = await offered(slack, ticket.number)
+    async with slack.running.db.session() as session:  # e.g. offered again by an agent
+        await callbacks.record_offer(session, number=ticket.number, slots=slots[1:],
+                                     now=slack.running.clock(), actor="test")
+    await click(slack, post, buttons(post)[0])
     assert await refusal(slack) == (f"Nothing was changed: this slot is not among those last "
                                     f"offered on NT#{ticket.number}.")
     assert await bookings(slack) == []
+
+
+async def test_a_ticket_with_a_callback_books_no_second_one(slack: Slack) -> None:
+    ticket, post = await opened(slack, LOGISTIK)
+    assert ticket.number is not None
+    slots = await offered(slack, ticket.number)
+    async with slack.running.db.session() as session:  # booked by mail or by an agent
+        await callbacks.book(session, engine=slack.running.service.engine, number=ticket.number,
+                             slot=slots[0], now=slack.running.clock(), actor="agent mia")
+    await click(slack, post, buttons(post)[1])
+    text = await refusal(slack)
+    assert text.startswith(f"Nothing was changed: NT#{ticket.number} already has a callback, ")
+    assert len(await bookings(slack)) == 1
 
 
 async def test_a_button_naming_another_ticket_is_refused(slack: Slack) -> None:

@@ -3,11 +3,13 @@
 Slack signs the request, but anyone in a shared channel can click, and a button's value names
 a ticket: the click counts only when the clicker's workspace is the one mapped to the ticket's
 customer, the click is in the ticket's own conversation, and the clicked message is one we
-posted on that very ticket.
+posted on that very ticket and which, as it stands now, shows the clicked button with that
+value (so a used or replaced offer, or a forged value, counts for nothing).
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from sqlmodel import select
@@ -44,7 +46,12 @@ async def customer_click_refusal(session: AsyncSession, ticket: Ticket,
     own_channel = ticket.requester.partition(":")[0]
     if ticket.channel != Channel.SLACK.value or channel != own_channel:
         return "this is not the ticket's conversation"
-    if not ts or await post_of_ticket(session, ticket_number=ticket.number, channel=channel,
-                                      ts=ts) is None:
+    post = await post_of_ticket(session, ticket_number=ticket.number, channel=channel, ts=ts)
+    if post is None:
         return f"this button does not belong to ticket NT#{ticket.number}"
+    clicked = [(a.get("action_id"), a.get("value")) for a in body.get("actions") or []][:1]
+    shown = [(e.get("action_id"), e.get("value")) for block in json.loads(post.payload)
+             .get("blocks") or [] for e in block.get("elements") or []]
+    if not clicked or clicked[0] not in shown:
+        return "this button is not (or no longer) on our message"
     return None
