@@ -31,6 +31,7 @@ from bot.inbound import MailConfig, MailIntake
 from bot.intake.email import SupportHandler, start_smtp
 from bot.intake.outbound import Deliverer, MaildirOutbox, SmtpRelay, Transport
 from bot.intake.slack.app import SlackEndpoint, not_configured
+from bot.intake.slack.callback_actions import CallbackActions
 from bot.intake.slack.customer_actions import CustomerActions
 from bot.intake.slack.directory import SlackDirectory
 from bot.intake.slack.inbox import BotIdentity, SlackIntake
@@ -185,7 +186,8 @@ class Service:
                                        customers=CustomerActions(
                                            conversation=self.intake.conversation,
                                            zone=self.engine.calendar.zone,
-                                           triage_channel=settings.slack_triage_channel))
+                                           triage_channel=settings.slack_triage_channel),
+                                       callbacks=CallbackActions(engine=self.engine))
             await self.slack.identify()
         if self.slack is not None and socket_mode(settings):
             self.socket = SocketMode(app=self.slack.app,

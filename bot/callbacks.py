@@ -4,6 +4,7 @@ Each runs in the caller's transaction. A booking takes a place on the slot (neve
 the callback agents) and one callback of the month; if either is gone the function raises and
 the caller's transaction rolls back, so nothing half-booked remains. The caller then offers
 anew (`offer_for`). A booking plans reminders to the customer and the agents before the call.
+Bookings, cancellations and moves are told in the ticket's triage thread, whatever the channel.
 """
 
 from __future__ import annotations
@@ -12,19 +13,22 @@ import json
 import logging
 import re
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.consent import first_lines
-from bot.domain import Audience, Channel, Language
+from bot.domain import Audience, Channel, Choice, Language
 from bot.intake.replies import build_mail, local_deadline, new_message_id, render, reply_subject
+from bot.intake.slack.blocks import escape
 from bot.sla.allowances import usage_month
 from bot.sla.callbacks import bookable, offer
 from bot.sla.engine import Engine
 from bot.sla.rules import PlanRule
 from models import callbacks as repo
 from models import reminders as reminder_repo
+from models.slack import queue_triage_note
 from models.tables import AuditEvent, CallbackBooking, Message, Ticket
 from models.tickets import allowance_used, audit, claim_allowance, get_ticket
 
@@ -32,6 +36,7 @@ log = logging.getLogger(__name__)
 
 CALLBACK = "callback"  # the Usage kind, and the Reminder kind of the reminder before a call
 HORIZON = timedelta(days=60)
+BOOK_SLOT, CANCEL_BOOKING = "callback_book", "callback_cancel"  # the customer's choices
 
 
 class CallbackError(Exception):
@@ -44,6 +49,10 @@ class SlotUnavailable(CallbackError):
 
 class NoCallbacksLeft(CallbackError):
     """The customer's plan has no callbacks (left) this month."""
+
+
+class CallStarted(CallbackError):
+    """The booked slot has begun: it can no longer be cancelled or moved."""
 
 
 def _plan(engine: Engine, ticket: Ticket) -> PlanRule | None:
@@ -80,6 +89,25 @@ async def book(session: AsyncSession, *, engine: Engine, number: int, slot: date
     With `sender` (our address and name) the customer gets a confirmation mail in their
     language with an .ics invitation, asking for a phone number when none is known.
     """
+    booking = await _book(session, engine=engine, number=number, slot=slot, now=now,
+                          actor=actor, phone=phone, sender=sender)
+    await queue_triage_note(
+        session, ticket_number=number, key=f"triage-note:booked:{booking.id}", now=now,
+        text=f"Callback booked on NT#{number} for {_when(slot)}, phone "
+             f"{escape(booking.phone or 'not known yet')} ({escape(actor)}).")
+    return booking
+
+
+def _when(slot: datetime) -> str:
+    """A slot for agents: Slack shows it in each reader's own time zone (UTC as fallback)."""
+    moment = slot.astimezone(UTC)
+    return (f"<!date^{int(moment.timestamp())}^{{date_short_pretty}} {{time}}|"
+            f"{moment:%Y-%m-%d %H:%M} UTC>")
+
+
+async def _book(session: AsyncSession, *, engine: Engine, number: int, slot: datetime,
+                now: datetime, actor: str, phone: str | None,
+                sender: tuple[str, str] | None) -> CallbackBooking:
     ticket = await get_ticket(session, number)
     if ticket is None:
         raise CallbackError(f"no ticket NT#{number}")
@@ -165,12 +193,28 @@ def _confirm(session: AsyncSession, *, engine: Engine, sender: tuple[str, str], 
 
 async def cancel_booking(session: AsyncSession, *, booking_id: int, now: datetime,
                          actor: str) -> CallbackBooking:
-    """Cancel a booking: the slot's place and the month's callback are given back."""
+    """Cancel a booking: the slot's place and the month's callback are given back.
+
+    CallStarted once the slot has begun: the call is under way or over, nothing to give back.
+    """
+    booking = await _cancel(session, booking_id=booking_id, now=now, actor=actor)
+    await queue_triage_note(
+        session, ticket_number=booking.ticket_number, key=f"triage-note:cancelled:{booking_id}",
+        now=now, text=f"Callback on NT#{booking.ticket_number} for {_when(booking.slot_start)} "
+                      f"cancelled; the callback was given back ({escape(actor)}).")
+    return booking
+
+
+async def _cancel(session: AsyncSession, *, booking_id: int, now: datetime,
+                  actor: str) -> CallbackBooking:
     booking = await session.get(CallbackBooking, booking_id)
     if booking is None:
         raise CallbackError(f"no callback booking {booking_id}")
     if booking.status != repo.BOOKED:
         return booking
+    if booking.slot_start <= now:
+        raise CallStarted(f"NT#{booking.ticket_number}: the callback at "
+                          f"{booking.slot_start.isoformat()} has already begun")
     booking.status, booking.cancelled_at = repo.CANCELLED, now
     session.add(booking)
     await repo.give_slot(session, booking.slot_start)
@@ -186,9 +230,14 @@ async def cancel_booking(session: AsyncSession, *, booking_id: int, now: datetim
 async def rebook(session: AsyncSession, *, engine: Engine, booking_id: int, slot: datetime,
                  now: datetime, actor: str) -> CallbackBooking:
     """Move a booking to another slot: cancel, then book, in one transaction."""
-    old = await cancel_booking(session, booking_id=booking_id, now=now, actor=actor)
-    return await book(session, engine=engine, number=old.ticket_number, slot=slot, now=now,
-                      actor=actor, phone=old.phone)
+    old = await _cancel(session, booking_id=booking_id, now=now, actor=actor)
+    new = await _book(session, engine=engine, number=old.ticket_number, slot=slot, now=now,
+                      actor=actor, phone=old.phone, sender=None)
+    await queue_triage_note(
+        session, ticket_number=new.ticket_number, key=f"triage-note:moved:{new.id}", now=now,
+        text=f"Callback on NT#{new.ticket_number} moved from {_when(old.slot_start)} to "
+             f"{_when(new.slot_start)} ({escape(actor)}).")
+    return new
 
 
 CHOICE = re.compile(r"^\W*(?:(?:rückruf|rueckruf|termin|slot|option|nr\.?|nummer|number|callback)"
@@ -220,3 +269,17 @@ async def last_offer(session: AsyncSession, number: int) -> list[datetime]:
     if event is None:
         return []
     return [datetime.fromisoformat(s) for s in json.loads(event.detail).get("slots", [])]
+
+
+def slot_choices(number: int, slots: list[datetime], *, zone: ZoneInfo,
+                 language: Language) -> list[Choice]:
+    """One choice per offered slot, labelled in the customer's language and local time."""
+    return [Choice(action=BOOK_SLOT, value=f"{number}:{slot.astimezone(UTC).isoformat()}",
+                   label=local_deadline(slot, zone, language)) for slot in slots]
+
+
+def cancel_choice(booking: CallbackBooking, language: Language) -> Choice:
+    """The choice that cancels a booking."""
+    label = "Rückruf absagen" if language is Language.DE else "Cancel the callback"
+    return Choice(action=CANCEL_BOOKING, value=f"{booking.ticket_number}:{booking.id}",
+                  label=label)

@@ -13,10 +13,18 @@ from typing import Protocol
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.callbacks import CallbackError, book, last_offer, offer_for, record_offer, slot_choice
+from bot.callbacks import (
+    CallbackError,
+    book,
+    last_offer,
+    offer_for,
+    record_offer,
+    slot_choice,
+    slot_choices,
+)
 from bot.consent import Answer, read_answer
 from bot.deadlines import reopen, resume
-from bot.domain import Channel, IncomingMessage, Language, TicketStatus, Triage
+from bot.domain import Channel, Choice, IncomingMessage, Language, TicketStatus, Triage
 from bot.floods import FloodLimits, Join, Opened, decide
 from bot.intake.replies import business_hours, local_deadline, render
 from bot.service import NewTicket, choose_product, open_ticket, record_consent
@@ -35,12 +43,13 @@ class ReplyChannel(Protocol):
 
     async def queue_answer(self, session: AsyncSession, ticket: Ticket, body: str, *,
                            now: datetime, essential: bool = False,
-                           asks_consent: bool = False) -> bool:
+                           asks_consent: bool = False, choices: Sequence[Choice] = ()) -> bool:
         """Queue `body` in the caller's transaction; False when the channel's cap says no.
 
         An essential answer (a quote, a recorded consent) is never held back by a cap; an
         answer that asks for consent to the ticket's price may carry the channel's own
-        controls for it (Slack: Confirm / Decline buttons)."""
+        controls for it (Slack: Confirm / Decline buttons). `choices` become buttons where the
+        channel has them (the body names them for mail)."""
         ...
 
 
@@ -159,10 +168,11 @@ class Conversation:
 
     async def _offer_callbacks(self, session: AsyncSession, ticket: Ticket, m: IncomingMessage,
                                now: datetime) -> list[datetime]:
-        """Free callback slots for a verified mail customer with callbacks left this month
-        (Slack offers them as buttons: not yet); remembered, so that a number answers them."""
-        if (m.channel is not Channel.EMAIL or not m.trusted or self.config.mail_sender is None
-                or ticket.status != TicketStatus.OPEN or ticket.number is None):
+        """Free callback slots for a proven customer with callbacks left this month (a number
+        answers them by mail, a button in Slack); remembered, so that only these are booked."""
+        mail_ready = m.channel is not Channel.EMAIL or self.config.mail_sender is not None
+        if (not m.trusted or not mail_ready or ticket.status != TicketStatus.OPEN
+                or ticket.number is None):
             return []
         slots = await offer_for(session, engine=self.engine, ticket=ticket, now=now)
         if slots:
@@ -358,14 +368,19 @@ class Conversation:
         body = self.opened_text(ticket, result, customer, name=m.sender_name,
                                 needs_triage=triage.needs_triage, callback_slots=slots)
         asks = ticket.status == TicketStatus.AWAITING_CONSENT
+        assert ticket.number is not None
+        choices = slot_choices(ticket.number, slots, zone=self.engine.calendar.zone,
+                               language=Language(ticket.language))
         await self._answer(session, row, ticket, reply, body, now,
-                           essential=asks and customer is not None, asks_consent=asks)
+                           essential=asks and customer is not None, asks_consent=asks,
+                           choices=choices)
 
     async def _answer(self, session: AsyncSession, row: Message, ticket: Ticket,
                       reply: ReplyChannel, body: str, now: datetime, *,
-                      essential: bool = False, asks_consent: bool = False) -> None:
+                      essential: bool = False, asks_consent: bool = False,
+                      choices: Sequence[Choice] = ()) -> None:
         if not await reply.queue_answer(session, ticket, body, now=now, essential=essential,
-                                        asks_consent=asks_consent):
+                                        asks_consent=asks_consent, choices=choices):
             row.reason = "automatic reply cap reached for this sender"
 
     def opened_text(self, ticket: Ticket, result: Assessment, customer: CustomerView | None,

@@ -89,3 +89,12 @@ class IncomingMessage:
     trust_reason: str = ""
     quiet_reason: str = ""  # why no automatic answer, when may_answer is False
     flags: tuple[str, ...] = ()  # hints for the agents the adapter found (not decisions)
+
+
+@dataclass(frozen=True)
+class Choice:
+    """An answer a customer can give with one click (a Slack button); mail names it in the text."""
+
+    action: str  # what the click does, e.g. "callback_book"
+    value: str  # what it applies to, the ticket number first: "12:2026-11-23T13:00:00+00:00"
+    label: str  # in the customer's language

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
@@ -19,7 +20,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.classify import Classifier
 from bot.classify.lazy import triage_of
 from bot.conversation import Conversation, ConversationConfig, TicketAnnouncer
-from bot.domain import Channel, IncomingMessage, Language, Triage
+from bot.domain import Channel, Choice, IncomingMessage, Language, Triage
 from bot.floods import FloodLimits
 from bot.intake.language import LanguageDetector
 from bot.intake.loops import Verdict, judge
@@ -274,12 +275,13 @@ class MailReply:
 
     async def queue_answer(self, session: AsyncSession, ticket: Ticket, body: str, *,
                            now: datetime, essential: bool = False,
-                           asks_consent: bool = False) -> bool:
+                           asks_consent: bool = False, choices: Sequence[Choice] = ()) -> bool:
         """Queue a mail to the ticket's requester in the caller's transaction; False when the
         daily cap of automatic answers to that address is reached. An essential answer (a
         quote, a recorded consent) is never held back by the cap: forged mail that used up an
         address's answers must not keep a customer from the quote they need to consent.
-        A mail quote is answered by YES/NO in a reply, so `asks_consent` adds nothing here."""
+        A mail quote is answered by YES/NO in a reply, so `asks_consent` adds nothing here, and
+        mail has no buttons: the body names the `choices` (numbered slots to answer with)."""
         assert ticket.number is not None
         to = ticket.requester
         sent_today = await outbound_since(session, recipient=to, since=now - timedelta(days=1))

@@ -106,6 +106,32 @@ async def newest_post(session: AsyncSession, *, ticket_number: int,
     return rows.first()
 
 
+async def queue_triage_note(session: AsyncSession, *, ticket_number: int, key: str, text: str,
+                            now: datetime) -> bool:
+    """Queue a line for the agents in the ticket's triage thread (once its post is out); False
+    when the ticket has no triage post."""
+    post = (await session.exec(
+        select(SlackCall).where(SlackCall.key == f"triage:NT#{ticket_number}"))).first()
+    if post is None or post.status == "failed":
+        return False
+    args = await in_triage_thread(session, ticket_number,
+                                  {"channel": json.loads(post.payload)["channel"], "text": text})
+    return await queue_call(session, key=key, method="chat.postMessage", args=args, now=now,
+                            ticket_number=ticket_number)
+
+
+async def post_of_ticket(session: AsyncSession, *, ticket_number: int, channel: str,
+                         ts: str) -> SlackCall | None:
+    """Our message `ts` in `channel` as it stands (its newest post or update), if we posted it
+    on this ticket."""
+    rows = await session.exec(
+        select(SlackCall).where(SlackCall.ticket_number == ticket_number,
+                                SlackCall.result_ts == ts, SlackCall.status == "sent")
+        .order_by(col(SlackCall.id).desc()))
+    return next((call for call in rows.all()
+                 if json.loads(call.payload).get("channel") == channel), None)
+
+
 async def lock_call(session: AsyncSession, call_id: int) -> SlackCall | None:
     """A call, locked until the transaction ends."""
     rows = await session.exec(select(SlackCall).where(SlackCall.id == call_id).with_for_update())

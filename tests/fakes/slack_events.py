@@ -91,8 +91,10 @@ class SlackSender:
                                content_type="application/x-www-form-urlencoded")
 
     async def choose(self, user: str, action_id: str, value: str, *, select: bool = False,
-                     channel: str = "C0TRIAGE", message_ts: str = "1763900000.000001") -> Answer:
-        """A block_actions payload: `user` pressed a button (or picked an option) on a post."""
+                     channel: str = "C0TRIAGE", message_ts: str = "1763900000.000001",
+                     user_team: str | None = None) -> Answer:
+        """A block_actions payload: `user` pressed a button (or picked an option) on a post;
+        `user_team` is the clicker's own workspace (Slack sends it as user.team_id)."""
         action: dict[str, Any] = {"action_id": action_id, "block_id": "b1",
                                   "action_ts": "1763900001.0"}
         if select:
@@ -102,7 +104,8 @@ class SlackSender:
         else:
             action.update(type="button", value=value)
         payload = {"type": "block_actions", "team": {"id": "T0NETTASK"},
-                   "user": {"id": user}, "channel": {"id": channel},
+                   "user": {"id": user, **({"team_id": user_team} if user_team else {})},
+                   "channel": {"id": channel},
                    "trigger_id": f"trigger-{next(self._ids)}", "api_app_id": "A0NETTASK",
                    "container": {"type": "message", "message_ts": message_ts,
                                  "channel_id": channel},

@@ -18,7 +18,7 @@ from bot.service import NewTicket, open_ticket
 from bot.sla.engine import Engine
 from models.customers import find_by_email
 from models.db import Database
-from models.tables import CallbackBooking, Message, Reminder, Ticket
+from models.tables import CallbackBooking, Message, Reminder, SlackCall, Ticket
 from tests.integration.reminder_kit import load_demo_customers
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -183,3 +183,37 @@ async def test_a_booking_is_confirmed_with_an_invitation_and_asks_for_a_phone(
     assert "DTSTART:20261123T130000Z" in invitation.get_content()
     assert "Unter welcher Telefonnummer erreichen wir Sie?" in sent.text
     assert "noch 24 übrig" in sent.text  # Professional: 25 callbacks a month
+
+
+async def test_a_callback_that_has_begun_cannot_be_cancelled(db: Database,
+                                                             engine: Engine) -> None:
+    await load_demo_customers(db, engine, MONDAY_10)
+    number = await ticket_of(db, engine, "it@stadtwerke-demo.de")
+    async with db.session() as session:
+        booking = await callbacks.book(session, engine=engine, number=number, slot=SLOT,
+                                       now=MONDAY_10, actor="customer")
+    assert booking.id is not None
+    with pytest.raises(callbacks.CallStarted):
+        async with db.session() as session:
+            await callbacks.cancel_booking(session, booking_id=booking.id, now=SLOT,
+                                           actor="customer")
+    async with db.session() as session:
+        after = await session.get(CallbackBooking, booking.id)
+    assert after is not None
+    assert after.status == "booked"
+
+
+async def test_without_a_triage_post_a_booking_queues_nothing_for_slack(
+    db: Database, engine: Engine
+) -> None:
+    await load_demo_customers(db, engine, MONDAY_10)
+    number = await ticket_of(db, engine, "it@stadtwerke-demo.de")
+    async with db.session() as session:
+        booking = await callbacks.book(session, engine=engine, number=number, slot=SLOT,
+                                       now=MONDAY_10, actor="customer")
+    assert booking.id is not None
+    async with db.session() as session:
+        await callbacks.cancel_booking(session, booking_id=booking.id, now=MONDAY_10,
+                                       actor="customer")
+    async with db.session() as session:
+        assert (await session.exec(select(SlackCall))).all() == []

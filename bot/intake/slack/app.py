@@ -26,6 +26,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config import Settings
+from bot.intake.slack.callback_actions import CallbackActions, is_callback_click
 from bot.intake.slack.commands import command_answer
 from bot.intake.slack.customer_actions import CustomerActions, is_customer_click
 from bot.intake.slack.events import MalformedEvent
@@ -48,7 +49,8 @@ class SlackEndpoint:
     def __init__(self, *, settings: Settings, db: Database, clock: Callable[[], datetime],
                  on_stored: Callable[[int], None], identity: BotIdentity,
                  triage: TriageActions | None = None,
-                 customers: CustomerActions | None = None) -> None:
+                 customers: CustomerActions | None = None,
+                 callbacks: CallbackActions | None = None) -> None:
         self.settings = settings
         self.db = db
         self.clock = clock
@@ -56,6 +58,7 @@ class SlackEndpoint:
         self.identity = identity
         self.triage = triage
         self.customers = customers
+        self.callbacks = callbacks
         self.token = settings.slack_bot_token.get_secret_value()
         secret = settings.slack_signing_secret.get_secret_value()
         self.secret = secret
@@ -141,8 +144,12 @@ class SlackEndpoint:
         user = str((body.get("user") or {}).get("id") or "")
         channel = str((body.get("channel") or {}).get("id") or "")
         action_ids = [a.get("action_id") for a in body.get("actions") or []]
-        if self.customers is not None and is_customer_click(body):
-            await self._on_customer_click(self.customers, body, user, channel)
+        handler: CustomerActions | CallbackActions | None = (
+            self.customers if self.customers is not None and is_customer_click(body)
+            else self.callbacks if self.callbacks is not None and is_callback_click(body)
+            else None)
+        if handler is not None:
+            await self._on_customer_click(handler, body, user, channel)
             return
         if user not in self.settings.slack_agent_ids:
             log.info("event=slack_action_refused user=%s actions=%s", user, action_ids)
@@ -168,18 +175,20 @@ class SlackEndpoint:
         log.info("event=slack_action user=%s action=%s ticket=%s outcome=%s", user,
                  click.action_id, click.number, "refused" if refusal else "applied")
 
-    async def _on_customer_click(self, customers: CustomerActions, body: dict[str, Any],
-                                 user: str, channel: str) -> None:
-        """A customer's control (a quote's buttons): evidence decides, never the agent list."""
+    async def _on_customer_click(self, handler: CustomerActions | CallbackActions,
+                                 body: dict[str, Any], user: str, channel: str) -> None:
+        """A customer's control (a quote's or a callback's buttons): evidence decides, never the
+        agent list; a refusal is told to the clicker alone."""
         now = self.clock()
         async with self.db.session() as session:
-            refusal = await customers.apply(session, body, now)
+            refusal = await handler.apply(session, body, now)
             if refusal and channel:
                 await queue_call(
                     session, key=f"customer-refusal:{body.get('trigger_id') or now.isoformat()}",
                     method="chat.postEphemeral",
                     args={"channel": channel, "user": user, "text": refusal}, now=now)
-        log.info("event=slack_customer_action user=%s outcome=%s", user,
+        log.info("event=slack_customer_click user=%s action=%s outcome=%s", user,
+                 (body.get("actions") or [{}])[0].get("action_id"),
                  "refused" if refusal else "applied")
 
     async def _on_command(self, ack: AsyncAck, body: dict[str, Any]) -> None:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
+
+from bot.domain import Choice
 
 # Slack reads &, < and > as control characters: <!channel>, <@U123> and <https://x|label> ping
 # people or disguise links. Escaping these three is all Slack asks for.
@@ -53,3 +56,18 @@ def actions(block_id: str, *elements: dict[str, Any]) -> dict[str, Any]:
 def context(mrkdwn: str) -> dict[str, Any]:
     """A small grey line under a message (text we built ourselves)."""
     return {"type": "context", "elements": [{"type": "mrkdwn", "text": mrkdwn}]}
+
+
+CHOICES_BLOCK = "customer_choices"  # the block of a customer's buttons, removed once one is used
+
+
+def buttons(choices: Sequence[Choice]) -> dict[str, Any]:
+    """One button per choice (at most 25, Slack's limit for an actions block); action ids must
+    differ within a block, so each is the choice's action and its place: `callback_book:2`."""
+    return actions(CHOICES_BLOCK, *[button(f"{c.action}:{n}", c.label[:75], c.value)
+                                    for n, c in enumerate(choices[:25], start=1)])
+
+
+def choice_of(action_id: str) -> str:
+    """The choice's action a button's action id stands for (`callback_book:2` → callback_book)."""
+    return action_id.partition(":")[0]

@@ -8,6 +8,7 @@ click counts only when every fact below holds; the first that fails is the reaso
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -86,3 +87,13 @@ async def customer_click_refusal(session: AsyncSession, *, ticket: Ticket, body:
     if value not in expected.values:
         return "mismatch"
     return expected.closed
+
+
+def shown_values(post: SlackCall | None, action_id: str) -> frozenset[str]:
+    """The values the buttons with `action_id` carry on our message as it stands (a post or
+    its newest update)."""
+    if post is None:
+        return frozenset()
+    blocks = json.loads(post.payload).get("blocks") or []
+    return frozenset(str(e.get("value")) for block in blocks for e in block.get("elements") or []
+                     if e.get("action_id") == action_id)

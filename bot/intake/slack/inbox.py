@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -14,9 +15,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.classify import Classifier
 from bot.conversation import Conversation
-from bot.domain import Channel, IncomingMessage, Language, Triage
+from bot.domain import Channel, Choice, IncomingMessage, Language, Triage
 from bot.intake.language import LanguageDetector
-from bot.intake.slack.blocks import escape, section
+from bot.intake.slack.blocks import buttons, escape, section
 from bot.intake.slack.consent_blocks import quote_blocks
 from bot.intake.slack.directory import SlackDirectory, SlackUser
 from bot.intake.slack.events import (
@@ -102,9 +103,10 @@ class SlackReply:
 
     async def queue_answer(self, session: AsyncSession, ticket: Ticket, body: str, *,
                            now: datetime, essential: bool = False,
-                           asks_consent: bool = False) -> bool:
+                           asks_consent: bool = False, choices: Sequence[Choice] = ()) -> bool:
         """Queue chat.postMessage into the thread, in the caller's transaction (no cap: the
-        thread is the customer's own channel, and a flood is held by the flood rules).
+        thread is the customer's own channel, and a flood is held by the flood rules), with a
+        button per choice.
 
         A quote that asks for consent carries Confirm / Decline buttons; its call's key starts
         with QUOTE, so that a click can be checked against the ticket's newest quote."""
@@ -115,6 +117,8 @@ class SlackReply:
             key = f"{QUOTE}{self.key}"[:200]
             blocks = quote_blocks(text, number=ticket.number, price_cents=ticket.price_cents,
                                   language=Language(ticket.language))
+        if choices:
+            blocks = [*blocks, buttons(choices)]
         queued = await queue_call(
             session, key=key, method="chat.postMessage", ticket_number=ticket.number,
             now=now, args={"channel": self.channel, "thread_ts": self.thread_ts, "text": text,

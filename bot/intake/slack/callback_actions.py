@@ -1,0 +1,187 @@
+"""A customer's click on a callback button: book the slot, or cancel the booking (thin: the
+use cases are bot/callbacks.py). Each click is one transaction: the booking, the confirmation
+or new offer in the ticket's thread and the update of the clicked message, or nothing."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot import callbacks
+from bot.callbacks import BOOK_SLOT, CANCEL_BOOKING, CallbackError
+from bot.domain import Choice, Language
+from bot.intake.replies import local_deadline, render, words
+from bot.intake.slack.blocks import CHOICES_BLOCK, choice_of, section
+from bot.intake.slack.customer_evidence import (
+    Expected,
+    clicked_where,
+    customer_click_refusal,
+    shown_values,
+)
+from bot.intake.slack.inbox import SlackReply
+from bot.sla.engine import Engine
+from models import callbacks as repo
+from models.slack import post_of_ticket, queue_call
+from models.tables import CallbackBooking, Ticket
+from models.tickets import get_ticket
+
+log = logging.getLogger(__name__)
+
+HANDLED = frozenset({BOOK_SLOT, CANCEL_BOOKING})
+DONE = {  # the line that replaces a used message's buttons
+    Language.DE: {"booked": "Gebucht: {slot}", "taken": "Nicht mehr frei: {slot}",
+                  "cancelled": "Abgesagt: {slot}"},
+    Language.EN: {"booked": "Booked: {slot}", "taken": "No longer free: {slot}",
+                  "cancelled": "Cancelled: {slot}"},
+}
+
+
+@dataclass(frozen=True)
+class Click:
+    """The click being handled: its payload, who made it (for the audit), Slack's unique id."""
+
+    body: dict[str, Any]
+    actor: str
+    trigger: str
+
+
+def _id(text: str) -> bool:
+    """Whether a button's part can be a database id (digits that fit an integer column)."""
+    return text.isdigit() and len(text) < 10
+
+
+def is_callback_click(body: dict[str, Any]) -> bool:
+    """Whether the payload is a click on one of our callback buttons."""
+    actions = body.get("actions") or []
+    return bool(actions) and choice_of(str(actions[0].get("action_id") or "")) in HANDLED
+
+
+class CallbackActions:
+    """Books and cancels callbacks for the customer who clicked, on evidence only."""
+
+    def __init__(self, *, engine: Engine) -> None:
+        self.engine = engine
+
+    async def apply(self, session: AsyncSession, body: dict[str, Any],
+                    now: datetime) -> str | None:
+        """Do what the click asks in the caller's transaction; the reason if it is refused."""
+        action = body["actions"][0]
+        number, _, rest = str(action.get("value") or "").partition(":")
+        ticket = await get_ticket(session, int(number)) if _id(number) else None
+        if ticket is None or ticket.number is None:
+            return str(words("click_refusals", Language.EN)["not_ours"])
+        channel, ts = clicked_where(body)
+        post = await post_of_ticket(session, ticket_number=ticket.number, channel=channel, ts=ts)
+        expected = Expected(post=post, values=shown_values(post, str(action.get("action_id"))))
+        refusal = await customer_click_refusal(session, ticket=ticket, body=body,
+                                               expected=expected)
+        if refusal is not None:
+            log.info("event=callback_click_refused ticket=%s reason=%s", ticket.number, refusal)
+            return str(words("click_refusals", Language(ticket.language))[refusal])
+        user = str((body.get("user") or {}).get("id") or "")
+        click = Click(body, f"slack user {user}",
+                      str(body.get("trigger_id") or action.get("action_ts") or ""))
+        if choice_of(str(action["action_id"])) == BOOK_SLOT:
+            reason = await self._book(session, ticket, rest, click, now)
+        else:
+            reason = await self._cancel(session, ticket, rest, click, now)
+        return None if reason is None else f"Nothing was changed: {reason}."
+
+    async def _book(self, session: AsyncSession, ticket: Ticket, value: str, click: Click,
+                    now: datetime) -> str | None:
+        assert ticket.number is not None
+        try:
+            slot = datetime.fromisoformat(value)
+        except ValueError:
+            return "this button names no slot"
+        if slot not in await callbacks.last_offer(session, ticket.number):
+            return f"this slot is not among those last offered on NT#{ticket.number}"
+        held = await repo.active_booking(session, ticket.number)
+        if held is not None:  # a double click, or an old offer: one callback per ticket
+            return (f"NT#{ticket.number} already has a callback, "
+                    f"{self._label(held.slot_start, ticket)}; cancel it first")
+        try:
+            async with session.begin_nested():  # a failed booking leaves nothing behind
+                booking = await callbacks.book(session, engine=self.engine,
+                                               number=ticket.number, slot=slot, now=now,
+                                               actor=click.actor)
+        except CallbackError as exc:
+            log.info("event=callback_not_booked ticket=%s reason=%s", ticket.number, exc)
+            await self._mark_used(session, ticket, click, "taken", slot, now)
+            await self._offer(session, ticket, click, now, taken=True)
+            return None
+        await self._mark_used(session, ticket, click, "booked", slot, now)
+        rule = self.engine.plan_rule(ticket.product, ticket.plan)
+        left = await callbacks.callbacks_left(session, engine=self.engine, ticket=ticket,
+                                              now=now)
+        language = Language(ticket.language)
+        body = render("slack_callback_booked", language, number=ticket.number,
+                      slot=self._label(slot, ticket), phone=booking.phone or "",
+                      total=rule.callbacks if rule else 0, left=left)
+        await self._reply(ticket, f"callback-booked:{click.trigger}").queue_answer(
+            session, ticket, body, now=now, essential=True,
+            choices=[callbacks.cancel_choice(booking, language)])
+        return None
+
+    async def _cancel(self, session: AsyncSession, ticket: Ticket, value: str, click: Click,
+                      now: datetime) -> str | None:
+        booking = await session.get(CallbackBooking, int(value)) if _id(value) else None
+        if booking is None or booking.ticket_number != ticket.number:
+            return f"this is not a callback booked on NT#{ticket.number}"
+        if booking.status != repo.BOOKED:
+            return "this callback is already cancelled"
+        if booking.slot_start <= now:
+            return "the callback has already begun; it can no longer be cancelled"
+        assert booking.id is not None
+        try:
+            await callbacks.cancel_booking(session, booking_id=booking.id, now=now,
+                                           actor=click.actor)
+        except CallbackError as exc:
+            return str(exc)
+        await self._mark_used(session, ticket, click, "cancelled", booking.slot_start, now)
+        await self._offer(session, ticket, click, now, taken=False)
+        return None
+
+    async def _offer(self, session: AsyncSession, ticket: Ticket, click: Click, now: datetime,
+                     *, taken: bool) -> None:
+        """Offer the free slots anew in the ticket's thread, with their buttons."""
+        assert ticket.number is not None
+        slots = await callbacks.offer_for(session, engine=self.engine, ticket=ticket, now=now)
+        if slots:
+            await callbacks.record_offer(session, number=ticket.number, slots=slots, now=now,
+                                         actor="slack")
+        language = Language(ticket.language)
+        body = render("slack_callback_offer", language, number=ticket.number, taken=taken,
+                      slots=bool(slots), slot_minutes=self.engine.policy.callbacks.slot_minutes)
+        choices: list[Choice] = callbacks.slot_choices(
+            ticket.number, slots, zone=self.engine.calendar.zone, language=language)
+        await self._reply(ticket, f"callback-offer:{click.trigger}").queue_answer(
+            session, ticket, body, now=now, essential=True, choices=choices)
+
+    async def _mark_used(self, session: AsyncSession, ticket: Ticket, click: Click, what: str,
+                         slot: datetime, now: datetime) -> None:
+        """Replace the clicked message's buttons by what became of the click (chat.update)."""
+        assert ticket.number is not None
+        channel, ts = clicked_where(click.body)
+        post = await post_of_ticket(session, ticket_number=ticket.number, channel=channel, ts=ts)
+        if post is None:
+            return
+        sent = json.loads(post.payload)
+        line = DONE[Language(ticket.language)][what].format(slot=self._label(slot, ticket))
+        blocks = [b for b in sent.get("blocks") or [] if b.get("block_id") != CHOICES_BLOCK]
+        await queue_call(session, key=f"callback-used:{click.trigger}", method="chat.update",
+                         ticket_number=ticket.number, now=now,
+                         args={"channel": channel, "ts": ts, "text": sent.get("text", ""),
+                               "blocks": [*blocks, section(line)]})
+
+    def _label(self, slot: datetime, ticket: Ticket) -> str:
+        return local_deadline(slot, self.engine.calendar.zone, Language(ticket.language))
+
+    def _reply(self, ticket: Ticket, key: str) -> SlackReply:
+        channel, _, thread_ts = ticket.requester.partition(":")
+        return SlackReply(channel=channel, thread_ts=thread_ts, key=key)
