@@ -28,7 +28,7 @@ from bot.intake.slack.customer_evidence import (
     customer_click_refusal,
 )
 from bot.intake.slack.inbox import SlackReply
-from models.slack import QUOTE, newest_post, queue_call, triage_post_ts
+from models.slack import QUOTE, in_triage_thread, newest_post, queue_call
 from models.tables import SlackCall, Ticket
 from models.tickets import audit, lock_ticket
 
@@ -114,10 +114,9 @@ class CustomerActions:
         answer = "confirmed" if consent else "declined"
         text = (f"*Customer <@{escape(user)}> {answer} the quote on NT#{ticket.number} "
                 f"(EUR {ticket.price_cents / 100:.2f}) with the button.*")
-        args: dict[str, Any] = {"channel": self.triage_channel, "text": text}
-        thread = await triage_post_ts(session, ticket.number) if ticket.number else None
-        if thread:
-            args["thread_ts"] = thread
+        assert ticket.number is not None
+        args = await in_triage_thread(session, ticket.number,
+                                      {"channel": self.triage_channel, "text": text})
         await queue_call(session, key=f"mirror-consent:{quote.id}",
                          method="chat.postMessage", ticket_number=ticket.number, now=now,
                          args=args)
