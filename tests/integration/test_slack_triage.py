@@ -32,12 +32,12 @@ async def updates(fake: FakeSlack, count: int = 1) -> list[Call]:
     return await fake.wait_for("chat.update", count)
 
 
-async def used(slack: Slack, ticket: Ticket) -> int:
+async def used(slack: Slack, ticket: Ticket, kind: str = "incident") -> int:
     assert ticket.customer_id is not None
     async with slack.running.db.reader() as session:
         return await allowance_used(session, customer_id=ticket.customer_id,
                                     product=ticket.product, month=ticket.usage_month,
-                                    kind="incident")
+                                    kind=kind)
 
 
 async def fresh(slack: Slack, number: int | None) -> Ticket:
@@ -262,14 +262,6 @@ async def test_a_severity_a_ticket_cannot_be_escalated(slack: Slack) -> None:
     assert premier_button(post) == []
 
 
-async def premier_used(slack: Slack, ticket: Ticket) -> int:
-    assert ticket.customer_id is not None
-    async with slack.running.db.reader() as session:
-        return await allowance_used(session, customer_id=ticket.customer_id,
-                                    product=ticket.product, month=ticket.usage_month,
-                                    kind="premier")
-
-
 async def test_a_closed_ticket_cannot_be_escalated(slack: Slack) -> None:
     ticket = await seeblick_ticket_of_severity_c(slack, "1763900000.000100")
     assert ticket.number is not None
@@ -289,4 +281,4 @@ async def test_a_closed_ticket_spends_no_premier_escalation(slack: Slack) -> Non
         await close(session, number=ticket.number, now=slack.running.clock.now, actor="test")
     await slack.sender.choose(AGENT, PREMIER, str(ticket.number))
     await slack.fake.wait_for("chat.postEphemeral", 1)
-    assert await premier_used(slack, ticket) == 0
+    assert await used(slack, ticket, "premier") == 0
