@@ -67,6 +67,11 @@ class TicketAnnouncer(Protocol):
         """Mirror a customer's reply on a ticket to the agents, in the caller's transaction."""
         ...
 
+    async def ticket_changed(self, session: AsyncSession, *, ticket: Ticket, key: str,
+                             now: datetime) -> None:
+        """Show the agents the ticket as it stands after a change (`key`: the change, once)."""
+        ...
+
 
 @dataclass(frozen=True)
 class ConversationConfig:
@@ -151,6 +156,7 @@ class Conversation:
         if not proven:
             row.reason = "sender not verified: kept on the ticket, changes nothing"
             return True
+        before = ticket.status
         if ticket.status == TicketStatus.CLOSED:
             await reopen(session, engine=self.engine, number=ticket.number, now=now,
                          actor=actor_of(m.channel), message=row.external_id)
@@ -164,6 +170,10 @@ class Conversation:
                          actor=f"sender {m.sender}")
         elif m.channel is Channel.EMAIL and (choice := slot_choice(m.text)) is not None:
             await self._book_callback(session, row, ticket, m, choice, reply, now)
+        after = await get_ticket(session, ticket.number)
+        if self.announcer is not None and after is not None and after.status != before:
+            await self.announcer.ticket_changed(session, ticket=after, key=row.external_id,
+                                                now=now)
         return True
 
     async def _offer_callbacks(self, session: AsyncSession, ticket: Ticket, m: IncomingMessage,

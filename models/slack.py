@@ -78,6 +78,7 @@ async def triage_post_ts(session: AsyncSession, ticket_number: int) -> str | Non
 
 
 THREAD_OF = "_thread_of"  # in a call's args: post under the post that call makes, once it is out
+TS_OF = "_ts_of"  # in a call's args: act on the message that call makes (chat.update), once out
 
 
 async def in_triage_thread(session: AsyncSession, ticket_number: int,
@@ -88,6 +89,19 @@ async def in_triage_thread(session: AsyncSession, ticket_number: int,
     if thread:
         return {**args, "thread_ts": thread}
     return {**args, THREAD_OF: f"triage:NT#{ticket_number}"}
+
+
+async def on_triage_post(session: AsyncSession, ticket_number: int,
+                         args: dict[str, Any]) -> dict[str, Any] | None:
+    """`args` for a chat.update of the ticket's triage post: now if the post is out, else once
+    the outbox has made it; None when the ticket has no triage post."""
+    post = await call_by_key(session, f"triage:NT#{ticket_number}")
+    if post is None or post.status == "failed":
+        return None
+    channel = json.loads(post.payload).get("channel")
+    if post.result_ts:
+        return {**args, "channel": channel, "ts": post.result_ts}
+    return {**args, "channel": channel, TS_OF: f"triage:NT#{ticket_number}"}
 
 
 async def call_by_key(session: AsyncSession, key: str) -> SlackCall | None:

@@ -14,6 +14,7 @@ import pytest
 from sqlmodel import col, select
 
 from bot import deadlines
+from bot.intake.slack.triage import WAIT
 from models.db import Database
 from models.tables import Reminder, Ticket
 from models.tickets import ticket_history
@@ -30,6 +31,8 @@ from tests.integration.conftest import (
 from tests.integration.reminder_kit import is_pending, poll
 from tests.integration.test_email import outage
 from tests.integration.test_slack_chat import LOGISTIK, TS
+from tests.integration.test_slack_triage import POST_TS
+from tests.integration.test_slack_waiting import buttons
 
 Planned = list[tuple[str, str, datetime]]
 
@@ -177,3 +180,17 @@ async def test_a_slack_thread_reply_gives_the_reopened_ticket_a_new_deadline_and
     assert after.due_at == reopened + (ticket.due_at - ticket.accepted_at)
     assert pending(await reminders_of(slack.running.db, after.number)) == shifted(
         planned, ticket.accepted_at, reopened)
+
+
+async def test_the_reopened_tickets_triage_post_shows_it_open_again(
+        slack_reminding: Slack) -> None:
+    slack = slack_reminding
+    await slack.sender.event(slack.sender.message(**LOGISTIK))
+    await slack.processed()
+    [ticket] = await slack.running.tickets()
+    await missed_and_closed(slack.running, ticket)
+    reply = slack.sender.message("Es ist wieder ausgefallen.", ts="1763990000.000200",
+                                 thread_ts=TS, **LOGISTIK)
+    await slack.sender.event(reply)
+    [update] = await slack.fake.wait_for("chat.update", 1)
+    assert (buttons(update)[-1], update.args["ts"]) == (WAIT, POST_TS)

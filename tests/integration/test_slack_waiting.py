@@ -18,7 +18,13 @@ from tests.integration.conftest import AGENT, Slack
 from tests.integration.reminder_kit import is_pending
 from tests.integration.test_email import outage
 from tests.integration.test_slack_chat import LOGISTIK, TS
-from tests.integration.test_slack_triage import fresh, slack_ticket, updates, wait_for_mails
+from tests.integration.test_slack_triage import (
+    POST_TS,
+    fresh,
+    slack_ticket,
+    updates,
+    wait_for_mails,
+)
 
 WAITED = timedelta(minutes=90)
 
@@ -152,6 +158,18 @@ async def test_the_customers_reply_in_the_thread_resumes_the_clock(slack: Slack)
     assert len(pending_times(await reminders_of(slack, ticket.number))) == 7
 
 
+async def test_the_customers_reply_shows_the_running_clock_on_the_post(slack: Slack) -> None:
+    ticket = await slack_ticket(slack)
+    await slack.sender.choose(AGENT, WAIT, str(ticket.number))
+    await updates(slack.fake)
+    slack.running.clock.now += WAITED
+    reply = slack.sender.message("Hier die Logdatei.", ts="1763900100.000200", thread_ts=TS,
+                                 **LOGISTIK)
+    await slack.sender.event(reply)
+    _, update = await updates(slack.fake, 2)
+    assert (buttons(update)[-1], update.args["ts"]) == (WAIT, POST_TS)
+
+
 async def test_resume_after_the_customer_resumed_refreshes_the_post_and_moves_nothing(
         slack: Slack) -> None:
     ticket = await slack_ticket(slack)
@@ -164,7 +182,7 @@ async def test_resume_after_the_customer_resumed_refreshes_the_post_and_moves_no
     resumed = await until_status(slack, ticket.number, "open")
     slack.running.clock.now += WAITED
     await slack.sender.choose(AGENT, RESUME, str(ticket.number))
-    _, update = await updates(slack.fake, 2)
+    *_, update = await updates(slack.fake, 3)  # paused, resumed by the customer, by the agent
     after = await fresh(slack, ticket.number)
     assert (after.due_at, after.paused_seconds) == (resumed.due_at, WAITED.total_seconds())
     assert buttons(update)[-1] == WAIT

@@ -92,6 +92,9 @@ class CustomerActions:
                                       key=f"consent-click:{trigger}"), now=now)
         await self._update_quote(session, ticket, quote, consent, user, now)
         await self._tell_agents(session, ticket, quote, consent, user, now)
+        if self.conversation.announcer is not None:
+            await self.conversation.announcer.ticket_changed(
+                session, ticket=ticket, key=f"consent-click:{trigger}", now=now)
         log.info("event=consent_click ticket=%s user=%s consent=%s", number, user, consent)
         return None
 

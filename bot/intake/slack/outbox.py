@@ -23,7 +23,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.delivery import DeliveryLoop
 from models.db import Database
-from models.slack import THREAD_OF, call_by_key, due_calls, lock_call
+from models.slack import THREAD_OF, TS_OF, call_by_key, due_calls, lock_call
 from models.tables import SlackCall
 
 log = logging.getLogger(__name__)
@@ -40,6 +40,11 @@ class CallFailed(Exception):
         super().__init__(reason)
         self.permanent = permanent
         self.retry_after = retry_after
+
+
+# a call made under (or on) the message another call makes: the marker, and the argument that
+# gets that message's ts once it is out
+PARENTS = {THREAD_OF: "thread_ts", TS_OF: "ts"}
 
 
 class SlackTransport(Protocol):
@@ -139,7 +144,8 @@ class SlackDeliverer(DeliveryLoop):
         """The call with its thread filled in from the post it goes under; None while that post
         is still to be made (it is tried again when the post is)."""
         args = json.loads(call.payload)
-        parent_key = args.pop(THREAD_OF, None)
+        field, parent_key = next(((f, args.pop(m)) for m, f in PARENTS.items() if m in args),
+                                 ("", None))
         if parent_key is None:
             return call
         async with self.db.reader() as session:
@@ -153,7 +159,7 @@ class SlackDeliverer(DeliveryLoop):
                     session.add(row)
             return None
         if parent is not None and parent.result_ts:
-            args["thread_ts"] = parent.result_ts
+            args[field] = parent.result_ts
         return call.model_copy(update={"payload": json.dumps(args, ensure_ascii=False)})
 
     async def _deliver(self, queued: SlackCall) -> int:

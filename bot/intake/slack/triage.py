@@ -19,9 +19,10 @@ from bot.intake.replies import local_deadline
 from bot.intake.slack.blocks import escape, excerpt, section
 from bot.service import premier_left
 from bot.sla.engine import Assessment, Engine
-from models.customers import CustomerView
-from models.slack import in_triage_thread, queue_call
+from models.customers import CustomerView, get_customer
+from models.slack import in_triage_thread, on_triage_post, queue_call
 from models.tables import Message, Ticket
+from models.tickets import allowance_used, ticket_history
 
 
 @dataclass(frozen=True)
@@ -155,6 +156,33 @@ def ticket_facts(ticket: Ticket, customer: CustomerView | None, *, included_left
     )
 
 
+async def post_as_it_stands(session: AsyncSession, *, engine: Engine, zone: ZoneInfo,
+                            ticket: Ticket, now: datetime) -> tuple[str, list[dict[str, Any]]]:
+    """The triage post (fallback text, blocks) for the ticket as it stands now."""
+    assert ticket.number is not None
+    customer = await get_customer(session, ticket.customer_id) if ticket.customer_id else None
+    messages, trail = await ticket_history(session, ticket.number)
+    first = next((m.text for m in messages if m.direction == "in"), ticket.subject)
+    set_by = next((e.actor.removeprefix("agent ") for e in reversed(trail)
+                   if e.action == "retriaged"), "")
+    facts = ticket_facts(ticket, customer, included_left=await included_left(session, engine,
+                                                                             ticket),
+                         zone=zone, text=first, set_by=set_by,
+                         premier_left=await premier_left(session, engine, ticket, now))
+    return triage_post(facts)
+
+
+async def included_left(session: AsyncSession, engine: Engine, ticket: Ticket) -> int | None:
+    """The customer's included incidents left this month on the ticket's plan."""
+    rule = engine.plan_rule(ticket.product, ticket.plan)
+    if rule is None or ticket.customer_id is None:
+        return None
+    used = await allowance_used(session, customer_id=ticket.customer_id,
+                                product=ticket.product, month=ticket.usage_month,
+                                kind="incident")
+    return max(rule.included_incidents - used, 0)
+
+
 class TriagePoster:
     """Queues the triage post for each new ticket in the ticket's own transaction."""
 
@@ -176,6 +204,20 @@ class TriagePoster:
         await queue_call(session, key=f"triage:NT#{ticket.number}", method="chat.postMessage",
                          ticket_number=ticket.number, now=now,
                          args={"channel": self.channel, "text": fallback, "blocks": blocks})
+
+    async def ticket_changed(self, session: AsyncSession, *, ticket: Ticket, key: str,
+                             now: datetime) -> None:
+        """Update the ticket's triage post in place (once it is out) to show it as it stands."""
+        assert ticket.number is not None
+        if self.engine is None:
+            return
+        fallback, blocks = await post_as_it_stands(session, engine=self.engine, zone=self.zone,
+                                                   ticket=ticket, now=now)
+        args = await on_triage_post(session, ticket.number, {"text": fallback, "blocks": blocks})
+        if args is not None:
+            await queue_call(session, key=f"triage-update:NT#{ticket.number}:{key}"[:200],
+                             method="chat.update", ticket_number=ticket.number, now=now,
+                             args=args)
 
     async def customer_replied(self, session: AsyncSession, *, ticket: Ticket, row: Message,
                                proven: bool, now: datetime, note: str = "") -> None:

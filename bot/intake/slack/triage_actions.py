@@ -28,21 +28,18 @@ from bot.intake.slack.triage import (
     RESUME,
     SEVERITY,
     WAIT,
-    ticket_facts,
-    triage_post,
+    post_as_it_stands,
 )
 from bot.service import (
     NotRetriageable,
     TicketNotFound,
     escalate_premier,
-    premier_left,
     retriage,
 )
 from bot.sla.engine import Engine
-from models.customers import get_customer
 from models.slack import queue_call
 from models.tables import Ticket
-from models.tickets import allowance_used, audit, get_ticket, ticket_history
+from models.tickets import audit, get_ticket
 
 log = logging.getLogger(__name__)
 
@@ -176,30 +173,13 @@ class TriageActions:
 
     async def _update_post(self, session: AsyncSession, ticket: Ticket, click: Click,
                            now: datetime) -> None:
-        assert ticket.number is not None
-        customer = await get_customer(session, ticket.customer_id) if ticket.customer_id else None
-        messages, trail = await ticket_history(session, ticket.number)
-        first = next((m.text for m in messages if m.direction == "in"), ticket.subject)
-        set_by = next((e.actor.removeprefix("agent ") for e in reversed(trail)
-                       if e.action == "retriaged"), "")
-        left = await self._included_left(session, ticket)
-        facts = ticket_facts(ticket, customer, included_left=left, zone=self.zone, text=first,
-                             set_by=set_by,
-                             premier_left=await premier_left(session, self.engine, ticket, now))
-        fallback, blocks = triage_post(facts)
         if not click.channel or not click.ts:
             return
+        fallback, blocks = await post_as_it_stands(session, engine=self.engine, zone=self.zone,
+                                                   ticket=ticket, now=now)
         await queue_call(session, key=f"triage-update:NT#{ticket.number}:{click.trigger}",
                          method="chat.update", ticket_number=ticket.number, now=now,
                          args={"channel": click.channel, "ts": click.ts, "text": fallback,
                                "blocks": blocks})
 
-    async def _included_left(self, session: AsyncSession, ticket: Ticket) -> int | None:
-        rule = self.engine.plan_rule(ticket.product, ticket.plan)
-        if rule is None or ticket.customer_id is None:
-            return None
-        used = await allowance_used(session, customer_id=ticket.customer_id,
-                                    product=ticket.product, month=ticket.usage_month,
-                                    kind="incident")
-        return max(rule.included_incidents - used, 0)
 
