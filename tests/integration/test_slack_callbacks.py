@@ -14,7 +14,7 @@ from sqlmodel import col, select
 
 from bot import callbacks
 from bot.domain import Language
-from bot.intake.replies import local_deadline
+from bot.intake.replies import local_deadline, words
 from bot.intake.slack.blocks import CHOICES_BLOCK
 from models.slack import list_calls
 from models.tables import CallbackBooking, SlackCall, Ticket
@@ -24,10 +24,12 @@ from tests.integration.test_email import outage
 from tests.integration.test_slack_chat import LOGISTIK, posted_to
 from tests.integration.test_slack_triage import wait_for_mails
 
-TEAM = "T0DEMO"  # the workspace the demo customers' channels are mapped to
-SEEBLICK = {"channel": "C0SEEBLICK", "team": TEAM, "user": "U0SEE"}  # m365 Standard: 5
-EXAMPLE = {"channel": "C0EXCONS", "team": TEAM, "user": "U0EXC"}  # m365 Professional, English
-STADTWERKE = {"channel": "C0SWDEMO", "team": TEAM, "user": "U0SWD"}  # deHOSTED Professional
+SEEBLICK = {"channel": "C0SEEBLICK", "team": "T0SEEBLICK", "user": "U0SEE"}  # m365 Standard: 5
+EXAMPLE = {"channel": "C0EXCONS", "team": "T0EXCONS", "user": "U0EXC"}  # m365 Pro, English
+STADTWERKE = {"channel": "C0SWDEMO", "team": "T0SWDEMO", "user": "U0SWD"}  # deHOSTED Pro
+REFUSED = words("click_refusals", Language.DE)  # Logistik Nord writes German
+# each demo customer's channel and its own workspace (bot/demo_customers.csv)
+TEAMS = {where["channel"]: where["team"] for where in (LOGISTIK, SEEBLICK, EXAMPLE, STADTWERKE)}
 
 
 async def sent_call(slack: Slack, key_start: str, number: int, count: int = 1) -> SlackCall:
@@ -61,13 +63,14 @@ async def opened(slack: Slack, where: dict[str, str], ts: str = "1763900000.0001
 
 
 async def click(slack: Slack, post: SlackCall, button: dict[str, Any], *,
-                user: str = "U0ANNA", team: str = TEAM, channel: str | None = None,
+                user: str = "U0ANNA", team: str | None = None, channel: str | None = None,
                 value: str | None = None) -> None:
     assert post.result_ts is not None
+    posted_in = json.loads(post.payload)["channel"]
     answer = await slack.sender.choose(
         user, button["action_id"], value or button["value"],
-        channel=channel or json.loads(post.payload)["channel"], message_ts=post.result_ts,
-        user_team=team)
+        channel=channel or posted_in, message_ts=post.result_ts,
+        user_team=team or TEAMS[posted_in])
     assert answer.status == 200
 
 
@@ -140,8 +143,7 @@ async def test_a_click_books_the_slot_confirms_it_and_removes_the_buttons(slack:
 async def test_a_click_by_a_user_of_another_workspace_is_refused(slack: Slack) -> None:
     _, post = await opened(slack, LOGISTIK)
     await click(slack, post, buttons(post)[0], user="U0MALLORY", team="T0EVIL")
-    assert await refusal(slack) == ("Nothing was changed: your Slack workspace is not the "
-                                    "ticket's customer's.")
+    assert await refusal(slack) == REFUSED["other_workspace"]
     assert await bookings(slack) == []
     assert slack.fake.made("chat.update") == []
 
@@ -150,7 +152,7 @@ async def test_a_click_outside_the_tickets_conversation_is_refused(slack: Slack)
     _, post = await opened(slack, LOGISTIK)
     # the same workspace, another customer's channel
     await click(slack, post, buttons(post)[0], channel="C0SWDEMO")
-    assert await refusal(slack) == "Nothing was changed: this is not the ticket's conversation."
+    assert await refusal(slack) == REFUSED["another_conversation"]
     assert await bookings(slack) == []
 
 
@@ -158,8 +160,7 @@ async def test_a_forged_slot_that_was_not_offered_is_refused(slack: Slack) -> No
     ticket, post = await opened(slack, LOGISTIK)
     forged = (await offered(slack, ticket.number))[-1] + timedelta(minutes=30)
     await click(slack, post, buttons(post)[0], value=f"{ticket.number}:{forged.isoformat()}")
-    assert await refusal(slack) == ("Nothing was changed: this button is not (or no longer) on "
-                                    "our message.")
+    assert await refusal(slack) == REFUSED["mismatch"]
     assert await bookings(slack) == []
 
 
@@ -169,8 +170,7 @@ async def test_a_second_click_on_a_used_offer_is_refused(slack: Slack) -> None:
     await click(slack, post, buttons(post)[0])
     await sent_call(slack, "callback-used:", ticket.number)  # the buttons are gone
     await click(slack, post, buttons(post)[1])
-    assert await refusal(slack) == ("Nothing was changed: this button is not (or no longer) on "
-                                    "our message.")
+    assert await refusal(slack) == REFUSED["mismatch"]
     assert len(await bookings(slack)) == 1
 
 
@@ -206,8 +206,7 @@ async def test_a_button_naming_another_ticket_is_refused(slack: Slack) -> None:
                              text="Der Drucker im Empfang druckt nur leere Seiten")
     slot = (await offered(slack, second.number))[0]
     await click(slack, post, buttons(post)[0], value=f"{second.number}:{slot.isoformat()}")
-    assert await refusal(slack) == (f"Nothing was changed: this button does not belong to "
-                                    f"ticket NT#{second.number}.")
+    assert await refusal(slack) == REFUSED["superseded"]
     assert await bookings(slack) == []
 
 
@@ -258,8 +257,7 @@ async def test_cancel_gives_the_callback_back_and_offers_slots_again(slack: Slac
 async def test_a_cancel_by_a_user_of_another_workspace_is_refused(slack: Slack) -> None:
     _, confirmation = await book_first_slot(slack)
     await click(slack, confirmation, buttons(confirmation)[0], user="U0MALLORY", team="T0EVIL")
-    assert await refusal(slack) == ("Nothing was changed: your Slack workspace is not the "
-                                    "ticket's customer's.")
+    assert await refusal(slack) == REFUSED["other_workspace"]
     assert [b.status for b in await bookings(slack)] == ["booked"]
 
 
