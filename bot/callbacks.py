@@ -19,7 +19,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.consent import first_lines
-from bot.domain import Audience, Channel, Choice, Language
+from bot.domain import Audience, Channel, Choice, Language, TicketStatus
 from bot.intake.replies import build_mail, local_deadline, new_message_id, render, reply_subject
 from bot.intake.slack.blocks import escape
 from bot.sla.allowances import usage_month
@@ -30,13 +30,15 @@ from models import callbacks as repo
 from models import reminders as reminder_repo
 from models.slack import queue_triage_note
 from models.tables import AuditEvent, CallbackBooking, Message, Ticket
-from models.tickets import allowance_used, audit, claim_allowance, get_ticket
+from models.tickets import allowance_used, audit, claim_allowance, lock_ticket
 
 log = logging.getLogger(__name__)
 
 CALLBACK = "callback"  # the Usage kind, and the Reminder kind of the reminder before a call
 HORIZON = timedelta(days=60)
 BOOK_SLOT, CANCEL_BOOKING = "callback_book", "callback_cancel"  # the customer's choices
+# a ticket being worked on takes a callback; one awaiting proof or consent, or done, does not
+BOOKABLE = (TicketStatus.OPEN, TicketStatus.ANSWERED, TicketStatus.WAITING_CUSTOMER)
 
 
 class CallbackError(Exception):
@@ -45,6 +47,10 @@ class CallbackError(Exception):
 
 class SlotUnavailable(CallbackError):
     """The slot is full, held for priority plans, too soon, or not a slot at all."""
+
+
+class NotBookable(CallbackError):
+    """The ticket takes no (further) callback: it is not being worked on, or has one booked."""
 
 
 class NoCallbacksLeft(CallbackError):
@@ -108,9 +114,13 @@ def _when(slot: datetime) -> str:
 async def _book(session: AsyncSession, *, engine: Engine, number: int, slot: datetime,
                 now: datetime, actor: str, phone: str | None,
                 sender: tuple[str, str] | None) -> CallbackBooking:
-    ticket = await get_ticket(session, number)
+    ticket = await lock_ticket(session, number)  # two bookings of one ticket take turns
     if ticket is None:
         raise CallbackError(f"no ticket NT#{number}")
+    if ticket.status not in BOOKABLE:
+        raise NotBookable(f"NT#{number} is {ticket.status.replace('_', ' ')}: no callback")
+    if await repo.active_booking(session, number) is not None:
+        raise NotBookable(f"NT#{number} has a callback booked already; cancel it first")
     plan = _plan(engine, ticket)
     if plan is None or ticket.customer_id is None or plan.callbacks == 0:
         raise NoCallbacksLeft(f"NT#{number}: the customer's plan includes no callbacks")

@@ -15,6 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.callbacks import (
     CallbackError,
+    NotBookable,
     book,
     last_offer,
     offer_for,
@@ -87,6 +88,13 @@ def actor_of(channel: Channel) -> str:
     return "mail" if channel is Channel.EMAIL else channel.value
 
 
+def owns(ticket: Ticket, m: IncomingMessage, customer: CustomerView | None) -> bool:
+    """Whether the sender is the ticket's requester or one of its customer's people."""
+    if ticket.customer_id is not None:
+        return customer is not None and customer.id == ticket.customer_id
+    return m.sender == ticket.requester
+
+
 class Conversation:
     """Applies one understood message in the caller's transaction."""
 
@@ -146,7 +154,9 @@ class Conversation:
         row.ticket_number, row.disposition = ticket.number, "follow-up"
         ours = await sent_on_ticket(session, ticket_number=ticket.number,
                                     ids=list(m.thread_refs))
-        proven = m.trusted or ours is not None
+        # a verified sender proves only their own identity: they speak for this ticket only as
+        # its requester or one of its customer's people (an outsider copied on the thread not)
+        proven = ours is not None or (m.trusted and owns(ticket, m, customer))
         await audit(session, ticket_number=ticket.number, actor=f"sender {m.sender}",
                     action="customer_reply" if proven else "unverified_reply", now=now,
                     message=row.external_id, evidence=ours or m.trust_reason)
@@ -205,6 +215,9 @@ class Conversation:
                            sender=self.config.mail_sender)
             row.reason = f"callback slot {choice} booked"
             return
+        except NotBookable as exc:  # booked already, or not being worked on: no new offer
+            row.reason = f"callback slot {choice} not booked: {exc}"
+            return
         except CallbackError as exc:
             row.reason = f"callback slot {choice} not booked: {exc}"
         slots = await offer_for(session, engine=self.engine, ticket=ticket, now=now)
@@ -227,11 +240,7 @@ class Conversation:
         the requester.
         """
         assert ticket.number is not None
-        if ticket.customer_id is not None:
-            owns = customer is not None and customer.id == ticket.customer_id
-        else:
-            owns = m.sender == ticket.requester
-        if not owns:
+        if not owns(ticket, m, customer):
             return None
         ours = await sent_on_ticket(session, ticket_number=ticket.number,
                                     ids=list(m.thread_refs))

@@ -35,6 +35,8 @@ INCIDENT = "incident"
 PREMIER = "premier"  # the allowance kind, and the ticket's flag once escalated
 # a ticket being worked on; not one that waits for its sender's proof or consent, or is done
 ESCALATABLE = (TicketStatus.OPEN, TicketStatus.ANSWERED, TicketStatus.WAITING_CUSTOMER)
+# where a re-triage's new price asks for consent again
+QUOTABLE = (*ESCALATABLE, TicketStatus.AWAITING_CONSENT)
 
 
 @dataclass(frozen=True)
@@ -328,12 +330,12 @@ async def retriage(
     ticket.billable, ticket.price_cents = result.billable, int(result.price_eur * 100)
     ticket.confirmed_by, ticket.confirmed_at = agent, now
     new_quote = ticket.billable and (not old[3] or ticket.price_cents != old[4])
-    asks_consent = new_quote and ticket.status in (TicketStatus.OPEN,
-                                                   TicketStatus.AWAITING_CONSENT)
+    # a new or higher price is never billed without a yes, however far the ticket has come
+    asks_consent = new_quote and ticket.status in QUOTABLE
     if asks_consent:
         ticket.status, ticket.consent, ticket.consent_at = (TicketStatus.AWAITING_CONSENT,
                                                             None, None)
-        ticket.accepted_at, ticket.due_at = None, None
+        ticket.accepted_at, ticket.due_at, ticket.paused_at = None, None, None
         await cancel(session, ticket=ticket, now=now, reason="awaiting consent")
     elif not ticket.billable and ticket.status == TicketStatus.AWAITING_CONSENT:
         ticket.status, ticket.accepted_at = TicketStatus.OPEN, now  # nothing to consent to
@@ -385,9 +387,10 @@ async def escalate_premier(session: AsyncSession, engine: Engine, number: int, a
 
     Refused with the reason when the plan has none, the severity does not qualify, the ticket is
     escalated already or not being worked on (unverified, awaiting consent, closed, declined), or
-    the month's escalations are used up; the refusal is audited too.
+    the month's escalations are used up; the refusal is audited too. The ticket is locked, so
+    that a double click cannot claim twice.
     """
-    ticket = await get_ticket(session, number)
+    ticket = await lock_ticket(session, number)
     if ticket is None:
         raise TicketNotFound(f"no ticket NT#{number}")
     flags = [f for f in ticket.flags.split(",") if f]

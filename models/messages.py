@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, or_
+from sqlalchemy import case, func, or_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -104,17 +104,20 @@ async def pending_inbound(session: AsyncSession, *, now: datetime, limit: int = 
 
 
 async def ticket_of_ids(session: AsyncSession, ids: list[str]) -> int | None:
-    """The ticket a conversation belongs to, from Message-IDs it refers to (newest first).
+    """The ticket a conversation belongs to, from Message-IDs it refers to.
 
-    A Message-ID may name several stored messages (senders reuse ids); the newest one that
-    belongs to a ticket decides.
+    Our own (unguessable) ids decide first; then the newest message that belongs to a ticket.
+    A message stored under an id someone else had used before (flagged `message_id_reused`)
+    never decides: whoever knows a customer's Message-ID must not pull their replies into a
+    ticket of his own.
     """
     if not ids:
         return None
     rows = await session.exec(
         select(Message.ticket_number)
-        .where(col(Message.external_id).in_(ids), col(Message.ticket_number).is_not(None))
-        .order_by(col(Message.id).desc())
+        .where(col(Message.external_id).in_(ids), col(Message.ticket_number).is_not(None),
+               or_(col(Message.direction) == OUTBOUND, col(Message.flags).not_like(f"%{REUSED}%")))
+        .order_by(case((col(Message.direction) == OUTBOUND, 0), else_=1), col(Message.id).desc())
         .limit(1)
     )
     found = rows.first()

@@ -13,7 +13,7 @@ from typing import Any
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import callbacks
-from bot.callbacks import BOOK_SLOT, CANCEL_BOOKING, CallbackError
+from bot.callbacks import BOOK_SLOT, BOOKABLE, CANCEL_BOOKING, CallbackError, NotBookable
 from bot.domain import Choice, Language
 from bot.intake.replies import local_deadline, render, words
 from bot.intake.slack.blocks import CHOICES_BLOCK, choice_of, section
@@ -77,7 +77,8 @@ class CallbackActions:
             return str(words("click_refusals", Language.EN)["not_ours"])
         channel, ts = clicked_where(body)
         post = await post_of_ticket(session, ticket_number=ticket.number, channel=channel, ts=ts)
-        expected = Expected(post=post, values=shown_values(post, str(action.get("action_id"))))
+        expected = Expected(post=post, values=shown_values(post, str(action.get("action_id"))),
+                            closed=None if ticket.status in BOOKABLE else "not_callbackable")
         refusal = await customer_click_refusal(session, ticket=ticket, body=body,
                                                expected=expected)
         if refusal is not None:
@@ -110,6 +111,8 @@ class CallbackActions:
                 booking = await callbacks.book(session, engine=self.engine,
                                                number=ticket.number, slot=slot, now=now,
                                                actor=click.actor)
+        except NotBookable as exc:  # e.g. the other of two clicks at once booked first
+            return str(exc)
         except CallbackError as exc:
             log.info("event=callback_not_booked ticket=%s reason=%s", ticket.number, exc)
             await self._mark_used(session, ticket, click, "taken", slot, now)
