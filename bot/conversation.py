@@ -108,7 +108,7 @@ class Conversation:
                      customer: CustomerView | None, language: Language, triage: Triage | None,
                      reply: ReplyChannel, now: datetime) -> None:
         """A follow-up to its ticket, a flood joining one, a new ticket, or nothing to do."""
-        number = (await ticket_of_ids(session, list(m.thread_refs))
+        number = (await ticket_of_ids(session, list(m.thread_refs), m.sender)
                   or (await self._by_hint(session, m, customer) if m.trusted else None))
         ticket = await get_ticket(session, number) if number is not None else None
         if ticket is not None and await self._follow_up(session, row, ticket, m, customer,

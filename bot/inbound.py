@@ -198,7 +198,7 @@ class MailIntake:
         refs = [*mail.in_reply_to, *reversed(mail.references)]
         if u.verdict.kind == "bounce":
             row.disposition, row.reason = "bounce", u.verdict.reason
-            row.ticket_number = await ticket_of_ids(session, list(u.bounce_refs))
+            row.ticket_number = await ticket_of_ids(session, list(u.bounce_refs), row.sender)
             if row.ticket_number is not None:
                 await audit(session, ticket_number=row.ticket_number, actor="mail",
                             action="bounce", now=now, message=row.external_id,
@@ -206,7 +206,7 @@ class MailIntake:
             return
         if not u.verdict.opens_ticket:
             row.disposition, row.reason = u.verdict.kind, u.verdict.reason
-            row.ticket_number = await ticket_of_ids(session, refs)
+            row.ticket_number = await ticket_of_ids(session, refs, row.sender)
             return
         customer = await find_by_email(session, mail.sender) if mail.sender else None
         tag = TAG.search(mail.subject)

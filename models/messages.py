@@ -103,20 +103,21 @@ async def pending_inbound(session: AsyncSession, *, now: datetime, limit: int = 
     return [int(i) for i in rows.all() if i is not None]
 
 
-async def ticket_of_ids(session: AsyncSession, ids: list[str]) -> int | None:
+async def ticket_of_ids(session: AsyncSession, ids: list[str], sender: str) -> int | None:
     """The ticket a conversation belongs to, from Message-IDs it refers to.
 
     Our own (unguessable) ids decide first; then the newest message that belongs to a ticket.
-    A message stored under an id someone else had used before (flagged `message_id_reused`)
-    never decides: whoever knows a customer's Message-ID must not pull their replies into a
-    ticket of his own.
+    A message stored under an id used before (flagged `message_id_reused`) decides only for its
+    own sender (a mail client that reuses its ids): whoever else knows a customer's Message-ID
+    must not pull their replies into a ticket of his own.
     """
     if not ids:
         return None
     rows = await session.exec(
         select(Message.ticket_number)
         .where(col(Message.external_id).in_(ids), col(Message.ticket_number).is_not(None),
-               or_(col(Message.direction) == OUTBOUND, col(Message.flags).not_like(f"%{REUSED}%")))
+               or_(col(Message.direction) == OUTBOUND,
+                   col(Message.flags).not_like(f"%{REUSED}%"), col(Message.sender) == sender))
         .order_by(case((col(Message.direction) == OUTBOUND, 0), else_=1), col(Message.id).desc())
         .limit(1)
     )

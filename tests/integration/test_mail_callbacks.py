@@ -8,7 +8,8 @@ from datetime import datetime, timedelta
 from sqlmodel import select
 
 from bot import deadlines
-from bot.callbacks import book, last_offer
+from bot.callbacks import last_offer
+from models.callbacks import take_slot
 from models.tables import CallbackBooking, Ticket, Usage
 from tests.integration.conftest import Running
 from tests.integration.test_email import outage
@@ -58,14 +59,14 @@ async def test_answering_with_a_number_books_that_slot_and_uses_a_callback(
 
 async def test_a_taken_slot_gets_a_new_offer_and_books_nothing(running: Running) -> None:
     message_id, offered = await first_answer(running)
-    async with running.db.session() as session:  # the agents' capacity is used up meanwhile
-        for _ in range(running.service.engine.policy.callbacks.agents):
-            await book(session, engine=running.service.engine, number=1, slot=offered[0],
-                       now=running.clock(), actor="test")
+    capacity = running.service.engine.policy.callbacks.agents
+    async with running.db.session() as session:  # other customers take every place meanwhile
+        for _ in range(capacity):
+            assert await take_slot(session, offered[0], capacity)
     await choose(running, message_id, "Termin 1", 2)
     async with running.db.session() as session:
         bookings = (await session.exec(select(CallbackBooking))).all()
-    assert len(bookings) == running.service.engine.policy.callbacks.agents
+    assert bookings == []
     again = running.replies()[-1].get_content()
     assert "nicht mehr frei" in again
     assert "  1. " in again

@@ -62,4 +62,4 @@ def test_a_value_reads_as_ticket_and_cents() -> None:
 @pytest.mark.parametrize("language", list(Language))
 def test_every_refusal_is_worded_in_every_language(language: Language) -> None:
     worded = words("click_refusals", language)
-    assert sorted(worded) == sorted(REASONS | {"answered", "not_ours"})
+    assert sorted(worded) == sorted(REASONS | {"answered", "not_ours", "not_callbackable"})
