@@ -107,9 +107,11 @@ async def processed(url: str, keys: set[str], timeout: float = 600) -> dict[str,
         while time.monotonic() < deadline:
             async with db.reader() as session:
                 rows = (await session.exec(select(SlackCall.key, SlackCall.done_at).where(
-                    col(SlackCall.key).startswith("answer:"), SlackCall.status == "sent"))).all()
-            done = {k.removeprefix("answer:"): d.timestamp() for k, d in rows
-                    if k.removeprefix("answer:") in keys and d is not None}
+                    col(SlackCall.key).contains("answer:"), SlackCall.status == "sent"))).all()
+            # a quote's answer is keyed quote:answer:<channel:ts>
+            done = {key: d.timestamp() for k, d in rows
+                    if (key := k.removeprefix("quote:").removeprefix("answer:")) in keys
+                    and d is not None}
             if len(done) == len(keys):
                 return done
             await asyncio.sleep(0.05)
