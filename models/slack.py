@@ -124,8 +124,7 @@ async def queue_triage_note(session: AsyncSession, *, ticket_number: int, key: s
                             now: datetime) -> bool:
     """Queue a line for the agents in the ticket's triage thread (once its post is out); False
     when the ticket has no triage post."""
-    post = (await session.exec(
-        select(SlackCall).where(SlackCall.key == f"triage:NT#{ticket_number}"))).first()
+    post = await call_by_key(session, f"triage:NT#{ticket_number}")
     if post is None or post.status == "failed":
         return False
     args = await in_triage_thread(session, ticket_number,

@@ -143,15 +143,20 @@ async def test_only_an_open_ticket_can_wait(slack: Slack) -> None:
     assert after.paused_at == slack.running.clock.now
 
 
-async def test_the_customers_reply_in_the_thread_resumes_the_clock(slack: Slack) -> None:
-    ticket = await slack_ticket(slack)
-    assert ticket.due_at is not None
+async def paused_then_answered(slack: Slack, ticket: Ticket) -> None:
+    """An agent waits on the customer; 90 minutes later the customer answers in the thread."""
     await slack.sender.choose(AGENT, WAIT, str(ticket.number))
     await updates(slack.fake)
     slack.running.clock.now += WAITED
     reply = slack.sender.message("Hier die Logdatei.", ts="1763900100.000200", thread_ts=TS,
                                  **LOGISTIK)
     await slack.sender.event(reply)
+
+
+async def test_the_customers_reply_in_the_thread_resumes_the_clock(slack: Slack) -> None:
+    ticket = await slack_ticket(slack)
+    assert ticket.due_at is not None
+    await paused_then_answered(slack, ticket)
     after = await until_status(slack, ticket.number, "open")
     assert after.due_at == ticket.due_at + WAITED
     assert after.paused_seconds == WAITED.total_seconds()
@@ -160,12 +165,7 @@ async def test_the_customers_reply_in_the_thread_resumes_the_clock(slack: Slack)
 
 async def test_the_customers_reply_shows_the_running_clock_on_the_post(slack: Slack) -> None:
     ticket = await slack_ticket(slack)
-    await slack.sender.choose(AGENT, WAIT, str(ticket.number))
-    await updates(slack.fake)
-    slack.running.clock.now += WAITED
-    reply = slack.sender.message("Hier die Logdatei.", ts="1763900100.000200", thread_ts=TS,
-                                 **LOGISTIK)
-    await slack.sender.event(reply)
+    await paused_then_answered(slack, ticket)
     _, update = await updates(slack.fake, 2)
     assert (buttons(update)[-1], update.args["ts"]) == (WAIT, POST_TS)
 
@@ -173,12 +173,7 @@ async def test_the_customers_reply_shows_the_running_clock_on_the_post(slack: Sl
 async def test_resume_after_the_customer_resumed_refreshes_the_post_and_moves_nothing(
         slack: Slack) -> None:
     ticket = await slack_ticket(slack)
-    await slack.sender.choose(AGENT, WAIT, str(ticket.number))
-    await updates(slack.fake)
-    slack.running.clock.now += WAITED
-    reply = slack.sender.message("Hier die Logdatei.", ts="1763900100.000200", thread_ts=TS,
-                                 **LOGISTIK)
-    await slack.sender.event(reply)
+    await paused_then_answered(slack, ticket)
     resumed = await until_status(slack, ticket.number, "open")
     slack.running.clock.now += WAITED
     await slack.sender.choose(AGENT, RESUME, str(ticket.number))

@@ -71,3 +71,8 @@ def buttons(choices: Sequence[Choice]) -> dict[str, Any]:
 def choice_of(action_id: str) -> str:
     """The choice's action a button's action id stands for (`callback_book:2` → callback_book)."""
     return action_id.partition(":")[0]
+
+
+def is_id(text: str) -> bool:
+    """Whether a part of a button's value can be a database id (digits that fit an integer)."""
+    return text.isdigit() and len(text) < 10

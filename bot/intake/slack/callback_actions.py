@@ -16,7 +16,7 @@ from bot import callbacks
 from bot.callbacks import BOOK_SLOT, BOOKABLE, CANCEL_BOOKING, CallbackError, NotBookable
 from bot.domain import Choice, Language
 from bot.intake.replies import local_deadline, render, words
-from bot.intake.slack.blocks import CHOICES_BLOCK, choice_of, section
+from bot.intake.slack.blocks import CHOICES_BLOCK, choice_of, is_id, section
 from bot.intake.slack.customer_evidence import (
     Expected,
     clicked_where,
@@ -50,11 +50,6 @@ class Click:
     trigger: str
 
 
-def _id(text: str) -> bool:
-    """Whether a button's part can be a database id (digits that fit an integer column)."""
-    return text.isdigit() and len(text) < 10
-
-
 def is_callback_click(body: dict[str, Any]) -> bool:
     """Whether the payload is a click on one of our callback buttons."""
     actions = body.get("actions") or []
@@ -72,7 +67,7 @@ class CallbackActions:
         """Do what the click asks in the caller's transaction; the reason if it is refused."""
         action = body["actions"][0]
         number, _, rest = str(action.get("value") or "").partition(":")
-        ticket = await get_ticket(session, int(number)) if _id(number) else None
+        ticket = await get_ticket(session, int(number)) if is_id(number) else None
         if ticket is None or ticket.number is None:
             return str(words("click_refusals", Language.EN)["not_ours"])
         channel, ts = clicked_where(body)
@@ -133,7 +128,7 @@ class CallbackActions:
 
     async def _cancel(self, session: AsyncSession, ticket: Ticket, value: str, click: Click,
                       now: datetime) -> str | None:
-        booking = await session.get(CallbackBooking, int(value)) if _id(value) else None
+        booking = await session.get(CallbackBooking, int(value)) if is_id(value) else None
         if booking is None or booking.ticket_number != ticket.number:
             return f"this is not a callback booked on NT#{ticket.number}"
         if booking.status != repo.BOOKED:

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from bot.domain import Language
 from bot.intake.replies import render, words
-from bot.intake.slack.blocks import actions, button, context, escape, section
+from bot.intake.slack.blocks import actions, button, context, escape, is_id, section
 
 CONFIRM, DECLINE = "consent_confirm", "consent_decline"
 
@@ -22,7 +22,7 @@ def quote_value(number: int, price_cents: int) -> str:
 def parse_value(value: str) -> tuple[int, int] | None:
     """(ticket number, price in cents) from a button's value, or None when it is not one."""
     number, _, cents = value.partition(":")
-    return (int(number), int(cents)) if number.isdigit() and cents.isdigit() else None
+    return (int(number), int(cents)) if is_id(number) and is_id(cents) else None
 
 
 def quote_blocks(text: str, *, number: int, price_cents: int,
