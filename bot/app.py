@@ -20,7 +20,7 @@ from bot import __version__
 from bot.alerts import AlertConfig
 from bot.classify import Classifier
 from bot.classify.keywords import KeywordClassifier
-from bot.classify.lazy import BackgroundLanguageDetector, LazyClassifier
+from bot.classify.lazy import BackgroundLanguageDetector, LazyClassifier, freeze_heap
 from bot.config import ConfigError, Settings, load_policy
 from bot.customers_csv import plans_not_in_policy
 from bot.digest_job import DailyDigest
@@ -431,7 +431,9 @@ def make_classifier(settings: Settings, *,
     def load() -> Classifier:
         if detector is not None:
             detector.load()  # its models too are built in the background
-        return load_configured_classifier(settings)
+        classifier = load_configured_classifier(settings)
+        freeze_heap()  # after the last big allocation of start-up
+        return classifier
 
     return LazyClassifier(load)
 
