@@ -40,7 +40,7 @@ class Settings(BaseSettings):
     classifier_max_tokens: int = Field(default=256, ge=16, le=512)
     classifier_quantize: bool = False
     torch_threads: int = Field(default=2, ge=1)
-    classifier_batch: int = Field(default=32, ge=1, le=256)
+    classifier_batch: int = Field(default=8, ge=1, le=256)
     classifier_nice: int = Field(default=10, ge=0, le=19)
     worker_concurrency: int = Field(default=32, ge=1, le=256)
 

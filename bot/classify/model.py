@@ -24,6 +24,7 @@ from bot.classify.head import Head
 from bot.domain import Triage
 
 MAX_CHARS = 4000  # the token budget cuts later; this only bounds tokenizer work
+SORT_WINDOW = 128  # requests taken and sorted by length at once: bounds one round's latency
 
 
 def lower_priority(nice: int) -> None:
@@ -89,7 +90,7 @@ class ModelClassifier:
     def _take_waiting(self, first: _Request) -> list[_Request]:
         """`first` and everything queued behind it; a stop request stays queued."""
         waiting = [first]
-        limit = 4 * self.max_batch  # bounds one round's latency; the rest waits its turn
+        limit = max(SORT_WINDOW, self.max_batch)  # the rest waits its turn
         try:
             while len(waiting) < limit:
                 item = self._queue.get_nowait()

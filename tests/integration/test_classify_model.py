@@ -11,11 +11,14 @@ import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pytest
 
 from bot.classify.commands import Evaluation, evaluate, load_classifier
 from bot.classify.corpus import evaluation_sets, load
+from bot.classify.encoder import Encoder
 from bot.classify.model import ModelClassifier
 from bot.classify.prepare import is_prepared
 from bot.config import Settings
@@ -124,6 +127,48 @@ def test_whatever_waits_is_batched_beyond_a_thread_pool(classifier: ModelClassif
         (t.department, t.severity) for t in expected]
     assert max(classifier.batch_sizes[before:]) > 6
     assert max(classifier.batch_sizes[before:]) <= classifier.max_batch
+
+
+class Gated:
+    """The real encoder, held at its first batch until `open` is set; notes every batch."""
+
+    def __init__(self, encoder: Encoder) -> None:
+        self.encoder = encoder
+        self.started = threading.Event()
+        self.open = threading.Event()
+        self.batches: list[list[str]] = []
+
+    def pin_threads(self) -> None:
+        self.encoder.pin_threads()
+
+    def embed(self, texts: list[str]) -> np.ndarray[Any, Any]:
+        self.started.set()
+        assert self.open.wait(timeout=60)
+        self.batches.append(texts)
+        return self.encoder.embed(texts)
+
+
+def test_what_waits_is_sorted_by_length_across_batches(classifier: ModelClassifier) -> None:
+    # 40 mails wait while the model is busy: with batches of 8 they are taken together, sorted
+    # by length, so every batch holds texts no longer than the next batch's.
+    gated = Gated(classifier.encoder)
+    model = ModelClassifier(gated, classifier.head, max_batch=8)  # type: ignore[arg-type]
+    try:
+        first = model.submit("", "Mailserver down")
+        assert gated.started.wait(timeout=60)
+        texts = [e.text for e in load() if e.split == "E"][:40]
+        futures = [model.submit("", text) for text in texts]
+        gated.open.set()
+        first.result(timeout=120)
+        for future in futures:
+            future.result(timeout=120)
+    finally:
+        gated.open.set()
+        model.close()
+    waiting = gated.batches[1:]
+    assert [len(batch) for batch in waiting] == [8, 8, 8, 8, 8]
+    for shorter, longer in zip(waiting, waiting[1:], strict=False):
+        assert max(map(len, shorter)) <= min(map(len, longer))
 
 
 def test_predict_command() -> None:
