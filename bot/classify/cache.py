@@ -1,7 +1,8 @@
 """Embeddings cached on disk (var/cache/), so that training and evaluation embed each text once.
 
 The encoder forward pass is the only expensive step (20-50 texts/s on a shared 2-core CPU);
-the key covers the text, the token budget and the encoder, so a change of either re-embeds.
+the key covers the text, the token budget, the encoder and its precision (int8 embeddings differ
+from fp32 ones), so a change of any re-embeds.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ class Embedder(Protocol):
     source: str
     max_tokens: int
     dimension: int
+    quantized: bool
 
     def embed(self, texts: list[str]) -> np.ndarray[Any, np.dtype[np.float32]]:
         """One normalised row per text."""
@@ -46,7 +48,10 @@ class EmbeddingCache:
     def embed(self, encoder: Embedder, texts: Sequence[str],
               batch: int = 32) -> np.ndarray[Any, np.dtype[np.float32]]:
         """Embeddings of `texts`, computing only the ones not cached yet."""
-        source = str(Path(encoder.source).name)
+        # Keys before 2026-12-02 had no precision, and an int8 run could leave int8 vectors under
+        # them that fp32 runs then read: naming both precisions retires every such key.
+        precision = "int8" if encoder.quantized else "fp32"
+        source = f"{Path(encoder.source).name}|{precision}"
         keys = [text_key(source, encoder.max_tokens, text) for text in texts]
         missing = sorted({k: i for i, k in enumerate(keys) if k not in self.rows}.values(),
                          key=lambda i: len(texts[i]))  # similar lengths batch with less padding

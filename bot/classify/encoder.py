@@ -48,6 +48,7 @@ class Encoder:
         self.threads = threads
         self.source = source
         self.max_tokens = max_tokens
+        self.quantized = quantize
         self.pieces: Pieces | None = None
         self.tokenizer: Any = None
         local = Path(source)
