@@ -19,8 +19,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.classify import Classifier
 from bot.classify.lazy import triage_of
-from bot.conversation import Conversation, ConversationConfig, TicketAnnouncer
-from bot.domain import Channel, Choice, IncomingMessage, Language, Triage
+from bot.conversation import Conversation, ConversationConfig, ReplyChannel, TicketAnnouncer
+from bot.domain import Channel, Choice, IncomingMessage, Language, TicketStatus, Triage
 from bot.floods import FloodLimits
 from bot.intake.language import LanguageDetector
 from bot.intake.loops import Verdict, judge
@@ -30,6 +30,7 @@ from bot.intake.replies import (
     new_message_id,
     reply_subject,
 )
+from bot.intake.slack.inbox import SlackReply
 from bot.intake.trust import SenderVerifier, Trust
 from bot.service import (
     TicketNotFound,
@@ -242,7 +243,8 @@ class MailIntake:
 
     async def confirm_sender(self, number: int, *, agent: str, now: datetime) -> Ticket:
         """An agent vouches for the sender of an unverified ticket: it is charged, priced and
-        timed now, and the customer gets the full answer (with a quote if it is billable)."""
+        timed now, and the customer gets the full answer (with a quote if it is billable) where
+        the ticket came from: its mail thread, or its Slack thread."""
         async with self.db.session() as session:
             ticket = await get_ticket(session, number)
             if ticket is None or ticket.customer_id is None:
@@ -256,9 +258,17 @@ class MailIntake:
             first = next(m for m in messages if m.direction == "in")
             body = self.conversation.opened_text(ticket, result, customer, name="",
                                                  needs_triage="needs_triage" in ticket.flags)
-            reply = MailReply(self.config, subject=first.subject, in_reply_to=first.external_id,
-                              references=(), thread_id=first.thread_id)
-            await reply.queue_answer(session, ticket, body, now=now, essential=True)
+            reply: ReplyChannel
+            if ticket.channel == Channel.SLACK.value:  # into the thread the ticket came from
+                channel, _, thread_ts = ticket.requester.partition(":")
+                reply = SlackReply(channel=channel, thread_ts=thread_ts,
+                                   key=f"sender-confirmed:{number}")
+            else:
+                reply = MailReply(self.config, subject=first.subject,
+                                  in_reply_to=first.external_id, references=(),
+                                  thread_id=first.thread_id)
+            await reply.queue_answer(session, ticket, body, now=now, essential=True,
+                                     asks_consent=ticket.status == TicketStatus.AWAITING_CONSENT)
         return ticket
 
 

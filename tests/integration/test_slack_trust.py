@@ -43,6 +43,21 @@ async def test_a_user_of_another_team_in_the_channel_is_not_the_customer(slack: 
     assert "nicht als eines Ihrer Organisation bestätigt" in answer
 
 
+async def test_an_agent_confirms_the_sender_and_the_answer_goes_to_the_thread(
+        slack: Slack) -> None:
+    # It went out as a mail to "C0LOGNORD:<ts>" before, and the customer saw nothing.
+    ticket, _ = await ticket_of(slack, team=OTHER_TEAM)
+    assert ticket.number is not None
+    confirmed = await slack.running.service.intake.confirm_sender(
+        ticket.number, agent="mia", now=slack.running.clock())
+    _, answer = await posted_to(slack.fake, LOGISTIK["channel"], 2)
+    assert (confirmed.status, confirmed.included) == ("open", True)
+    assert await used(slack, confirmed) == 1
+    assert answer.args["thread_ts"] == TS
+    assert "Ihr Supportplan: deHOSTED Standard." in answer.args["text"]
+    assert [m.channel for m in await slack.running.messages() if m.direction == "out"] == []
+
+
 async def test_slack_connect_user_team_names_the_author_not_team(slack: Slack) -> None:
     ticket, _ = await ticket_of(slack, team=LOGISTIK["team"], user_team=OTHER_TEAM)
     assert ticket.status == "unverified"
