@@ -101,10 +101,11 @@ def freeze_heap() -> None:
     """Take everything alive now (the model, torch, transformers) out of the collector's scans.
 
     A full collection scans every tracked object: with the model loaded that is about 470,000
-    objects and 230-290 ms, during which no thread runs Python, so the event loop cannot
-    answer an SMTP 250. Those collections came every few seconds under load and made the burst's
-    250 p99 (117-480 ms). What is loaded at start lives as long as the process, so leaving it
-    out loses nothing; the little garbage the load left (about 1,800 objects) stays with it.
+    objects and about 240 ms (84-287 ms in the server under load), during which no thread runs
+    Python, so the event loop cannot answer an SMTP 250. Those collections came every few
+    seconds under load and made most of the burst's 250 p99 (117-480 ms). What is loaded at
+    start lives as long as the process, so leaving it out loses nothing; the little garbage the
+    load left (about 1,800 objects) stays with it.
     """
     gc.freeze()
 
