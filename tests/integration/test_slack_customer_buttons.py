@@ -121,6 +121,34 @@ async def test_confirm_records_the_clickers_consent_and_starts_the_clock(slack: 
     assert blocks[1]["elements"][0]["text"] == f"Bestätigt von <@{CUSTOMER}> um 10:00 Uhr (CET)"
 
 
+async def test_a_quote_after_an_agent_confirmed_the_sender_takes_the_customers_click(
+        slack: Slack) -> None:
+    # Someone outside the customer's team asks: unverified, no quote. An agent vouches for the
+    # sender; the quote then goes into the thread with its buttons, and the customer's click
+    # on it is the consent.
+    await slack.sender.event(slack.sender.message(ADVICE, **{**LOGISTIK, "team": "T0NETTASK"}))
+    await slack.processed()
+    [unverified] = await slack.running.tickets()
+    assert unverified.status == "unverified"
+    assert unverified.number is not None
+    confirmed = await slack.running.service.intake.confirm_sender(
+        unverified.number, agent="mia", now=slack.running.clock())
+    [quote] = await quotes(slack, confirmed.number)
+    assert quote.result_ts is not None
+    _, posted = await posted_to(slack.fake, CHANNEL, 2)
+    [_, buttons] = posted.args["blocks"]
+    assert [(b["action_id"], b["value"]) for b in buttons["elements"]] == [
+        (CONFIRM, value(confirmed)), (DECLINE, value(confirmed))]
+    assert posted.args["thread_ts"] == TS
+    answer = await slack.sender.press(CONFIRM, value(confirmed), channel=CHANNEL,
+                                      message_ts=quote.result_ts, user_team=TEAM)
+    assert answer.status == 200
+    await quote_updates(slack, 1)
+    after = await fresh(slack, confirmed.number)
+    assert (confirmed.status, confirmed.billable) == ("awaiting_consent", True)
+    assert (after.status, after.consent) == ("open", True)
+
+
 async def test_confirm_tells_the_customer_in_the_thread_and_the_agents_in_triage(
         slack: Slack) -> None:
     before, ts = await quoted_ticket(slack)
