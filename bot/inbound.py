@@ -19,7 +19,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.classify import Classifier
 from bot.classify.lazy import triage_of
-from bot.conversation import Conversation, ConversationConfig, ReplyChannel, TicketAnnouncer
+from bot.conversation import Conversation, ConversationConfig, TicketAnnouncer
 from bot.domain import Channel, Choice, IncomingMessage, Language, TicketStatus, Triage
 from bot.floods import FloodLimits
 from bot.intake.language import LanguageDetector
@@ -30,7 +30,6 @@ from bot.intake.replies import (
     new_message_id,
     reply_subject,
 )
-from bot.intake.slack.inbox import SlackReply
 from bot.intake.trust import SenderVerifier, Trust
 from bot.service import (
     TicketNotFound,
@@ -41,7 +40,7 @@ from models.customers import CustomerView, find_by_email, get_customer
 from models.db import Database
 from models.messages import lock_message, outbound_since, record_failure, ticket_of_ids
 from models.tables import Message, Ticket
-from models.tickets import audit, get_ticket, ticket_history
+from models.tickets import audit, get_ticket
 
 log = logging.getLogger(__name__)
 
@@ -254,21 +253,16 @@ class MailIntake:
             ticket, result = await confirm_sender(session, engine=self.engine, number=number,
                                                   customer=customer, now=now,
                                                   actor=f"agent {agent}")
-            messages, _ = await ticket_history(session, number)
-            first = next(m for m in messages if m.direction == "in")
+            from bot.intake.customer_reply import customer_reply  # it builds on this module
+
             body = self.conversation.opened_text(ticket, result, customer, name="",
                                                  needs_triage="needs_triage" in ticket.flags)
-            reply: ReplyChannel
-            if ticket.channel == Channel.SLACK.value:  # into the thread the ticket came from
-                channel, _, thread_ts = ticket.requester.partition(":")
-                reply = SlackReply(channel=channel, thread_ts=thread_ts,
-                                   key=f"sender-confirmed:{number}")
-            else:
-                reply = MailReply(self.config, subject=first.subject,
-                                  in_reply_to=first.external_id, references=(),
-                                  thread_id=first.thread_id)
-            await reply.queue_answer(session, ticket, body, now=now, essential=True,
-                                     asks_consent=ticket.status == TicketStatus.AWAITING_CONSENT)
+            reply = await customer_reply(session, ticket, mail=self.config,
+                                         key=f"sender-confirmed:{number}")
+            if reply is not None:
+                await reply.queue_answer(
+                    session, ticket, body, now=now, essential=True,
+                    asks_consent=ticket.status == TicketStatus.AWAITING_CONSENT)
         return ticket
 
 
