@@ -8,7 +8,6 @@ directly; any other runs in a worker thread.
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import threading
 import time
@@ -95,19 +94,6 @@ class LazyClassifier:
             close = getattr(self._ready.result(), "close", None)
             if close is not None:
                 close()
-
-
-def freeze_heap() -> None:
-    """Take everything alive now (the model, torch, transformers) out of the collector's scans.
-
-    A full collection scans every tracked object: with the model loaded that is about 470,000
-    objects and about 240 ms (84-287 ms in the server under load), during which no thread runs
-    Python, so the event loop cannot answer an SMTP 250. Those collections came every few
-    seconds under load and made most of the burst's 250 p99 (117-480 ms). What is loaded at
-    start lives as long as the process, so leaving it out loses nothing; the little garbage the
-    load left (about 1,800 objects) stays with it.
-    """
-    gc.freeze()
 
 
 async def triage_of(classifier: Classifier, subject: str, text: str) -> Triage:
