@@ -9,11 +9,13 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy.dialects.sqlite.aiosqlite import SQLiteDialect_aiosqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.config import ConfigError
+from models.sqlite_driver import connector
 
 DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg"}
 
@@ -46,6 +48,14 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.isolation_level = None
 
 
+def _sqlite_query_only(dbapi_connection: Any, _record: Any) -> None:
+    # The read engine's calls run on the loop's thread (models/sqlite_driver.py): a statement
+    # that wrote would wait there for the write lock, so a reader refuses to write at all.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA query_only=ON")
+    cursor.close()
+
+
 def _sqlite_begin_immediate(conn: Any) -> None:
     # Take the write lock at BEGIN: two deferred transactions that both read, then write,
     # would otherwise fail with "database is locked" instead of waiting their turn.
@@ -64,8 +74,14 @@ def make_engine(url: str, *, readonly: bool = False, **kwargs: Any) -> AsyncEngi
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(full, connect_args={"timeout": 30}, **kwargs)
+        args, options = SQLiteDialect_aiosqlite().create_connect_args(parsed)
+        options["check_same_thread"] = False  # the loop's thread and the connection's share it
+        engine = create_async_engine(
+            full, async_creator=connector(*args, timeout=30, read_only=readonly, **options),
+            **kwargs)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        if readonly:
+            event.listen(engine.sync_engine, "connect", _sqlite_query_only)
         begin = _sqlite_begin_deferred if readonly else _sqlite_begin_immediate
         event.listen(engine.sync_engine, "begin", begin)
         return engine
