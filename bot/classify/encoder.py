@@ -2,20 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from bot.classify.pieces import Pieces, ensure_spm
-
-# torch's OpenMP threads spin for a while when they wait for each other (at every layer's end).
-# Next to the service's own threads on two cores that spinning took the CPU the pipeline needed:
-# CPU per classified mail fell from 125 to 104 ms with PASSIVE (they sleep instead), and ACTIVE
-# (spin only) cut throughput by three quarters. OpenMP reads this once, when torch is loaded,
-# so it is set before any torch import; a value the operator set wins.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 DEFAULT_ENCODER = "var/models/multilingual-e5-small"
 HUB_ID = "intfloat/multilingual-e5-small"
