@@ -89,7 +89,8 @@ class LoopConnection(aiosqlite.Connection):
         try:
             fn(*args)
         except sqlite3.OperationalError as exc:
-            if getattr(exc, "sqlite_errorcode", None) != sqlite3.SQLITE_BUSY:
+            # SQLITE_BUSY, or one of its extended codes (recovery, snapshot) in the low byte
+            if getattr(exc, "sqlite_errorcode", 0) & 0xFF != sqlite3.SQLITE_BUSY:
                 raise
             return False
         finally:
