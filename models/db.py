@@ -48,14 +48,6 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.isolation_level = None
 
 
-def _sqlite_query_only(dbapi_connection: Any, _record: Any) -> None:
-    # The read engine's calls run on the loop's thread (models/sqlite_driver.py): a statement
-    # that wrote would wait there for the write lock, so a reader refuses to write at all.
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA query_only=ON")
-    cursor.close()
-
-
 def _sqlite_begin_immediate(conn: Any) -> None:
     # Take the write lock at BEGIN: two deferred transactions that both read, then write,
     # would otherwise fail with "database is locked" instead of waiting their turn.
@@ -80,8 +72,6 @@ def make_engine(url: str, *, readonly: bool = False, **kwargs: Any) -> AsyncEngi
             full, async_creator=connector(*args, timeout=30, read_only=readonly, **options),
             **kwargs)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-        if readonly:
-            event.listen(engine.sync_engine, "connect", _sqlite_query_only)
         begin = _sqlite_begin_deferred if readonly else _sqlite_begin_immediate
         event.listen(engine.sync_engine, "begin", begin)
         return engine

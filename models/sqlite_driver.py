@@ -49,8 +49,7 @@ class LoopConnection(aiosqlite.Connection):
     def runs_here(self, function: Callable[..., Any], args: tuple[Any, ...] = ()) -> bool:
         """Whether `function(*args)` (a bound sqlite3 method) can run on the caller's thread."""
         connection = self._connection
-        if self.in_thread or connection is None:
-            return False
+        assert connection is not None
         name = getattr(function, "__name__", "")
         on_cursor = isinstance(getattr(function, "__self__", None), sqlite3.Cursor)
         if name in NEVER_WAIT or (name == "close" and on_cursor):
@@ -62,10 +61,11 @@ class LoopConnection(aiosqlite.Connection):
     async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         if not self._running or not self._connection:
             raise ValueError("Connection closed")
-        if self.runs_here(fn, args):
-            return fn(*args, **kwargs)
-        if self._took_write_lock(fn, args):
-            return getattr(fn, "__self__", None)  # what sqlite3's Cursor.execute returns
+        if not self.in_thread:  # else this call waits its turn behind those in the thread
+            if self.runs_here(fn, args):
+                return fn(*args, **kwargs)
+            if self._took_write_lock(fn, args):
+                return getattr(fn, "__self__", None)  # what sqlite3's Cursor.execute returns
         loop = asyncio.get_running_loop()
 
         def in_thread() -> Any:
@@ -80,10 +80,10 @@ class LoopConnection(aiosqlite.Connection):
 
     def _took_write_lock(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> bool:
         """BEGIN IMMEDIATE here and now if the write lock is free; False to wait in the thread."""
-        if (self.in_thread or self._connection is None or self.read_only
-                or getattr(fn, "__name__", "") != "execute" or _sql(args) != "BEGIN IMMEDIATE"):
-            return False
         connection = self._connection
+        if (connection is None or self.read_only or getattr(fn, "__name__", "") != "execute"
+                or _sql(args) != "BEGIN IMMEDIATE"):
+            return False
         waits = connection.execute("PRAGMA busy_timeout").fetchone()[0]
         connection.execute("PRAGMA busy_timeout=0")
         try:
@@ -108,13 +108,14 @@ def _sql(args: tuple[Any, ...]) -> str:
 
 def connector(*args: Any, read_only: bool = False, **options: Any) -> Callable[[], Any]:
     """An `async_creator` for SQLAlchemy: a LoopConnection made by sqlite3.connect(*args,
-    **options), which must include check_same_thread=False. A `read_only` connection's
-    owner must make it refuse to write (PRAGMA query_only), so that none of its statements
-    can wait for the write lock."""
+    **options), which must include check_same_thread=False. A `read_only` connection refuses
+    to write (PRAGMA query_only), so that none of its statements can wait for the write lock."""
 
     async def connect() -> LoopConnection:
         def open_file() -> sqlite3.Connection:
             opened: sqlite3.Connection = sqlite3.connect(*args, **options)
+            if read_only:
+                opened.execute("PRAGMA query_only=ON")
             return opened
 
         connection = LoopConnection(open_file, read_only=read_only)
