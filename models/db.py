@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.config import ConfigError
-from models.sqlite_driver import connector
+from models.sqlite_driver import connector, giving_way
 
 DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg"}
 
@@ -132,8 +132,9 @@ class Database:
         if background:
             async with self._background_turn:
                 await self._no_front_waiting.wait()
-                async with self._one_writer, self._sessions() as session, session.begin():
-                    yield session
+                with giving_way():
+                    async with self._one_writer, self._sessions() as session, session.begin():
+                        yield session
             return
         self._front_waiting += 1
         self._no_front_waiting.clear()

@@ -114,3 +114,35 @@ async def test_a_call_after_one_still_in_the_thread_waits_its_turn_there(
         assert connection.in_thread == 0
     finally:
         await connection.close()
+
+
+async def statements_while_another_task_is_ready(db: Database, *, background: bool) -> int:
+    """How often a task that is always ready ran while a session made five statements."""
+    ran = 0
+    stop = False
+
+    async def always_ready() -> None:
+        nonlocal ran
+        while not stop:
+            ran += 1
+            await asyncio.sleep(0)
+
+    async with db.session(background=background) as session:
+        await scalar(session, "SELECT 1")  # connected, inside its transaction
+        other = asyncio.create_task(always_ready())
+        before = ran
+        for _ in range(5):
+            await scalar(session, "SELECT 1")
+        during = ran - before
+        stop = True
+    await other
+    return during
+
+
+async def test_processing_statements_let_ready_work_run_between_them(
+        sqlite_db: Database) -> None:
+    assert await statements_while_another_task_is_ready(sqlite_db, background=True) >= 5
+
+
+async def test_a_store_runs_its_statements_straight_through(sqlite_db: Database) -> None:
+    assert await statements_while_another_task_is_ready(sqlite_db, background=False) == 0
