@@ -20,7 +20,14 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.consent import first_lines
 from bot.domain import Audience, Channel, Choice, Language, TicketStatus
-from bot.intake.replies import build_mail, local_deadline, new_message_id, render, reply_subject
+from bot.intake.replies import (
+    as_message,
+    local_deadline,
+    mail_bytes,
+    new_message_id,
+    render,
+    reply_subject,
+)
 from bot.intake.slack.blocks import escape
 from bot.sla.allowances import usage_month
 from bot.sla.callbacks import bookable, offer
@@ -188,9 +195,10 @@ def _confirm(session: AsyncSession, *, engine: Engine, sender: tuple[str, str], 
                   phone=booking.phone or "", total=total, left=left)
     message_id = new_message_id(address.rpartition("@")[2], ticket.number)
     subject = reply_subject(ticket.number, ticket.subject)
-    mail = build_mail(sender=address, sender_name=name, to=ticket.requester, subject=subject,
-                      body=body, message_id=message_id, in_reply_to="", references=(),
-                      language=language, ticket_number=ticket.number, now=now)
+    mail = as_message(mail_bytes(sender=address, sender_name=name, to=ticket.requester,
+                                 subject=subject, body=body, message_id=message_id,
+                                 in_reply_to="", references=(), language=language,
+                                 ticket_number=ticket.number, now=now))
     mail.add_attachment(ics_invitation(booking=booking, ticket=ticket, organizer=address,
                                        now=now),
                         maintype="text", subtype="calendar", filename="callback.ics",

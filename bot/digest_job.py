@@ -15,7 +15,7 @@ from email.utils import make_msgid
 from pathlib import Path
 
 from bot.domain import Channel, Language
-from bot.intake.replies import build_mail
+from bot.intake.replies import mail_bytes
 from bot.sla.digest import build, day_bounds, next_run, render
 from bot.sla.engine import Engine
 from models import digest as repo
@@ -60,15 +60,15 @@ class DailyDigest:
             if self.managers_email:
                 subject = f"Support digest {day.isoformat()}"
                 message_id = make_msgid(domain=self.from_address.rpartition("@")[2])
-                mail = build_mail(sender=self.from_address, sender_name=self.from_name,
-                                  to=self.managers_email, subject=subject, body=text + "\n",
-                                  message_id=message_id, in_reply_to="", references=(),
-                                  language=Language.EN, ticket_number=0, now=now)
-                mail.replace_header("Auto-Submitted", "auto-generated")
+                raw = mail_bytes(sender=self.from_address, sender_name=self.from_name,
+                                 to=self.managers_email, subject=subject, body=text + "\n",
+                                 message_id=message_id, in_reply_to="", references=(),
+                                 language=Language.EN, ticket_number=0, now=now,
+                                 auto_submitted="auto-generated")
                 session.add(Message(
                     direction="out", channel=Channel.EMAIL.value, external_id=message_id,
                     sender=self.from_address, recipient=self.managers_email, subject=subject,
-                    text=text, raw=bytes(mail), disposition="queued", created_at=now,
+                    text=text, raw=raw, disposition="queued", created_at=now,
                     next_attempt_at=now))
             self._post(day.isoformat(), text, now)
         log.info("event=digest_sent day=%s owner=%s", day.isoformat(), self.owner)

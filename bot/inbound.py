@@ -26,7 +26,7 @@ from bot.intake.language import LanguageDetector
 from bot.intake.loops import Verdict, judge
 from bot.intake.mime import ParsedMail, normalise_subject, parse
 from bot.intake.replies import (
-    build_mail,
+    mail_bytes,
     new_message_id,
     reply_subject,
 )
@@ -296,7 +296,7 @@ class MailReply:
             return False
         message_id = new_message_id(self.config.domain, ticket.number)
         subject = reply_subject(ticket.number, normalise_subject(self.subject) or ticket.subject)
-        mail = build_mail(
+        raw = mail_bytes(
             sender=self.config.from_address, sender_name=self.config.from_name, to=to,
             subject=subject, body=body, message_id=message_id,
             in_reply_to=self.in_reply_to, references=self.references,
@@ -305,7 +305,7 @@ class MailReply:
         session.add(Message(
             ticket_number=ticket.number, direction="out", channel=Channel.EMAIL.value,
             external_id=message_id, thread_id=self.thread_id, sender=self.config.from_address,
-            recipient=to, subject=subject, text=body, raw=bytes(mail),
+            recipient=to, subject=subject, text=body, raw=raw,
             disposition="queued", created_at=now, next_attempt_at=now,
         ))
         await audit(session, ticket_number=ticket.number, actor="mail",

@@ -20,7 +20,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.deadlines import ticket_clock
 from bot.domain import Audience, Channel, Language
-from bot.intake.replies import build_mail, local_deadline, new_message_id, render, reply_subject
+from bot.intake.replies import local_deadline, mail_bytes, new_message_id, render, reply_subject
 from bot.sla.engine import Engine
 from bot.sla.reminders import next_expected
 from models.tables import CallbackBooking, Customer, Message, Reminder, Ticket
@@ -178,15 +178,14 @@ class MailSide:
         assert ticket.number is not None
         domain = self.from_address.rpartition("@")[2]
         message_id = new_message_id(domain, ticket.number)
-        mail = build_mail(sender=self.from_address, sender_name=self.from_name, to=to,
-                          subject=subject, body=body, message_id=message_id,
-                          in_reply_to=in_reply_to, references=(), language=language,
-                          ticket_number=ticket.number, now=now)
-        mail.replace_header("Auto-Submitted", "auto-generated")
+        raw = mail_bytes(sender=self.from_address, sender_name=self.from_name, to=to,
+                         subject=subject, body=body, message_id=message_id,
+                         in_reply_to=in_reply_to, references=(), language=language,
+                         ticket_number=ticket.number, now=now, auto_submitted="auto-generated")
         session.add(Message(
             ticket_number=ticket.number, direction="out", channel=Channel.EMAIL.value,
             external_id=message_id, thread_id=thread, sender=self.from_address, recipient=to,
-            subject=subject, text=body, raw=bytes(mail), disposition="queued", created_at=now,
+            subject=subject, text=body, raw=raw, disposition="queued", created_at=now,
             next_attempt_at=now,
         ))
 

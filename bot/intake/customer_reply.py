@@ -10,7 +10,7 @@ from bot.conversation import ReplyChannel
 from bot.domain import Channel, Language
 from bot.inbound import MailConfig, MailReply
 from bot.intake.mime import normalise_subject
-from bot.intake.replies import build_mail, new_message_id, reply_subject
+from bot.intake.replies import mail_bytes, new_message_id, reply_subject
 from bot.intake.slack.inbox import SlackReply
 from models.tables import Message, Ticket
 from models.tickets import ticket_history
@@ -67,15 +67,15 @@ async def queue_person_answer(session: AsyncSession, ticket: Ticket, body: str, 
     last = inbound[-1]
     message_id = new_message_id(mail.domain, ticket.number)
     subject = reply_subject(ticket.number, normalise_subject(inbound[0].subject) or ticket.subject)
-    built = build_mail(
+    raw = mail_bytes(
         sender=mail.from_address, sender_name=f"{agent_name} (NetTask Support)" if agent_name
         else mail.from_name, to=ticket.requester, subject=subject, body=text,
         message_id=message_id, in_reply_to=last.external_id,
         references=tuple(m.external_id for m in thread if m.external_id != last.external_id),
-        language=language, ticket_number=ticket.number, now=now, automatic=False)
+        language=language, ticket_number=ticket.number, now=now, auto_submitted=None)
     session.add(Message(
         ticket_number=ticket.number, direction="out", channel=Channel.EMAIL.value,
         external_id=message_id, thread_id=inbound[0].thread_id, sender=mail.from_address,
-        recipient=ticket.requester, subject=subject, text=text, raw=bytes(built),
+        recipient=ticket.requester, subject=subject, text=text, raw=raw,
         disposition="queued", created_at=now, next_attempt_at=now))
     return Channel.EMAIL.value
