@@ -173,29 +173,28 @@ async def get_customer(session: AsyncSession, customer_id: int) -> CustomerView 
 
 
 async def find_by_email(session: AsyncSession, address: str) -> CustomerView | None:
-    """The customer of a sender, with its plans: exact address first, then the domain."""
+    """The customer of a sender, with its plans: exact address first, then the domain.
+
+    One statement (a mail is looked up on every processing step): the matching address and
+    domain rows, each with its customer and that customer's plans.
+    """
     address = address.strip().lower()
     domain = address.rpartition("@")[2]
-    matches = (await session.exec(
-        select(CustomerEmail.kind, CustomerEmail.customer_id)
-        .where(col(CustomerEmail.value).in_([address, domain]))
-    )).all()
-    ranked = sorted(matches, key=lambda m: 0 if m[0] == "address" else 1)
-    if not ranked:
-        return None
     rows = (await session.exec(
-        select(Customer, CustomerPlan)
+        select(CustomerEmail.kind, Customer, CustomerPlan.product, CustomerPlan.plan)
+        .join(Customer, col(Customer.id) == col(CustomerEmail.customer_id))
         .join(CustomerPlan, col(CustomerPlan.customer_id) == col(Customer.id), isouter=True)
-        .where(Customer.id == ranked[0][1])
+        .where(col(CustomerEmail.value).in_([address, domain]))
     )).all()
     if not rows:
         return None
-    customer = rows[0][0]
+    customer = min(rows, key=lambda row: 0 if row[0] == "address" else 1)[1]
     assert customer.id is not None
     return CustomerView(
         id=customer.id, number=customer.number, name=customer.name,
         contact_24_7=customer.contact_24_7,
-        plans={plan.product: plan.plan for _, plan in rows if plan is not None},
+        plans={product: plan for _, owner, product, plan in rows
+               if owner.id == customer.id and product is not None},
     )
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import func
+from sqlalchemy.orm import load_only
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -25,6 +26,11 @@ class RecentTicket:
     opened_at: datetime
 
 
+# what tickets_opened_by reads of a message: not its raw bytes, up to the size limit each
+RECENT_COLUMNS = load_only(*(getattr(Message, name) for name in
+                             ("ticket_number", "text", "subject", "created_at")))
+
+
 async def serialise(session: AsyncSession, key: str) -> None:
     """Hold a lock on `key` until the transaction ends (PostgreSQL; SQLite has one writer)."""
     if session.get_bind().dialect.name == "postgresql":
@@ -39,6 +45,7 @@ async def tickets_opened_by(session: AsyncSession, *, sender: str, channel: str,
                      else col(Ticket.customer_id) == customer_id)
     rows = await session.exec(
         select(Message, Ticket.status)
+        .options(RECENT_COLUMNS)
         .join(Ticket, col(Ticket.number) == col(Message.ticket_number))
         .where(Message.direction == "in", Message.channel == channel,
                Message.sender == sender, Message.disposition == "ticket",

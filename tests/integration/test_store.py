@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from sqlalchemy import event
 from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel, col, select
 
@@ -15,9 +16,9 @@ from bot.customers_csv import CustomerRecord
 from bot.domain import Channel, Department, Language, Severity, TicketStatus
 from bot.service import NewTicket, open_ticket, record_consent
 from bot.sla.engine import Engine
-from models import customers, migrate, tickets
+from models import customers, migrate, senders, tickets
 from models.db import Database
-from models.tables import AuditEvent, Ticket, Usage
+from models.tables import AuditEvent, Message, Ticket, Usage
 from models.tables import Ticket as TicketRow
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -171,3 +172,30 @@ async def test_declined_consent_closes_without_a_deadline(db: Database, engine: 
     assert ticket.billable and ticket.customer_id is None and ticket.number is not None
     declined = await consent(db, engine, ticket.number, False, MONDAY_10)
     assert declined.status == TicketStatus.DECLINED and declined.due_at is None
+
+
+async def test_a_senders_recent_tickets_are_read_without_their_raw_mail(
+        db: Database, engine: Engine) -> None:
+    # the flood check reads them on every mail: a raw mail can be megabytes
+    ticket = await opened(db, engine, None, trouble(), MONDAY_10)
+    async with db.session() as session:
+        session.add(Message(ticket_number=ticket.number, direction="in", channel="email",
+                            external_id="<m1@acme.de>", sender="anna@acme.de",
+                            text="Server down", subject="Hilfe", raw=b"x" * 100_000,
+                            disposition="ticket", created_at=MONDAY_10))
+    statements: list[str] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        statements.append(statement)
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", seen)
+    try:
+        async with db.session() as session:  # where the flood check runs
+            recent = await senders.tickets_opened_by(
+                session, sender="anna@acme.de", channel="email",
+                since=MONDAY_10 - timedelta(hours=1), customer_id=None)
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", seen)
+    assert recent == [senders.RecentTicket(ticket.number, ticket.status, "Server down",
+                                           "Hilfe", MONDAY_10)]
+    assert [s for s in statements if "raw" in s] == []
