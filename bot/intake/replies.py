@@ -119,8 +119,15 @@ def _header(name: str, value: str) -> str:
         raise ValueError(f"header {name} may not contain a line break: {value!r}")
     if value.isascii() and len(name) + 2 + len(value) <= MAX_LINE:
         return f"{name}: {value}\n"
-    charset = "us-ascii" if value.isascii() else "utf-8"
-    folded = Header(value, charset, maxlinelen=MAX_LINE, header_name=name).encode(linesep="\n")
+    # the leading ASCII words stay readable (our [NT#n] tag), the rest is RFC 2047-encoded
+    words = value.split(" ")
+    plain = next((n for n, word in enumerate(words) if not word.isascii()), len(words))
+    header = Header(maxlinelen=MAX_LINE, header_name=name)
+    if plain:
+        header.append(" ".join(words[:plain]), "us-ascii")
+    if plain < len(words):
+        header.append(" ".join(words[plain:]), "utf-8")
+    folded = header.encode(linesep="\n")
     return f"{name}: {folded}\n"
 
 

@@ -167,3 +167,9 @@ def test_any_text_reads_back_as_it_was_written(subject: str, name: str, body: st
     assert (str(mail["Subject"]), parseaddr(str(mail["From"]))[0],
             mail.get_content(), raw.isascii(), max(len(line) for line in lines) <= 998) == \
         (subject, name, expected_body, True, True)
+
+
+def test_the_ticket_tag_stays_readable_in_an_encoded_subject() -> None:
+    subject = next(line for line in mail_bytes(**fields()).splitlines()
+                   if line.startswith(b"Subject:"))
+    assert subject.startswith(b"Subject: [NT#1234] Re: Exchange-Postfach nimmt keine Mails an ")
