@@ -15,15 +15,20 @@ SIGNED_HEADERS = [b"from", b"to", b"subject", b"date", b"message-id", b"reply-to
                   b"in-reply-to", b"references", b"content-type"]
 
 
-def sign_demo(raw: bytes) -> bytes:
-    """Prepend a DKIM-Signature by the demo key for the From domain (a demo customer's)."""
+def sign_demo(raw: bytes, *, headers: list[bytes] | None = None, length: bool = False,
+              domain: str = "") -> bytes:
+    """Prepend a DKIM-Signature by the demo key for the From domain (a demo customer's).
+
+    `headers` (h=), `length` (l=) and `domain` (d=) are for tests that play with what a
+    signature covers."""
     from email.parser import BytesHeaderParser
     from email.utils import parseaddr
 
     sender = parseaddr(str(BytesHeaderParser().parsebytes(raw)["From"] or ""))[1]
-    domain = sender.rpartition("@")[2].encode("ascii")
+    signer = (domain or sender.rpartition("@")[2]).encode("ascii")
     key = (DEMO / "dkim-demo.key").read_bytes()
-    signature: bytes = dkim.sign(raw, DEMO_SELECTOR, domain, key, include_headers=SIGNED_HEADERS)
+    signature: bytes = dkim.sign(raw, DEMO_SELECTOR, signer, key,
+                                 include_headers=headers or SIGNED_HEADERS, length=length)
     return signature + raw
 
 

@@ -17,11 +17,14 @@ import dkim
 import dns.exception
 import dns.rdatatype
 import dns.resolver
+from dkim.canonicalization import CanonicalizationPolicy
+from publicsuffixlist import PublicSuffixList
 
 log = logging.getLogger(__name__)
 
 TxtLookup = Callable[[str, float], bytes | None]
 MAX_SIGNATURES = 3  # a mail with more DKIM-Signature fields than this is not worth the DNS
+SUFFIXES = PublicSuffixList()  # the list bundled with the package: no download, no DNS
 
 
 @dataclass(frozen=True)
@@ -31,15 +34,61 @@ class Trust:
     verified: bool
     method: str  # "dkim", "authentication-results", "trust-all" or "" when not verified
     reason: str
+    # lower-case names of the header fields present with an instance the signature does not
+    # cover (empty when an upstream's result or trust-all vouches for the whole header)
+    unsigned: frozenset[str] = frozenset()
+    signature: str = ""  # the b= of the signature that proved it: seen again, it is a replay
+
+    def signs(self, name: str) -> bool:
+        """Whether the field `name` is proven: the sender is, and no instance is unsigned."""
+        return self.verified and name.lower() not in self.unsigned
+
+
+def organisation(domain: str) -> str | None:
+    """The registrable domain (Public Suffix List), or None for a public suffix itself."""
+    try:
+        found = SUFFIXES.privatesuffix(domain.lower().rstrip("."))
+    except Exception:  # a name the list's parser cannot read proves nothing
+        return None
+    return str(found) if found else None
 
 
 def aligned(signer: str, sender_domain: str) -> bool:
-    """Relaxed alignment: the same domain, or one a subdomain of the other (two labels at least)."""
-    signer, sender_domain = signer.lower().rstrip("."), sender_domain.lower().rstrip(".")
-    if "." not in signer or not sender_domain:
-        return False
-    return (signer == sender_domain or sender_domain.endswith("." + signer)
-            or signer.endswith("." + sender_domain))
+    """DMARC relaxed alignment: both domains under one registrable domain (Public Suffix List),
+    so d=co.uk never aligns with example-consulting.co.uk."""
+    mine, theirs = organisation(signer), organisation(sender_domain)
+    return mine is not None and mine == theirs
+
+
+def signed_instances(headers: list[tuple[bytes, bytes]], names: list[bytes]) -> set[int]:
+    """The indexes of the header fields a DKIM h= list covers (RFC 6376 5.4.2).
+
+    Each name in h= takes the last instance of that field not taken yet, bottom-up; a name
+    listed more often than the field occurs signs its absence. Any other instance (one added
+    above a signed copy, a field not named at all) is unsigned.
+    """
+    taken: set[int] = set()
+    below: dict[bytes, int] = {}
+    for name in names:
+        index = below.get(name, len(headers))
+        while index > 0:
+            index -= 1
+            if headers[index][0].lower() == name:
+                taken.add(index)
+                break
+        below[name] = index
+    return taken
+
+
+def _body_length_gap(checker: dkim.DKIM) -> tuple[int, int] | None:
+    """(signed, total) body bytes when the signature's l= leaves part of the body unsigned."""
+    length = checker.signature_fields.get(b"l")
+    if length is None:
+        return None
+    policy = CanonicalizationPolicy.from_c_value(
+        checker.signature_fields.get(b"c", b"simple/simple"))
+    total = len(policy.canonicalize_body(checker.body))
+    return (int(length), total) if int(length) < total else None
 
 
 def _results(header: str) -> tuple[str, list[tuple[str, str, dict[str, str]]]]:
@@ -166,16 +215,34 @@ class SenderVerifier:
             return self.keys[key]
         return self.dns(key, self.dns_timeout) if self.dns is not None else None
 
-    def _addressed_to_us(self, fields: list[tuple[str, str]], signed: set[str]) -> bool:
+    def _addressed_to_us(self, signed: list[tuple[str, str]]) -> bool:
         """A replayed mail (signed by the customer, but sent to someone else) is not proof:
-        the signature must cover To or Cc, and they must name one of our addresses."""
+        a To or Cc instance the signature covers must name one of our addresses (an unsigned
+        `Cc: support@...` added on top proves nothing)."""
         if not self.recipients:
             return True
-        if not {"to", "cc"} & signed:
-            return False
         named = {a.lower() for _, a in getaddresses(
-            [v for n, v in fields if n.lower() in ("to", "cc")])}
+            [v for n, v in signed if n in ("to", "cc")])}
         return bool(named & set(self.recipients))
+
+    def _proven(self, checker: dkim.DKIM, signer: str) -> Trust | str:
+        """A Trust for a valid, aligned signature, or why it still proves nothing."""
+        headers: list[tuple[bytes, bytes]] = list(checker.headers)
+        taken = signed_instances(headers, list(checker.include_headers))
+        signed = [(name.decode("ascii", "replace").lower(),
+                   value.decode("utf-8", "replace").replace("\r\n", ""))
+                  for index, (name, value) in enumerate(headers) if index in taken]
+        gap = _body_length_gap(checker)
+        if gap is not None:
+            return (f"dkim d={signer}: l= signs only {gap[0]} of {gap[1]} body bytes: "
+                    "the rest may be anyone's")
+        if not self._addressed_to_us(signed):
+            return f"dkim d={signer}: signed mail not addressed to us (replayed?)"
+        unsigned = frozenset(name.decode("ascii", "replace").lower()
+                             for index, (name, _) in enumerate(headers) if index not in taken)
+        b_value = re.sub(rb"\s+", b"", checker.signature_fields.get(b"b", b""))
+        return Trust(True, "dkim", f"dkim=pass d={signer}", unsigned=unsigned,
+                     signature=b_value.decode("ascii", "replace"))
 
     def _dkim(self, raw: bytes, fields: list[tuple[str, str]], sender_domain: str) -> Trust:
         signatures = [_signer(v) for n, v in fields if n.lower() == "dkim-signature"]
@@ -199,11 +266,10 @@ class SenderVerifier:
             elif not aligned(signer, sender_domain):
                 reasons.append(f"dkim d={signer}: not aligned with {sender_domain}")
             else:
-                signed = {h.strip().lower() for h in checker.signature_fields.get(b"h", b"")
-                          .decode("ascii", "replace").split(":")}
-                if self._addressed_to_us(fields, signed):
-                    return Trust(True, "dkim", f"dkim=pass d={signer}")
-                reasons.append(f"dkim d={signer}: signed mail not addressed to us (replayed?)")
+                proven = self._proven(checker, signer)
+                if isinstance(proven, Trust):
+                    return proven
+                reasons.append(proven)
         reason = "; ".join(reasons) or "no DKIM signature checked"
         log.info("event=dkim_fail domain=%s reasons=%r", sender_domain, reason)
         return Trust(False, "", reason)

@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from bot.app import DEMO_DKIM_KEYS
-from bot.intake.trust import SenderVerifier, aligned, dns_lookup, load_key_table, topmost_results
+from bot.intake.trust import (
+    SenderVerifier,
+    aligned,
+    dns_lookup,
+    load_key_table,
+    signed_instances,
+    topmost_results,
+)
 from bot.sample_mail import sign_demo
 from tests.fakes.dns_stub import DnsStub
 
@@ -26,6 +33,10 @@ def mail(sender: str = "anna@logistik-nord.de", body: str = "Alles steht still."
     ("evil.test", "logistik-nord.de", False),
     ("nord.de", "logistik-nord.de", False),
     ("de", "logistik-nord.de", False),
+    ("co.uk", "example-consulting.co.uk", False),  # a public suffix is nobody's domain
+    ("example-consulting.co.uk", "mail.example-consulting.co.uk", True),
+    ("other.co.uk", "example-consulting.co.uk", False),
+    ("github.io", "customer.github.io", False),
 ])
 def test_alignment(signer: str, domain: str, expected: bool) -> None:
     assert aligned(signer, domain) is expected
@@ -198,3 +209,31 @@ def test_the_aligned_signature_is_checked_first_among_many() -> None:
     signed = sign_demo(mail())
     trust = SenderVerifier(keys=KEYS).assess(others.encode() + signed, "anna@logistik-nord.de")
     assert trust.verified is True
+
+
+HEADERS = [(b"Cc", b"a"), (b"From", b"f"), (b"Cc", b"b"), (b"To", b"t")]
+
+
+@pytest.mark.parametrize(("names", "signed"), [
+    ([b"from", b"to"], {1, 3}),  # cc not named: both instances unsigned
+    ([b"cc"], {2}),  # named once: only the last (lowest) instance
+    ([b"cc", b"cc"], {0, 2}),  # named twice: bottom-up, both
+    ([b"cc", b"cc", b"cc"], {0, 2}),  # named more often than present: signs the absence
+])
+def test_the_signed_instances_are_the_last_ones(names: list[bytes], signed: set[int]) -> None:
+    assert signed_instances(HEADERS, names) == signed
+
+
+def test_an_unsigned_field_is_named_in_the_trust() -> None:
+    signed = sign_demo(mail(), headers=[b"from", b"to", b"date", b"message-id"])
+    trust = SenderVerifier(keys=KEYS, recipients=SUPPORT).assess(signed, "anna@logistik-nord.de")
+    assert trust.signs("from") is True
+    assert trust.signs("subject") is False
+    assert trust.signs("in-reply-to") is True  # absent: nothing unsigned to believe
+
+
+def test_an_l_shorter_than_the_body_does_not_verify() -> None:
+    signed = sign_demo(mail(), length=True) + b"JA, bitte.\r\n"
+    trust = SenderVerifier(keys=KEYS).assess(signed, "anna@logistik-nord.de")
+    assert trust.verified is False
+    assert "l= signs only" in trust.reason
