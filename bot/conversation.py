@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -108,10 +108,17 @@ class Conversation:
                      customer: CustomerView | None, language: Language, triage: Triage | None,
                      reply: ReplyChannel, now: datetime) -> None:
         """A follow-up to its ticket, a flood joining one, a new ticket, or nothing to do."""
-        number = (await ticket_of_ids(session, list(m.thread_refs), m.sender)
-                  or (await self._by_hint(session, m, customer) if m.trusted else None))
+        number = await ticket_of_ids(session, list(m.thread_refs), m.sender)
+        follow = m
+        if number is not None and m.trusted and not m.refs_signed:
+            # unsigned In-Reply-To/References: the signature says nothing about which ticket
+            # this answers, so it is proven for that ticket only by our own Message-ID
+            follow = replace(m, trusted=False, trust_reason=f"{m.trust_reason}; its "
+                             "In-Reply-To/References are not signed")
+        if number is None and m.trusted:
+            number = await self._by_hint(session, m, customer)
         ticket = await get_ticket(session, number) if number is not None else None
-        if ticket is not None and await self._follow_up(session, row, ticket, m, customer,
+        if ticket is not None and await self._follow_up(session, row, ticket, follow, customer,
                                                         reply, now):
             return
         if not m.may_open_ticket:

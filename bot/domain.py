@@ -89,6 +89,7 @@ class IncomingMessage:
     trust_reason: str = ""
     quiet_reason: str = ""  # why no automatic answer, when may_answer is False
     flags: tuple[str, ...] = ()  # hints for the agents the adapter found (not decisions)
+    refs_signed: bool = True  # the thread_refs are covered by what made the sender trusted
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,7 @@ from bot.service import (
 from bot.sla.engine import Engine
 from models.customers import CustomerView, find_by_email, get_customer
 from models.db import Database
+from models.evidence import evidence_keys, first_showing
 from models.messages import lock_message, outbound_since, record_failure, ticket_of_ids
 from models.tables import Message, Ticket
 from models.tickets import audit, get_ticket
@@ -196,6 +197,8 @@ class MailIntake:
         row.sender = mail.sender or row.sender
         row.done_at = now
         refs = [*mail.in_reply_to, *reversed(mail.references)]
+        if await self._replayed(session, row, u, now):
+            return
         if u.verdict.kind == "bounce":
             row.disposition, row.reason = "bounce", u.verdict.reason
             row.ticket_number = await ticket_of_ids(session, list(u.bounce_refs), row.sender)
@@ -209,22 +212,50 @@ class MailIntake:
             row.ticket_number = await ticket_of_ids(session, refs, row.sender)
             return
         customer = await find_by_email(session, mail.sender) if mail.sender else None
-        tag = TAG.search(mail.subject)
+        # a header proves something only where the signature covers it: an unsigned Subject
+        # names no ticket, unsigned In-Reply-To/References carry no trust to the ticket found
+        tag = TAG.search(mail.subject) if u.trust.signs("subject") else None
+        refs_signed = u.trust.signs("in-reply-to") and u.trust.signs("references")
         incoming = IncomingMessage(
             channel=Channel.EMAIL, external_id=mail.message_id, thread_refs=tuple(refs),
             ticket_hint=int(tag.group(1)) if tag else None, sender=mail.sender,
             sender_name=mail.sender_name, subject=mail.subject,
             topic=normalise_subject(mail.subject), text=mail.new_text or mail.body,
-            requester=await self._requester(session, mail, customer, u.trust.verified),
+            requester=await self._requester(session, mail, customer,
+                                            u.trust.verified and u.trust.signs("reply-to")),
             may_open_ticket=True, may_answer=u.verdict.may_answer, trusted=u.trust.verified,
             trust_reason=u.trust.reason, quiet_reason=u.verdict.reason,
-            flags=(u.verdict.flag,) if u.verdict.flag else (),
+            flags=(u.verdict.flag,) if u.verdict.flag else (), refs_signed=refs_signed,
         )
         reply = MailReply(self.config, subject=mail.subject, in_reply_to=mail.message_id,
                           references=mail.references, thread_id=row.thread_id)
         await self.conversation.handle(session, row, incoming, customer=customer,
                                        language=u.language, triage=u.triage, reply=reply,
                                        now=now)
+
+    async def _replayed(self, session: AsyncSession, row: Message, u: Understanding,
+                        now: datetime) -> bool:
+        """A mail showing a signature (b=) or a verified sender's Message-ID seen before is a
+        replay, however late and whatever unsigned header came on top: it joins the ticket of
+        the first showing (changing nothing), or is stored as a duplicate. Never evidence."""
+        assert row.id is not None
+        keys = evidence_keys(signature=u.trust.signature, sender=u.mail.sender,
+                             message_id=u.mail.message_id)
+        first = await first_showing(session, keys=keys, message_id=row.id,
+                                    remember=u.trust.verified, now=now)
+        if first is None:
+            return False
+        why = f"replay of message {first.id} (signature or Message-ID seen before)"
+        row.ticket_number = first.ticket_number
+        row.disposition = "follow-up" if first.ticket_number is not None else "duplicate"
+        row.reason = f"{why}: proves nothing new, changes nothing"
+        if first.ticket_number is not None:
+            await audit(session, ticket_number=first.ticket_number, actor="mail",
+                        action="replay_joined", now=now, message=row.external_id,
+                        sender=row.sender, reason=why)
+        log.info("event=mail_replay message=%s first=%s ticket=%s", row.id, first.id,
+                 first.ticket_number or "-")
+        return True
 
     async def _requester(self, session: AsyncSession, mail: ParsedMail,
                          customer: CustomerView | None, verified: bool) -> str:

@@ -244,3 +244,13 @@ class SlackCall(SQLModel, table=True):
     result_ts: str | None = Field(default=None, max_length=32)  # ts of the posted message
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     done_at: datetime | None = _instant()
+
+
+class SeenSignature(SQLModel, table=True):
+    """Evidence already used once: a DKIM signature (its b=), or a Message-ID a verified sender
+    proved. Seen again, however late, it proves nothing new (a replay)."""
+
+    __tablename__ = "seen_signature"
+    key: str = Field(primary_key=True, max_length=64)  # sha256 of "b=..." or "id:sender:mid"
+    message_id: int = Field(foreign_key="message.id")  # the mail that showed it first
+    seen_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
