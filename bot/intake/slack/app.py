@@ -21,6 +21,7 @@ from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltRequest
 from slack_bolt.authorization import AuthorizeResult
+from slack_bolt.request.internals import parse_body
 from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
@@ -203,18 +204,26 @@ class SlackEndpoint:
         await ack(text=answer)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        """POST /slack/events: 401 forged or stale, 400 malformed, else what bolt answers."""
+        """POST /slack/events: 401 forged or stale, 400 malformed, else what bolt answers.
+
+        The signature is checked on the raw bytes before bolt builds a request from them:
+        an unauthenticated body is never parsed, and no body reaches bolt that is not one
+        JSON object (bolt's own parsing fails with a 500 on `[1,2]` or `null`)."""
         raw = await request.read()
+        if not valid_signature(self.secret, raw, request.headers.get(TIMESTAMP, ""),
+                               request.headers.get(SIGNATURE, ""), time.time()):
+            log.info("event=slack_request_refused status=401 reason=invalid signature")
+            return web.Response(status=401, text="invalid signature")
         try:
             text = raw.decode("utf-8")
+            if not isinstance(parse_body(text, request.headers.get("Content-Type")), dict):
+                raise ValueError("the body is not one JSON object")
             bolt_request = AsyncBoltRequest(body=text, query=request.query_string,
                                             headers=dict(request.headers))
-        except (UnicodeDecodeError, ValueError) as exc:
-            # Unreadable: bolt never saw it, so check the signature here before saying 400.
-            if not valid_signature(self.secret, raw, request.headers.get(TIMESTAMP, ""),
-                                   request.headers.get(SIGNATURE, ""), time.time()):
-                return web.Response(status=401, text="invalid signature")
-            log.warning("event=slack_request_malformed error=%s", exc)
+        except (ValueError, TypeError, AttributeError, KeyError, IndexError) as exc:
+            # bolt reads fields while building the request (a channel that is a number...)
+            log.warning("event=slack_request_refused status=400 reason=malformed body: %s",
+                        str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__)
             return web.Response(status=400, text="malformed body")
         return await to_aiohttp_response(await self.app.async_dispatch(bolt_request))
 

@@ -1,0 +1,42 @@
+"""Unauthenticated or malformed bodies on POST /slack/events: 401 or 400 and one log line,
+never 500 and never a traceback (issue 21, item 7). Signed HTTP against the running service."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+
+from tests.integration.conftest import Slack
+
+CHANNEL_NUMBER = json.dumps({
+    "type": "event_callback", "event_id": "Ev0NUMBER", "team_id": "T0CUSTOMER",
+    "event": {"type": "message", "channel": 42, "user": "U0ANNA", "text": "hallo",
+              "ts": "1700000000.000100"}})
+BODIES = [("[1,2]", "application/json"), ("null", "application/json"),
+          ("payload=null", "application/x-www-form-urlencoded"),
+          (CHANNEL_NUMBER, "application/json")]
+
+
+@pytest.mark.parametrize(("body", "content_type"), BODIES)
+async def test_a_wrong_signature_gets_401_whatever_the_body(
+        slack: Slack, caplog: pytest.LogCaptureFixture, body: str, content_type: str) -> None:
+    with caplog.at_level(logging.INFO):
+        answer = await slack.sender.post(body, content_type=content_type, secret="wrong")
+    assert answer.status == 401
+    assert [r for r in caplog.records if r.exc_info] == []
+    assert [r.getMessage() for r in caplog.records
+            if "slack_request_refused" in r.getMessage()] == [
+        "event=slack_request_refused status=401 reason=invalid signature"]
+    assert await slack.rows() == []
+
+
+@pytest.mark.parametrize(("body", "content_type"), BODIES)
+async def test_a_signed_malformed_body_gets_400(
+        slack: Slack, caplog: pytest.LogCaptureFixture, body: str, content_type: str) -> None:
+    with caplog.at_level(logging.INFO):
+        answer = await slack.sender.post(body, content_type=content_type)
+    assert answer.status == 400
+    assert [r for r in caplog.records if r.exc_info] == []
+    assert await slack.rows() == []
