@@ -225,7 +225,9 @@ class MailIntake:
                                             u.trust.verified and u.trust.signs("reply-to")),
             may_open_ticket=True, may_answer=u.verdict.may_answer, trusted=u.trust.verified,
             trust_reason=u.trust.reason, quiet_reason=u.verdict.reason,
-            flags=(u.verdict.flag,) if u.verdict.flag else (), refs_signed=refs_signed,
+            flags=tuple(f for f in (u.verdict.flag,
+                                    "mime_nesting_cut" if mail.nesting_cut else "") if f),
+            refs_signed=refs_signed,
         )
         reply = MailReply(self.config, subject=mail.subject, in_reply_to=mail.message_id,
                           references=mail.references, thread_id=row.thread_id)

@@ -9,9 +9,11 @@ import hashlib
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from email.feedparser import BytesFeedParser
 from email.header import decode_header, make_header
 from email.message import EmailMessage, Message
 from email.parser import BytesHeaderParser
+from email.policy import Policy
 from email.utils import parseaddr
 
 from mailparser_reply import EmailReplyParser
@@ -29,6 +31,8 @@ TRACE_HEADERS = frozenset({
     "x-spam-status", "x-spam-score", "x-spam-flag", "x-spam-level", "x-spam-checker-version",
 })
 TRACE_PREFIXES = ("x-ms-exchange-organization-", "x-forefront-", "x-microsoft-antispam")
+MAX_DEPTH = 32  # nested multiparts parsed; deeper ones are kept whole, as one attachment
+CUT_NAME = "nested-parts-not-parsed.txt"
 SUBJECT_PREFIX = re.compile(r"^\s*((re|aw|wg|fw|fwd|antw|sv|vs)\s*(\[\d+\])?\s*:\s*)+", re.I)
 REPLY_PARSER = EmailReplyParser(languages=["de", "en"])
 
@@ -60,6 +64,7 @@ class ParsedMail:
     new_text: str  # the new part: quoted history and signature removed
     attachments: tuple[Attachment, ...] = ()
     defects: tuple[str, ...] = field(default=())
+    nesting_cut: bool = False  # parts nested deeper than MAX_DEPTH kept as one attachment
 
     def header(self, name: str) -> str:
         """The first value of a header, or ""."""
@@ -171,12 +176,36 @@ def _header_values(msg: Message) -> dict[str, list[str]]:
     return values
 
 
-def _message(raw: bytes) -> Message:
-    """Parse with the modern policy; mail that breaks the stdlib's header parser gets compat32."""
+class _BoundedParser(BytesFeedParser):
+    """The stdlib's parser, which recurses once per nested part: 3,000 nested multiparts
+    raise RecursionError. Below MAX_DEPTH a multipart or message part is not descended into:
+    it becomes an opaque attachment holding the rest, for the agents to look at."""
+
+    cut = False
+
+    def _parse_headers(self, lines: list[str]) -> None:
+        super()._parse_headers(lines)  # type: ignore[misc]
+        current: Message = self._cur  # type: ignore[attr-defined]
+        depth = len(self._msgstack)  # type: ignore[attr-defined]
+        if depth > MAX_DEPTH and current.get_content_maintype() in ("multipart", "message"):
+            del current["Content-Type"]
+            current["Content-Type"] = f'application/octet-stream; name="{CUT_NAME}"'
+            self.cut = True
+
+
+def _parse_bounded(raw: bytes, policy: Policy) -> tuple[Message, bool]:
+    parser = _BoundedParser(policy=policy)
+    parser.feed(raw)
+    return parser.close(), parser.cut
+
+
+def _message(raw: bytes) -> tuple[Message, bool]:
+    """Parse with the modern policy; mail that breaks the stdlib's header parser gets compat32.
+    Also whether parts nested too deep were kept whole."""
     try:
-        return email.message_from_bytes(raw, policy=email.policy.default)
+        return _parse_bounded(raw, email.policy.default)
     except Exception:
-        return email.message_from_bytes(raw, policy=email.policy.compat32)
+        return _parse_bounded(raw, email.policy.compat32)
 
 
 def _address(value: str) -> tuple[str, str]:
@@ -331,7 +360,7 @@ def new_part(body: str) -> str:
 
 def parse(raw: bytes, envelope_sender: str = "") -> ParsedMail:
     """Parse one raw mail; never raises for malformed input."""
-    msg = _message(raw)
+    msg, cut = _message(raw)
     headers = _header_values(msg)
 
     def first(name: str) -> str:
@@ -360,5 +389,6 @@ def parse(raw: bytes, envelope_sender: str = "") -> ParsedMail:
         new_text=storable(new_part(body)),
         attachments=tuple(attachments),
         defects=tuple(type(d).__name__ for d in msg.defects),
+        nesting_cut=cut,
     )
 

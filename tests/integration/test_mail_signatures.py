@@ -198,3 +198,4 @@ async def test_a_signature_by_a_public_suffix_does_not_align(trusting_co_uk: Run
     [ticket] = await trusting_co_uk.tickets()
     assert ticket.status == "unverified"
     assert "not aligned" in await created_evidence(trusting_co_uk, ticket.number or 0)
+

@@ -155,3 +155,28 @@ def test_digest_of_a_mail_without_id_depends_on_the_envelope_sender() -> None:
 def test_digest_of_a_mail_with_id_ignores_the_envelope_sender() -> None:
     assert (content_digest(SAME, envelope_sender="a@b.de")
             == content_digest(SAME, envelope_sender="srs=x@relay.example"))
+
+
+def nested(depth: int, *, kind: str = "multipart/mixed") -> bytes:
+    """`depth` multiparts one inside the other, the text in the innermost."""
+    head = ("From: Anna <anna@logistik-nord.de>\r\nTo: support@nettask.de\r\n"
+            "Subject: Verschachtelt\r\nMessage-ID: <nest@logistik-nord.de>\r\n"
+            "MIME-Version: 1.0\r\n")
+    opening = "".join(f'Content-Type: {kind}; boundary="b{i}"\r\n\r\n--b{i}\r\n'
+                      for i in range(depth))
+    closing = "".join(f"\r\n--b{i}--\r\n" for i in reversed(range(depth)))
+    inner = "Content-Type: text/plain; charset=utf-8\r\n\r\nDer Server ist ausgefallen.\r\n"
+    return (head + opening + inner + closing).encode()
+
+
+def test_three_thousand_nested_multiparts_are_cut_into_one_attachment() -> None:
+    mail = parse(nested(3000))
+    assert mail.nesting_cut is True
+    assert [a.name for a in mail.attachments] == ["nested-parts-not-parsed.txt"]
+    assert mail.subject == "Verschachtelt"
+
+
+def test_a_few_nested_multiparts_are_parsed_to_the_text() -> None:
+    mail = parse(nested(10))
+    assert mail.nesting_cut is False
+    assert mail.body == "Der Server ist ausgefallen."
