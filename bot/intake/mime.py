@@ -35,6 +35,7 @@ MAX_DEPTH = 32  # nested multiparts parsed; deeper ones are kept whole, as one a
 CUT_NAME = "nested-parts-not-parsed.txt"
 SUBJECT_PREFIX = re.compile(r"^\s*((re|aw|wg|fw|fwd|antw|sv|vs)\s*(\[\d+\])?\s*:\s*)+", re.I)
 REPLY_PARSER = EmailReplyParser(languages=["de", "en"])
+POSTSCRIPT = re.compile(r"^[ \t]*(?:p\.?[ \t]?)+s\b\.?:?.*(?:\n(?![ \t]*\n).+)*", re.I | re.M)
 
 
 @dataclass(frozen=True)
@@ -352,6 +353,9 @@ def new_part(body: str) -> str:
     try:
         replies = REPLY_PARSER.read(body).replies
         text = replies[0].body if replies else body
+        # a P.S. below the name is something the sender wrote now, not their signature
+        text += "".join(f"\n\n{ps.strip()}" for ps in POSTSCRIPT.findall(
+            replies[0].content if replies else "") if ps.strip() not in text)
     except Exception:  # the reply parser gave up on odd input: keep the whole body
         text = body
     text = text.strip()
