@@ -31,14 +31,15 @@ YES_FILLER = {
 }
 GREETING = re.compile(r"^(hallo|hi|hello|guten (tag|morgen|abend)|moin|servus|dear|"
                       r"sehr geehrte\w*|liebe\w*)\b[^.!?]*$", re.I)
-# What may stand below a yes: a closing formula, or a name (Latin letters, at most 4 words).
-CLOSING = re.compile(
-    r"^(mit )?(freundlichen|besten|herzlichen|schönen|viele|liebe|beste|schöne)?\s*"
-    r"(grüßen|grüsse|grüße|gruß|gruss|grüssen)( aus \w+)?[.!,]*$|"
-    r"^(mfg|vg|lg|bg|gruß|gruss|danke( schön| sehr)?|vielen dank|thanks|thank you|cheers|"
-    r"regards|best|best regards|kind regards|best wishes|sincerely|yours( sincerely)?|"
-    r"many thanks)[.!,]*$", re.I)
-NAME = re.compile(r"^[A-ZÀ-ÖØ-Þ][a-zà-öø-ÿß'’-]*\.?( [A-ZÀ-ÖØ-Þ][a-zà-öø-ÿß'’-]*\.?){0,3}$")
+# What may stand below a yes: the words of a closing formula, and the sender's own name. An
+# unknown capitalised word is not taken for a name: "Yes / Just Kidding" is asked again.
+CLOSING_WORDS = {
+    "mit", "freundlichen", "freundliche", "besten", "beste", "herzlichen", "herzliche",
+    "schönen", "schöne", "viele", "liebe", "lieben", "grüßen", "grüße", "gruß", "grüssen",
+    "grüsse", "gruss", "mfg", "vg", "lg", "bg", "danke", "dank", "vielen", "schön", "sehr",
+    "thanks", "thank", "you", "cheers", "regards", "best", "kind", "wishes", "sincerely",
+    "yours", "many", "aus", "dem", "der",
+}
 
 # Refusals people write, German and English (tests/unit/test_consent.py reads 150+ of them):
 # each stem counts wherever it stands in the first lines. Text is lower-cased, "ß" read as "ss".
@@ -143,9 +144,9 @@ def _clear_yes(line: str) -> bool:
     return bool(YES_FORMS.match(" ".join(words))) and all(w in YES_FILLER for w in words)
 
 
-def _sign_off(line: str) -> bool:
-    """A closing formula or a name: what may stand below a yes."""
-    return bool(CLOSING.match(line) or NAME.match(line.rstrip(",.")))
+def _sign_off(line: str, name: set[str]) -> bool:
+    """A closing formula, the sender's name, or both: what may stand below a yes."""
+    return all(w in CLOSING_WORDS or w in name for w in _words(line))
 
 
 def _refuses(lines: list[str]) -> bool:
@@ -153,14 +154,16 @@ def _refuses(lines: list[str]) -> bool:
     return bool(REFUSAL.search(head) or REFUSAL.search(head.replace("ss", "ß")))
 
 
-def read_answer(text: str) -> Answer:
-    """YES only for a clear yes; NO for a clear no; otherwise UNCLEAR."""
+def read_answer(text: str, name: str = "") -> Answer:
+    """YES only for a clear yes; NO for a clear no; otherwise UNCLEAR. `name` is the sender's
+    display name, which may sign below the yes."""
     lines = first_lines(text, READ_LINES)
+    name_words = set(_words(normalise(name)))
     if not lines:
         return Answer.UNCLEAR
     answer = lines[:FIRST_LINES]
     starts_yes = bool(YES_FORMS.match(" ".join(_words(lines[0]))))
-    if (_clear_yes(lines[0]) and all(_sign_off(line) for line in answer[1:])
+    if (_clear_yes(lines[0]) and all(_sign_off(line, name_words) for line in answer[1:])
             and not _refuses(lines)):
         return Answer.YES
     without_idioms = NOT_A_NO.sub(" ", "\n".join(answer))

@@ -262,7 +262,7 @@ class Conversation:
         assert ticket.number is not None
         language = Language(ticket.language)
         evidence = await self._consent_evidence(session, ticket, m, customer)
-        answer = read_answer(m.text)
+        answer = read_answer(m.text, m.sender_name)
         actor = actor_of(m.channel)
         if evidence is None:
             await audit(session, ticket_number=ticket.number, actor=actor,

@@ -142,4 +142,18 @@ YESES = [
 
 @pytest.mark.parametrize("text", YESES)
 def test_a_real_yes_stays_yes(text: str) -> None:
-    assert read_answer(text) is Answer.YES
+    assert read_answer(text, NAMES.get(text, "Jan Meier")) is Answer.YES
+
+
+NAMES = {"Ja, bitte.\nViele Grüße\nAnna Schmidt": "Anna Schmidt",
+         "Yes please\nThanks,\nJohn Smith": "Smith, John",
+         "Yes, go ahead.\nBest regards\nMary": "Mary O'Neill"}
+
+
+@pytest.mark.parametrize("text", [
+    "Yes\nJust Kidding", "Ja\nNochmals Überdenken", "Ja\nKleiner Scherz", "Ja\nBitte Warten",
+    "Ja\nJan Meier\nAbbruch", "Yes\nJohn Smith", "Ja\nViele Grüße\nEva Kühn",
+])
+def test_a_line_below_the_yes_that_is_neither_a_closing_nor_the_senders_name_is_unclear(
+        text: str) -> None:
+    assert read_answer(text, "Jan Meier") is Answer.UNCLEAR
