@@ -16,7 +16,12 @@ from bot.app import DEMO_DKIM_KEYS
 from bot.sample_mail import sign_demo
 from models.db import Database
 from tests.integration.conftest import Clock, Running, make_settings, start_service
-from tests.integration.test_mail_money import WEBER, audit_actions, used_incidents
+from tests.integration.test_mail_money import (
+    WEBER,
+    audit_actions,
+    billable_weber_ticket,
+    used_incidents,
+)
 
 SHORT = [b"from", b"to", b"subject", b"date", b"message-id"]  # the usual h= without a Cc
 
@@ -199,3 +204,38 @@ async def test_a_signature_by_a_public_suffix_does_not_align(trusting_co_uk: Run
     assert ticket.status == "unverified"
     assert "not aligned" in await created_evidence(trusting_co_uk, ticket.number or 0)
 
+
+
+# ---- 1. other header fields as evidence -------------------------------------------------------
+
+async def test_a_tag_in_an_unsigned_subject_names_no_ticket(running: Running) -> None:
+    ticket = await billable_weber_ticket(running)
+    yes = sign_demo(mail(subject="Frage", body="JA", message_id="<w-tag@kanzlei-weber.de>"),
+                    headers=[b"from", b"to", b"date", b"message-id"])
+    await running.send(yes.replace(b"Subject: Frage", f"Subject: [NT#{ticket.number}]".encode()),
+                       sender=WEBER)
+    await running.settle()
+    after = (await running.tickets())[2]
+    assert after.status == "awaiting_consent"
+    assert after.consent is None
+
+
+async def test_an_unsigned_in_reply_to_carries_no_trust_to_the_ticket_it_finds(
+        running: Running) -> None:
+    """The customer's own Message-ID (not ours) in an In-Reply-To the signature leaves out."""
+    ticket = await billable_weber_ticket(running)
+    yes = sign_demo(mail(subject="Re: Angebot", body="JA", message_id="<w-irt@kanzlei-weber.de>"),
+                    headers=SHORT)
+    await running.send(b"In-Reply-To: <w-2@kanzlei-weber.de>\r\n" + yes, sender=WEBER)
+    await running.settle()
+    after = (await running.tickets())[2]
+    assert after.number == ticket.number
+    assert after.status == "awaiting_consent"
+    assert after.consent is None
+
+
+async def test_an_unsigned_reply_to_is_not_used(running: Running) -> None:
+    raw = b"Reply-To: it@weber-extern.de\r\n" + sign_demo(mail(), headers=SHORT)
+    await running.send(raw, sender=WEBER)
+    await running.settle()
+    assert running.replies()[-1]["To"] == WEBER
