@@ -6,6 +6,8 @@ sent over real SMTP to the running service, on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
+import base64
+import re
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -147,6 +149,33 @@ async def test_a_replay_with_another_message_id_unsigned_is_still_a_replay(
     running.clock.now += timedelta(hours=2)
     await running.send(original.replace(b"<w-sig-1@kanzlei-weber.de>", b"<new@evil.example>"),
                        sender="x@evil.example")
+    await running.settle()
+    assert len(await running.tickets()) == 1
+    assert await used_incidents(running) == 1
+
+
+def respelled(signed: bytes) -> bytes:
+    """The same signature with b= spelled otherwise: the last base64 character's spare bits
+    flipped, which decodes to the same bytes and so still verifies."""
+    value = re.search(rb"\bb=([A-Za-z0-9+/=\s]+?)\r\n(?=\S)", signed)
+    assert value is not None
+    b64 = re.sub(rb"\s+", b"", value.group(1))
+    data = b64.rstrip(b"=")
+    alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+    flipped = alphabet[alphabet.index(data[-1:]) ^ 1:][:1]
+    other = data[:-1] + flipped + b64[len(data):]
+    assert base64.b64decode(other) == base64.b64decode(b64)
+    return signed.replace(value.group(1), other, 1)
+
+
+async def test_a_replay_with_b_spelled_otherwise_is_still_a_replay(running: Running) -> None:
+    """Found by the attacker's review: the b= text differs, its bytes do not."""
+    original = sign_demo(mail(), headers=[b"from", b"to", b"subject", b"date"])
+    await running.send(original, sender=WEBER)
+    await running.settle()
+    running.clock.now += timedelta(hours=1)
+    replay = respelled(original).replace(b"<w-sig-1@kanzlei-weber.de>", b"<new@evil.example>")
+    await running.send(replay, sender="x@evil.example")
     await running.settle()
     assert len(await running.tickets()) == 1
     assert await used_incidents(running) == 1
