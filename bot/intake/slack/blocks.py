@@ -6,11 +6,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from bot.domain import Choice
+from bot.intake.slack.text import SECTION_LIMIT, split
 
 # Slack reads &, < and > as control characters: <!channel>, <@U123> and <https://x|label> ping
 # people or disguise links. Escaping these three is all Slack asks for.
 _ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
-SECTION_LIMIT = 3000  # characters in one section's text
 
 
 def escape(text: str) -> str:
@@ -25,6 +25,12 @@ def excerpt(text: str, *, lines: int = 5, limit: int = 600) -> str:
     if len(short) > limit:
         short = short[: limit - 1].rstrip() + "…"
     return escape(short)
+
+
+def message_parts(text: str) -> list[str]:
+    """A person's text escaped, in parts that each fit one section (and a message's `text`):
+    as many messages as it takes, never cut."""
+    return [escape(part) for part in split(text, SECTION_LIMIT, size=lambda t: len(escape(t)))]
 
 
 def section(mrkdwn: str) -> dict[str, Any]:
