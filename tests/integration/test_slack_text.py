@@ -9,6 +9,7 @@ import time
 
 from bot.domain import Language
 from bot.intake.customer_reply import signed
+from bot.intake.slack.text import unescape
 from models.tables import Message
 from tests.fakes.slack_api import Call
 from tests.fakes.slack_events import entities
@@ -157,3 +158,33 @@ async def test_an_agents_answer_reaches_a_slack_customer_escaped_once(slack: Sla
     answer = (await posted_to(slack.fake, LOGISTIK["channel"], 2))[-1]
     assert answer.args["text"].startswith(
         "Restart A&amp;B, then see portal (https://portal.example.com)\n")
+
+
+async def mirrors(slack: Slack, number: int | None, thread: str) -> list[str]:
+    """The texts posted into the ticket's triage thread once all its calls are made."""
+    await customer_posts(slack, number)
+    return [c.args["text"] for c in slack.fake.made("chat.postMessage")
+            if c.args["channel"] == "C0TRIAGE" and c.args.get("thread_ts") == thread]
+
+
+async def test_a_long_customer_reply_is_mirrored_whole_into_the_triage_thread(
+        slack: Slack) -> None:
+    ticket, thread = await slack_ticket(slack)
+    text = long_answer(6000)
+    await slack.sender.event(slack.sender.message(text, ts="1763900100.000200",
+                                                  thread_ts=ticket.requester.partition(":")[2],
+                                                  **LOGISTIK))
+    await slack.processed()
+    posts = await mirrors(slack, ticket.number, thread)
+    quoted = [line for post in posts for line in post.splitlines()[0 if post[0] == ">" else 1:]]
+    assert unescape("\n".join(line.removeprefix(">") for line in quoted)) == text
+
+
+async def test_each_mirror_post_fits_a_section(slack: Slack) -> None:
+    ticket, thread = await slack_ticket(slack)
+    await slack.sender.event(slack.sender.message(long_answer(6000), ts="1763900100.000200",
+                                                  thread_ts=ticket.requester.partition(":")[2],
+                                                  **LOGISTIK))
+    await slack.processed()
+    posts = await mirrors(slack, ticket.number, thread)
+    assert [len(post) <= 3000 for post in posts] == [True] * len(posts)

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from bot.intake.slack.blocks import escape, message_parts
+from bot.intake.slack.blocks import escape, message_parts, quoted_parts
 from bot.intake.slack.events import parse_message
 from bot.intake.slack.text import SECTION_LIMIT, decode, mentioned_users, split, unescape
 from tests.fakes.slack_events import as_slack_sends
@@ -128,3 +128,13 @@ def test_every_part_but_the_last_fills_most_of_a_section() -> None:
     parts = message_parts(long_answer())
     assert min(len(part) for part in parts[:-1]) >= SECTION_LIMIT * 4 // 5
 
+
+
+def test_quoted_parts_quote_a_long_text_whole() -> None:
+    text = long_answer(7000)
+    lines = [line for part in quoted_parts(text) for line in part.splitlines()]
+    assert unescape("\n".join(line.removeprefix(">") for line in lines)) == text
+
+
+def test_every_quoted_part_fits_a_section() -> None:
+    assert max(len(part) for part in quoted_parts(long_answer(7000))) <= SECTION_LIMIT

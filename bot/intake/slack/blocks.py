@@ -45,6 +45,12 @@ def quote(text: str) -> str:
     return "\n".join(f">{line}" for line in escape(text).splitlines()) or ">"
 
 
+def quoted_parts(text: str, limit: int = SECTION_LIMIT) -> list[str]:
+    """A person's text whole as escaped mrkdwn quotes, in parts of at most `limit` characters
+    (cut at a line end where one is near): one post each, never cut short."""
+    return [quote(part) for part in split(text, limit, size=lambda t: len(quote(t)))]
+
+
 def button(action_id: str, label: str, value: str, *, style: str = "") -> dict[str, Any]:
     """One button; `style` is "primary", "danger" or empty."""
     element: dict[str, Any] = {"type": "button", "action_id": action_id, "value": value,
