@@ -63,6 +63,15 @@ async def test_mentions_links_and_special_mentions_are_stored_readable(slack: Sl
                         "#netz")
 
 
+async def test_a_mention_slack_cannot_name_now_shows_the_id(slack: Slack) -> None:
+    slack.fake.add_user("U0BOSS", email="bernd@nettask.de", team="T0NETTASK")
+    slack.fake.users["U0BOSS"]["profile"]["real_name"] = "Bernd Boss"
+    slack.fake.fail_next(1, status=503, error="service_unavailable", method="users.info")
+    await slack.sender.event(slack.sender.message(markup="VPN down, ask <@U0BOSS>", **LOGISTIK))
+    row = await first_row(slack)
+    assert (row.disposition, row.text) == ("ticket", "VPN down, ask @U0BOSS")
+
+
 async def test_a_decoded_special_mention_pings_nobody_in_the_triage_post(slack: Slack) -> None:
     await slack.sender.event(slack.sender.message(markup="<!here> <@U0X> VPN", **LOGISTIK))
     await slack.processed()
