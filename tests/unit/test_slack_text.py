@@ -20,6 +20,7 @@ from tests.fakes.slack_events import as_slack_sends
         ("typed &amp;lt; literally", "typed &lt; literally"),  # the person typed "&lt;"
         ("ask <@U0BOSS>", "ask @Bernd Boss"),  # named by users.info
         ("ask <@U0NOBODY>", "ask @U0NOBODY"),  # nobody to name them: the id
+        ("ask <@U0AMP>", "ask @R&amp;D"),  # a name is shown as users.info spells it
         ("ask <@U0OLD|bob>", "ask @bob"),  # the older form carries a name
         ("in <#C0NET|netz>", "in #netz"),
         ("in <#C0NET>", "in #C0NET"),
@@ -39,7 +40,7 @@ from tests.fakes.slack_events import as_slack_sends
     ],
 )
 def test_event_text_is_decoded_to_what_the_person_saw(sent: str, stored: str) -> None:
-    assert decode(sent, {"U0BOSS": "Bernd Boss"}) == stored
+    assert decode(sent, {"U0BOSS": "Bernd Boss", "U0AMP": "R&amp;D"}) == stored
 
 
 @pytest.mark.parametrize(

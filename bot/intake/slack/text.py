@@ -40,12 +40,14 @@ def decode(text: str, names: Mapping[str, str] | None = None) -> str:
 
 def _readable(inner: str, names: Mapping[str, str]) -> str:
     target, _, label = inner.partition("|")
-    return unescape(_markup(target, label, names))
+    if target.startswith("@") and names.get(target[1:]):
+        return "@" + names[target[1:]]  # a name from users.info is plain text, not markup
+    return unescape(_markup(target, label))
 
 
-def _markup(target: str, label: str, names: Mapping[str, str]) -> str:
+def _markup(target: str, label: str) -> str:
     if target.startswith("@"):
-        return "@" + (names.get(target[1:]) or label or target[1:])
+        return "@" + (label or target[1:])
     if target.startswith("#"):
         return "#" + (label or target[1:])
     if target.startswith("!"):
