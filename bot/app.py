@@ -340,6 +340,7 @@ def reminder_loop(settings: Settings, engine: Engine, db: Database,
         db=db, engine=engine, at=time.fromisoformat(settings.digest_time), owner=owner,
         slack_file=settings.slack_outbox_file, managers_email=settings.managers_email,
         from_address=settings.support_mailboxes[0], from_name=settings.mail_from_name,
+        slack_channel=settings.slack_managers_channel if settings.slack_mode == "web-api" else "",
     ) if settings.digest_time else None
     return ReminderLoop(
         db=db, notifier=notifier, leadership=leadership, clock=clock, owner=owner, daily=daily,

@@ -1,8 +1,9 @@
 """Sends the managers' daily digest once per day: to MANAGERS_EMAIL and the Slack side.
 
-The day's row in `digest_sent` is claimed in the transaction that queues the mail, so two
-replicas, or a restart after the digest time, never send it twice; the Slack line is written
-once per day (the file is checked first).
+The day's row in `digest_sent` is claimed in the transaction that queues the mail and, with a
+bot token, the post to the managers' channel in the Slack outbox, so two replicas, or a
+restart after the digest time, never send it twice. Without a token the Slack line is written
+to the JSON-lines file once per day (the file is checked first).
 """
 
 from __future__ import annotations
@@ -14,12 +15,16 @@ from datetime import datetime, time, timedelta
 from email.utils import make_msgid
 from pathlib import Path
 
+from sqlmodel.ext.asyncio.session import AsyncSession
+
 from bot.domain import Channel, Language
 from bot.intake.replies import mail_bytes
+from bot.intake.slack.blocks import message_parts, section
 from bot.sla.digest import build, day_bounds, next_run, render
 from bot.sla.engine import Engine
 from models import digest as repo
 from models.db import Database
+from models.slack import queue_call
 from models.tables import Message
 
 log = logging.getLogger(__name__)
@@ -37,6 +42,7 @@ class DailyDigest:
     managers_email: str = ""
     from_address: str = "support@nettask.de"
     from_name: str = "NetTask Support"
+    slack_channel: str = ""  # the managers' channel, posted to through the Slack outbox
 
     def due(self, now: datetime) -> bool:
         """Whether today's digest time has passed."""
@@ -70,9 +76,21 @@ class DailyDigest:
                     sender=self.from_address, recipient=self.managers_email, subject=subject,
                     text=text, raw=raw, disposition="queued", created_at=now,
                     next_attempt_at=now))
-            self._post(day.isoformat(), text, now)
+            if self.slack_channel:
+                await self._queue_post(session, day.isoformat(), text, now)
+            else:
+                self._post(day.isoformat(), text, now)
         log.info("event=digest_sent day=%s owner=%s", day.isoformat(), self.owner)
         return True
+
+    async def _queue_post(self, session: AsyncSession, day: str, text: str,
+                          now: datetime) -> None:
+        """The digest as posts to the managers' channel (several if it is long), in order."""
+        for n, part in enumerate(message_parts(text), start=1):
+            await queue_call(session, key=f"digest:{day}" + (f":{n}" if n > 1 else ""),
+                             method="chat.postMessage", now=now,
+                             args={"channel": self.slack_channel, "text": part,
+                                   "blocks": [section(part)]})
 
     def _post(self, day: str, text: str, now: datetime) -> None:
         if self.slack_file.exists():

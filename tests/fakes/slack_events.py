@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import itertools
 import json
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,6 +17,26 @@ import aiohttp
 SECRET = "test-signing-secret"
 CUSTOMER_CHANNEL = "C0CUSTOMER"
 CUSTOMER_TEAM = "T0CUSTOMER"
+
+
+# A URL a person types, which Slack turns into a link: at the start or after a space or bracket.
+TYPED_URL = re.compile(r"(?<![^\s(])(https?://[^\s<>|]+)")
+
+
+def entities(text: str) -> str:
+    """`&`, `<` and `>` as Slack sends them in event text."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def as_slack_sends(typed: str) -> str:
+    """What a person typed, as the event text Slack delivers: entities, typed URLs as `<url>`."""
+    out, last = [], 0
+    for match in TYPED_URL.finditer(typed):
+        out.append(entities(typed[last:match.start()]))
+        out.append(f"<{entities(match.group(1))}>")
+        last = match.end()
+    out.append(entities(typed[last:]))
+    return "".join(out)
 
 
 @dataclass
@@ -59,10 +80,13 @@ class SlackSender:
 
     def message(self, text: str = "Unser Mailserver ist seit heute früh nicht erreichbar",
                 *, event_id: str | None = None, ts: str = "1763900000.000100",
-                event_type: str = "message", **extra: Any) -> str:
-        """An event_callback envelope carrying one message event."""
+                event_type: str = "message", markup: str | None = None, **extra: Any) -> str:
+        """An event_callback envelope carrying one message event: `text` is what the person
+        typed, sent encoded as Slack does (`as_slack_sends`); `markup`, when given, is sent
+        as it is instead (Slack's own markup: mentions, links, <!channel>)."""
+        sent = as_slack_sends(text) if markup is None else markup
         event: dict[str, Any] = {"type": event_type, "channel": CUSTOMER_CHANNEL,
-                                 "user": "U0ANNA", "text": text, "ts": ts,
+                                 "user": "U0ANNA", "text": sent, "ts": ts,
                                  "team": CUSTOMER_TEAM, "channel_type": "channel",
                                  "event_ts": ts}
         event.update(extra)

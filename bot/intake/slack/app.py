@@ -118,6 +118,12 @@ class SlackEndpoint:
 
     async def _store_first(self, req: AsyncBoltRequest, body: dict[str, Any],
                            next: Callable[[], Awaitable[BoltResponse]]) -> BoltResponse:
+        if body.get("type") == "app_rate_limited":
+            # Slack stops sending this workspace's events for the minute; a non-200 here counts
+            # as a failed delivery, and too many of those disable the subscriptions.
+            log.warning("event=slack_app_rate_limited team=%s minute=%s", body.get("team_id"),
+                        body.get("minute_rate_limited"))
+            return BoltResponse(status=200, body="")
         if body.get("type") != "event_callback":
             return await next()
         # Over Socket Mode bolt has the payload parsed already and no raw body: store it as JSON.

@@ -6,11 +6,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from bot.domain import Choice
+from bot.intake.slack.text import SECTION_LIMIT, split
 
 # Slack reads &, < and > as control characters: <!channel>, <@U123> and <https://x|label> ping
 # people or disguise links. Escaping these three is all Slack asks for.
 _ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
-SECTION_LIMIT = 3000  # characters in one section's text
 
 
 def escape(text: str) -> str:
@@ -27,6 +27,12 @@ def excerpt(text: str, *, lines: int = 5, limit: int = 600) -> str:
     return escape(short)
 
 
+def message_parts(text: str) -> list[str]:
+    """A person's text escaped, in parts that each fit one section (and a message's `text`):
+    as many messages as it takes, never cut."""
+    return [escape(part) for part in split(text, SECTION_LIMIT, size=lambda t: len(escape(t)))]
+
+
 def section(mrkdwn: str) -> dict[str, Any]:
     """One mrkdwn section block (text we built ourselves; escape customer parts before)."""
     if len(mrkdwn) > SECTION_LIMIT:
@@ -37,6 +43,12 @@ def section(mrkdwn: str) -> dict[str, Any]:
 def quote(text: str) -> str:
     """Customer text as a mrkdwn quote, escaped."""
     return "\n".join(f">{line}" for line in escape(text).splitlines()) or ">"
+
+
+def quoted_parts(text: str, limit: int = SECTION_LIMIT) -> list[str]:
+    """A person's text whole as escaped mrkdwn quotes, in parts of at most `limit` characters
+    (cut at a line end where one is near): one post each, never cut short."""
+    return [quote(part) for part in split(text, limit, size=lambda t: len(quote(t)))]
 
 
 def button(action_id: str, label: str, value: str, *, style: str = "") -> dict[str, Any]:

@@ -26,15 +26,20 @@ class SlackUser:
     team: str  # the user's own workspace
     email: str  # lower-case, "" when the profile shows none
     email_confirmed: bool
+    name: str = ""  # how Slack shows the user: display name, else real name, else handle
 
 
 def parse_user(user: Mapping[str, Any]) -> SlackUser:
     """A users.info `user` object as a SlackUser."""
     profile = user.get("profile")
-    email = profile.get("email") if isinstance(profile, Mapping) else None
+    profile = profile if isinstance(profile, Mapping) else {}
+    email = profile.get("email")
+    name = next((value for value in (profile.get("display_name"), profile.get("real_name"),
+                                     user.get("real_name"), user.get("name"))
+                 if isinstance(value, str) and value.strip()), "")
     return SlackUser(id=str(user.get("id") or ""), team=str(user.get("team_id") or ""),
                      email=email.strip().lower() if isinstance(email, str) else "",
-                     email_confirmed=user.get("is_email_confirmed") is True)
+                     email_confirmed=user.get("is_email_confirmed") is True, name=name.strip())
 
 
 class SlackDirectory:

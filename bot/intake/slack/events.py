@@ -11,9 +11,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from bot.intake.slack.text import decode
+
 # Message subtypes that are still a person writing something new; every other subtype (edits,
 # deletions, joins, topic changes, bot messages, ...) never opens a ticket.
-PERSON_SUBTYPES = frozenset({"", "file_share", "thread_broadcast"})
+PERSON_SUBTYPES = frozenset({"", "file_share", "thread_broadcast", "me_message"})
 MESSAGE_EVENTS = frozenset({"message", "app_mention"})
 
 
@@ -129,9 +131,20 @@ def _ignore_reason(event: Mapping[str, Any], own_user_id: str | None,
     return None
 
 
+def event_text(envelope: Mapping[str, Any]) -> str:
+    """A message event's text as Slack sent it (entities, markup); "" for other events."""
+    event = message_event(envelope)
+    if event is None:
+        return ""
+    inner = event.get("message")
+    return _text((inner if isinstance(inner, Mapping) else event).get("text"))
+
+
 def parse_message(envelope: Mapping[str, Any], *, own_user_id: str | None = None,
-                  own_bot_id: str | None = None) -> SlackMessage:
-    """The message an event_callback envelope carries; MalformedEvent when it carries none."""
+                  own_bot_id: str | None = None,
+                  names: Mapping[str, str] | None = None) -> SlackMessage:
+    """The message an event_callback envelope carries, its text decoded (mentioned users shown
+    by `names`, else by id); MalformedEvent when it carries none."""
     event = message_event(envelope)
     if event is None:
         raise MalformedEvent("not a message event")
@@ -150,7 +163,7 @@ def parse_message(envelope: Mapping[str, Any], *, own_user_id: str | None = None
         thread_ts=thread_ts,
         team=_author_team(source),
         user=_text(source.get("user")) or _text(source.get("bot_id")),
-        text=_text(source.get("text")),
+        text=decode(_text(source.get("text")), names),
         files=_files(source),
         channel_type=_text(event.get("channel_type")),
         ignore_reason=_ignore_reason(event, own_user_id, own_bot_id),

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -17,17 +17,19 @@ from bot.classify import Classifier
 from bot.conversation import Conversation
 from bot.domain import Channel, Choice, IncomingMessage, Language, Triage
 from bot.intake.language import LanguageDetector
-from bot.intake.slack.blocks import buttons, escape, section
+from bot.intake.slack.blocks import buttons, message_parts, section
 from bot.intake.slack.consent_blocks import quote_blocks
 from bot.intake.slack.directory import SlackDirectory, SlackUser
 from bot.intake.slack.events import (
     MalformedEvent,
     SlackMessage,
+    event_text,
     load_envelope,
     message_event,
     message_key,
     parse_message,
 )
+from bot.intake.slack.text import mentioned_users
 from models.customers import CustomerView, find_by_email, find_by_slack, slack_team_owner
 from models.db import Database
 from models.messages import lock_message, record_failure, store_inbound
@@ -39,6 +41,8 @@ if TYPE_CHECKING:  # the triage thread sends through SlackReply, defined here
     from bot.intake.slack.triage_thread import TriageThread
 
 log = logging.getLogger(__name__)
+
+MENTIONS_LOOKED_UP = 20  # users.info calls one message may cause; further mentions show the id
 
 
 class Stored(enum.Enum):
@@ -109,9 +113,17 @@ class SlackReply:
         button per choice.
 
         A quote that asks for consent carries Confirm / Decline buttons; its call's key starts
-        with QUOTE, so that a click can be checked against the ticket's newest quote."""
+        with QUOTE, so that a click can be checked against the ticket's newest quote. A text
+        longer than a section goes out whole, as several messages in order; the last one has
+        the call's key and the buttons."""
         assert ticket.number is not None
-        text = escape(body)
+        *before, text = message_parts(body)
+        for n, part in enumerate(before, start=1):
+            await queue_call(
+                session, key=f"part{n}:{self.key}"[:200], method="chat.postMessage",
+                ticket_number=ticket.number, now=now,
+                args={"channel": self.channel, "thread_ts": self.thread_ts, "text": part,
+                      "blocks": [section(part)]})
         key, blocks = self.key, [section(text)]
         if asks_consent:
             key = f"{QUOTE}{self.key}"[:200]
@@ -147,10 +159,12 @@ class SlackIntake:
         self.max_attempts = max_attempts
         self.thread = thread
 
-    def understand(self, raw: bytes) -> SlackUnderstanding:
-        """Parse a stored envelope, detect the language, classify (CPU only, no I/O)."""
+    def understand(self, raw: bytes,
+                   names: Mapping[str, str] | None = None) -> SlackUnderstanding:
+        """Parse a stored envelope, detect the language, classify (CPU only, no I/O);
+        `names` shows the users the text mentions."""
         message = parse_message(load_envelope(raw), own_user_id=self.identity.user_id,
-                                own_bot_id=self.identity.bot_id)
+                                own_bot_id=self.identity.bot_id, names=names)
         in_triage = self.thread is not None and self.thread.is_ours(message)
         if message.ignore_reason is None and message.user in self.agents and not in_triage:
             message = replace(message, ignore_reason="agent message")
@@ -168,7 +182,8 @@ class SlackIntake:
             if row is None or row.disposition != "pending" or row.raw is None:
                 return None if row is None else row.disposition
             raw = row.raw
-        understood = await asyncio.to_thread(self.understand, raw)
+        names = await self._names(raw, now)  # I/O, before the CPU part
+        understood = await asyncio.to_thread(self.understand, raw, names)
         author = await self._author(understood.message, now)  # before the transaction: I/O
         async with self.db.session() as session:
             locked = await lock_message(session, message_id)
@@ -180,6 +195,27 @@ class SlackIntake:
         log.info("event=slack_processed message=%s disposition=%s ticket=%s reason=%s",
                  message_id, disposition, ticket or "-", reason or "-")
         return disposition
+
+    async def _names(self, raw: bytes, now: datetime) -> dict[str, str]:
+        """The names of the users a message mentions, as far as users.info tells (cached);
+        without a bot token, or when Slack cannot be asked, a mention shows the user id: the
+        message is not held back for a name."""
+        if self.directory is None or b"<@" not in raw:
+            return {}
+        try:
+            ids = mentioned_users(event_text(load_envelope(raw)))
+        except MalformedEvent:
+            return {}  # understand() says what is wrong with it
+        names: dict[str, str] = {}
+        for user_id in ids[:MENTIONS_LOOKED_UP]:
+            try:
+                user = await self.directory.user(user_id, now)
+            except Exception as exc:  # 5xx, ratelimited, network: the id will do
+                log.warning("event=slack_mention_unresolved user=%s error=%s", user_id, exc)
+                continue
+            if user is not None and user.name:
+                names[user_id] = user.name
+        return names
 
     async def _author(self, message: SlackMessage, now: datetime) -> SlackUser | None:
         """A direct message's author as Slack knows them; raises when Slack cannot be asked,

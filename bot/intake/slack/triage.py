@@ -16,7 +16,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.domain import Department, Language, Severity, TicketStatus, Triage
 from bot.intake.replies import local_deadline
-from bot.intake.slack.blocks import escape, excerpt, section
+from bot.intake.slack.blocks import escape, excerpt, quoted_parts, section
+from bot.intake.slack.text import SECTION_LIMIT
 from bot.service import premier_left
 from bot.sla.engine import Assessment, Engine
 from models.customers import CustomerView, get_customer
@@ -221,16 +222,17 @@ class TriagePoster:
 
     async def customer_replied(self, session: AsyncSession, *, ticket: Ticket, row: Message,
                                proven: bool, now: datetime, note: str = "") -> None:
-        """Mirror the reply into the ticket's triage thread."""
+        """Mirror the reply into the ticket's triage thread, whole: a long one as several
+        posts in order, the first under the heading."""
         assert ticket.number is not None
         head = (f"Customer reply on NT#{ticket.number} ({row.channel}) from "
                 f"{escape(row.sender)}" + ("" if proven else " (sender not verified)")
                 + (f" ({escape(note)})" if note else ""))
-        quoted = "\n".join(f">{line}" for line in
-                            excerpt(row.text, lines=20, limit=2500).splitlines()) or ">"
-        text = f"*{head}*\n{quoted}"
-        args = await in_triage_thread(session, ticket.number,
-                                      {"channel": self.channel, "text": text})
-        await queue_call(session, key=f"mirror:{row.external_id}"[:200],
-                         method="chat.postMessage", ticket_number=ticket.number, now=now,
-                         args=args)
+        limit = max(SECTION_LIMIT - len(head) - 3, SECTION_LIMIT // 2)
+        for n, quoted in enumerate(quoted_parts(row.text.strip(), limit), start=1):
+            text = f"*{head}*\n{quoted}" if n == 1 else quoted
+            key = f"mirror:{row.external_id}" if n == 1 else f"mirror:{n}:{row.external_id}"
+            args = await in_triage_thread(session, ticket.number,
+                                          {"channel": self.channel, "text": text})
+            await queue_call(session, key=key[:200], method="chat.postMessage",
+                             ticket_number=ticket.number, now=now, args=args)
