@@ -107,7 +107,14 @@ class Conversation:
     async def handle(self, session: AsyncSession, row: Message, m: IncomingMessage, *,
                      customer: CustomerView | None, language: Language, triage: Triage | None,
                      reply: ReplyChannel, now: datetime) -> None:
-        """A follow-up to its ticket, a flood joining one, a new ticket, or nothing to do."""
+        """A follow-up to its ticket, a flood joining one, a new ticket, or nothing to do.
+
+        One sender's messages are decided one after another (a transaction lock per sender on
+        PostgreSQL, shared by every replica and `intake-bot work`; SQLite has one writer), so
+        that identical messages arriving at once see each other's tickets.
+        """
+        if m.sender:
+            await serialise(session, f"sender:{m.channel.value}:{m.sender}")
         number = (await ticket_of_ids(session, list(m.thread_refs), m.sender)
                   or (await self._by_hint(session, m, customer) if m.trusted else None))
         ticket = await get_ticket(session, number) if number is not None else None
