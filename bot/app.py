@@ -50,6 +50,7 @@ from bot.intake.slack.triage_thread import TriageThread
 from bot.intake.trust import SenderVerifier, dns_lookup, load_key_table
 from bot.notify import MailSide, Notifier, Router, SlackFile
 from bot.scheduler import ReminderLoop
+from bot.service import keep_plan_terms
 from bot.sla.engine import Engine
 from bot.workers import MailWorker
 from models.customers import held_plans
@@ -113,6 +114,10 @@ class Service:
         async with self.db.reader() as session:
             problem = plans_not_in_policy(await held_plans(session), self.engine.policy)
         if problem:  # else every mail of those customers would fail, and /health say 200
+            raise StartupError(problem)
+        async with self.db.session() as session:  # tickets from before terms were kept
+            problem = await keep_plan_terms(session, self.engine)
+        if problem:
             raise StartupError(problem)
         settings = self.settings
         self.deliverer = Deliverer(

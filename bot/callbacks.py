@@ -69,7 +69,7 @@ class CallStarted(CallbackError):
 
 
 def _plan(engine: Engine, ticket: Ticket) -> PlanRule | None:
-    return engine.plan_rule(ticket.product, ticket.plan) if ticket.plan else None
+    return engine.ticket_plan(ticket.product, ticket.plan, ticket.plan_terms)
 
 
 async def callbacks_left(session: AsyncSession, *, engine: Engine, ticket: Ticket,

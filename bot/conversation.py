@@ -415,7 +415,7 @@ class Conversation:
         """The answer to a new ticket, in its language, worded for its channel."""
         language = Language(ticket.language)
         product = self.engine.policy.products[ticket.product]
-        plan = product.plans.get(ticket.plan) if ticket.plan else None
+        plan = self.engine.ticket_plan(ticket.product, ticket.plan, ticket.plan_terms)
         # the department names live in the templates (words.<language>.j2), once per language
         covered = sorted(plan.departments) if plan else []
         hours = result.target_hours

@@ -81,7 +81,7 @@ async def reschedule(session: AsyncSession, *, engine: Engine, ticket: Ticket,
     Call it after setting the new values on `ticket`. What was sent is not repeated; points
     now in the past are dropped, except an overdue deadline, which is reported at once.
     """
-    rule = engine.plan_rule(ticket.product, ticket.plan)
+    rule = engine.ticket_plan(ticket.product, ticket.plan, ticket.plan_terms)
     target, clock = engine.first_response_target(
         rule, Severity(ticket.severity), Language(ticket.language), ticket.billable)
     ticket.target_hours, ticket.clock = float(target), clock.value

@@ -74,6 +74,9 @@ class Ticket(SQLModel, table=True):
     subject: str = Field(default="", sa_column=Column(Text, nullable=False))
     product: str = Field(max_length=32)
     plan: str | None = Field(default=None, max_length=64)
+    # the plan's terms (its policy rule, JSON) when the ticket was priced: a plan later removed
+    # from the policy leaves the ticket its terms
+    plan_terms: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     department: str = Field(max_length=16)
     severity: str = Field(max_length=1)
     language: str = Field(max_length=2)

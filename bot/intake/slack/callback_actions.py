@@ -114,7 +114,7 @@ class CallbackActions:
             await self._offer(session, ticket, click, now, taken=True)
             return None
         await self._mark_used(session, ticket, click, "booked", slot, now)
-        rule = self.engine.plan_rule(ticket.product, ticket.plan)
+        rule = self.engine.ticket_plan(ticket.product, ticket.plan, ticket.plan_terms)
         left = await callbacks.callbacks_left(session, engine=self.engine, ticket=ticket,
                                               now=now)
         language = Language(ticket.language)

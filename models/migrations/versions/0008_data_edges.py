@@ -1,0 +1,26 @@
+"""Data edges (issue 21): a ticket keeps the plan terms it was opened under
+
+Revision ID: 0008_data_edges
+Revises: 0006_assignee
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0008_data_edges"
+down_revision: str | None = "0006_assignee"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("ticket") as batch:
+        # the plan's rule (JSON) as the policy gave it when the ticket was opened
+        batch.add_column(sa.Column("plan_terms", sa.Text(), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("ticket") as batch:
+        batch.drop_column("plan_terms")
