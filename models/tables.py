@@ -23,6 +23,7 @@ class Customer(SQLModel, table=True):
     name: str = Field(max_length=200)
     contact_24_7: str | None = Field(default=None, max_length=200)
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    deactivated_at: datetime | None = _instant()  # by an import: no address, channel, plan
 
 
 class CustomerEmail(SQLModel, table=True):

@@ -1,4 +1,5 @@
-"""Data edges (issue 21): a ticket keeps the plan terms it was opened under
+"""Data edges (issue 21): a ticket keeps the plan terms it was opened under;
+an import deactivates customers missing from the file
 
 Revision ID: 0008_data_edges
 Revises: 0006_assignee
@@ -19,8 +20,13 @@ def upgrade() -> None:
     with op.batch_alter_table("ticket") as batch:
         # the plan's rule (JSON) as the policy gave it when the ticket was opened
         batch.add_column(sa.Column("plan_terms", sa.Text(), nullable=True))
+    with op.batch_alter_table("customer") as batch:
+        # set when an import deactivated the customer: no address, channel or plan is left
+        batch.add_column(sa.Column("deactivated_at", sa.DateTime(timezone=True), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("customer") as batch:
+        batch.drop_column("deactivated_at")
     with op.batch_alter_table("ticket") as batch:
         batch.drop_column("plan_terms")
