@@ -88,6 +88,9 @@ async def reschedule(session: AsyncSession, *, engine: Engine, ticket: Ticket,
     running = ticket_clock(ticket)
     if running is not None:
         ticket.due_at = deadline(engine.calendar, running)
+    if (ticket.breached_at is not None and ticket.first_response_at is None
+            and ticket.due_at is not None and ticket.due_at > now):
+        ticket.breached_at = None  # a longer window (a lower severity): not breached after all
     session.add(ticket)
     await cancel(session, ticket=ticket, now=now, reason="rescheduled")
     return await plan_reminders(session, engine=engine, ticket=ticket, now=now)
@@ -102,6 +105,22 @@ async def _load(session: AsyncSession, number: int) -> Ticket:
     if ticket is None:
         raise TicketNotFound(f"no ticket NT#{number}")
     return ticket
+
+
+async def record_breach(session: AsyncSession, ticket: Ticket, now: datetime) -> bool:
+    """The deadline passed without a first answer: `breached_at` is the deadline, set once, in
+    the transaction that sends the reminder due at (or after) it; True when set now."""
+    if (ticket.breached_at is not None or ticket.due_at is None or now < ticket.due_at
+            or ticket.first_response_at is not None or ticket.status != TicketStatus.OPEN):
+        return False
+    ticket.breached_at = ticket.due_at
+    session.add(ticket)
+    assert ticket.number is not None
+    await audit(session, ticket_number=ticket.number, actor="reminders", action="breached",
+                now=now, due=ticket.due_at)
+    log.info("event=deadline_breached ticket=%s due=%s", ticket.number,
+             ticket.due_at.isoformat())
+    return True
 
 
 async def record_first_answer(session: AsyncSession, *, number: int, now: datetime,
