@@ -193,7 +193,10 @@ class Service:
                                            conversation=self.intake.conversation,
                                            zone=self.engine.calendar.zone,
                                            triage_channel=settings.slack_triage_channel),
-                                       callbacks=CallbackActions(engine=self.engine))
+                                       callbacks=CallbackActions(
+                                           engine=self.engine,
+                                           sender=(self.intake.config.from_address,
+                                                   self.intake.config.from_name)))
             await self.slack.identify()
         if self.slack is not None and socket_mode(settings):
             self.socket = SocketMode(app=self.slack.app,

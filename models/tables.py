@@ -163,6 +163,10 @@ class CallbackBooking(SQLModel, table=True):
     phone: str | None = Field(default=None, max_length=64)
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     cancelled_at: datetime | None = _instant()
+    # the invitation in the customer's calendar (None: none was sent): its UID, kept when the
+    # callback moves, and the SEQUENCE of the last update sent (RFC 5546)
+    calendar_uid: str | None = Field(default=None, max_length=200)
+    calendar_sequence: int | None = None
 
 
 class CallbackSlot(SQLModel, table=True):
