@@ -33,6 +33,7 @@ from bot.intake.email import SupportHandler, start_smtp
 from bot.intake.outbound import Deliverer, MaildirOutbox, SmtpRelay, Transport
 from bot.intake.slack.app import SlackEndpoint, not_configured
 from bot.intake.slack.callback_actions import CallbackActions
+from bot.intake.slack.clicks import CLICKS, ClickIntake
 from bot.intake.slack.customer_actions import CustomerActions
 from bot.intake.slack.directory import SlackDirectory
 from bot.intake.slack.inbox import BotIdentity, SlackIntake
@@ -86,6 +87,7 @@ class Service:
     _delivery: asyncio.Task[None] | None = None
     slack: SlackEndpoint | None = None
     slack_worker: MailWorker | None = None
+    click_worker: MailWorker | None = None
     slack_deliverer: SlackDeliverer | None = None
     _slack_delivery: asyncio.Task[None] | None = None
     socket: SocketMode | None = None
@@ -197,6 +199,13 @@ class Service:
                                            engine=self.engine,
                                            sender=(self.intake.config.from_address,
                                                    self.intake.config.from_name)))
+            self.click_worker = MailWorker(
+                ClickIntake(db=self.db, apply=self.slack.apply_click,
+                            max_attempts=settings.processing_max_attempts),
+                clock=self.clock, channel=CLICKS, concurrency=1,  # clicks in their order
+                on_processed=self.slack_deliverer.wake.set)
+            self.slack.on_click_stored = self.click_worker.submit
+            await self.click_worker.start()  # resumes clicks stored before a crash
             await self.slack.identify()
         if self.slack is not None and socket_mode(settings):
             self.socket = SocketMode(app=self.slack.app,
@@ -231,6 +240,8 @@ class Service:
             await self.worker.stop()
         if self.deliverer is not None and self._delivery is not None:
             await self.deliverer.stop(self._delivery)
+        if self.click_worker is not None:
+            await self.click_worker.stop()
         if self.slack_worker is not None:
             await self.slack_worker.stop()
         if self.slack_deliverer is not None and self._slack_delivery is not None:
