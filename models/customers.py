@@ -133,6 +133,7 @@ async def _refuse_clashes(session: AsyncSession, records: list[CustomerRecord]) 
                 clashes.append(f"slack {team}/{channel} (customer {record.number}) "
                                f"belongs to customer {owner}")
     clashes += await _shared_teams(session, records)
+    clashes += await _shared_channels(session, records)
     if clashes:
         raise CustomerClash("nothing imported: " + "; ".join(sorted(clashes)))
 
@@ -155,6 +156,26 @@ async def _shared_teams(session: AsyncSession, records: list[CustomerRecord]) ->
     return [f"slack team {team} would belong to customers {', '.join(sorted(numbers))} "
             "(one Slack team, one customer)"
             for team, numbers in holders.items() if len(numbers) > 1]
+
+
+async def _shared_channels(session: AsyncSession, records: list[CustomerRecord]) -> list[str]:
+    """A sentence per Slack channel that would belong to more than one customer (under any
+    teams): a message there would be taken for one customer's while it may be the other's."""
+    holders: dict[str, set[str]] = {}
+    for record in records:
+        for _, channel in record.slack:
+            holders.setdefault(channel, set()).add(record.number)
+    if holders:
+        rows = await session.exec(
+            select(CustomerSlack.channel_id, Customer.number)
+            .join(Customer, col(Customer.id) == col(CustomerSlack.customer_id))
+            .where(col(CustomerSlack.channel_id).in_(list(holders)))
+        )
+        for channel, number in rows.all():
+            holders[channel].add(number)
+    return [f"slack channel {channel} would belong to customers {', '.join(sorted(numbers))} "
+            "(one channel, one customer)"
+            for channel, numbers in holders.items() if len(numbers) > 1]
 
 
 async def held_plans(session: AsyncSession) -> list[tuple[str, str, str]]:
