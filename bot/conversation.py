@@ -180,8 +180,12 @@ class Conversation:
             return True
         before = ticket.status
         if ticket.status == TicketStatus.CLOSED:
-            await reopen(session, engine=self.engine, number=ticket.number, now=now,
-                         actor=actor_of(m.channel), message=row.external_id)
+            reopened = await reopen(session, engine=self.engine, number=ticket.number,
+                                    now=now, actor=actor_of(m.channel), message=row.external_id)
+            if reopened.status == TicketStatus.AWAITING_CONSENT:
+                # closed while its quote waited: this message answers the quote, or it is
+                # asked again; never worked on (or billed) without a yes
+                await self._consent(session, row, reopened, m, customer, reply, now)
         elif ticket.status == TicketStatus.DECLINED:
             row.reason = "the quote was declined: kept on the ticket for the agents"
         elif ticket.status == TicketStatus.AWAITING_CONSENT:

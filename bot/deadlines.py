@@ -192,16 +192,23 @@ async def reopen(session: AsyncSession, *, engine: Engine, number: int, now: dat
 
     Its new deadline is its severity's window (as the policy gives it today), counted from the
     reopen; its reminders are planned in this transaction. A ticket whose clock never ran
-    (closed while a quote waited) reopens without one. The old window stays in the audit trail.
+    reopens where it stood: closed while a quote waited, it awaits the consent again (a
+    billable incident is never worked on without a yes); closed before its sender was
+    confirmed, it waits for that again. The old window stays in the audit trail.
     """
     ticket = await _load(session, number)
     previous = {"previous_due": ticket.due_at, "previous_first_response": ticket.first_response_at}
     ticket.status, ticket.closed_at = TicketStatus.OPEN, None
+    if ticket.accepted_at is None and "sender_unverified" in ticket.flags.split(","):
+        ticket.status = TicketStatus.UNVERIFIED
+    elif ticket.accepted_at is None and ticket.billable and not ticket.consent:
+        ticket.status, ticket.consent, ticket.consent_at = (TicketStatus.AWAITING_CONSENT,
+                                                            None, None)
     session.add(ticket)
     if ticket.accepted_at is not None:
         ticket.accepted_at, ticket.first_response_at, ticket.breached_at = now, None, None
         ticket.paused_at, ticket.paused_seconds = None, 0.0
         await reschedule(session, engine=engine, ticket=ticket, now=now)
     await audit(session, ticket_number=number, actor=actor, action="reopened", now=now,
-                message=message, due=ticket.due_at, **previous)
+                message=message, due=ticket.due_at, status=ticket.status, **previous)
     return ticket
