@@ -70,3 +70,28 @@ async def test_identical_mails_to_two_instances_are_one_ticket(
     finally:
         await first.service.stop()
         await second.service.stop()
+
+
+@pytest.mark.postgres
+async def test_one_customers_flood_counts_hold_across_two_instances(
+        postgres_only: str, tmp_path: Path) -> None:
+    """Different mails from many addresses of one customer at once, to two instances: no more
+    new tickets than FLOOD_MAX_PER_CUSTOMER."""
+    limit = 4
+    instances = [await start_service(make_settings(tmp_path / name, postgres_only,
+                                                   flood_max_per_customer=limit), Clock())
+                 for name in ("a", "b")]
+    try:
+        await asyncio.gather(*(
+            instances[n % 2].send(outage(sender=f"user{n}@logistik-nord.de",
+                                         message_id=f"<c-{n}@logistik-nord.de>",
+                                         subject=f"Thema {n}", body=f"Anliegen Nummer {n}: "
+                                         f"{'ABCDEFGHIJKL'[n] * 30}"),
+                                  sender=f"user{n}@logistik-nord.de")
+            for n in range(12)))
+        for running in instances:
+            await running.settle(timeout=60)
+        assert await ticket_count(instances[0].db) == limit
+    finally:
+        for running in instances:
+            await running.service.stop()

@@ -170,7 +170,8 @@ class CallbackActions:
         assert booking.id is not None
         try:
             await callbacks.cancel_booking(session, booking_id=booking.id, now=now,
-                                           actor=click.actor)
+                                           actor=click.actor, sender=self.sender,
+                                           engine=self.engine)
         except CallbackError as exc:
             return str(exc)
         await self._mark_used(session, ticket, click, "cancelled", booking.slot_start, now)
