@@ -33,6 +33,7 @@ from bot.intake.email import SupportHandler, start_smtp
 from bot.intake.outbound import Deliverer, MaildirOutbox, SmtpRelay, Transport
 from bot.intake.slack.app import SlackEndpoint, not_configured
 from bot.intake.slack.callback_actions import CallbackActions
+from bot.intake.slack.clicks import CLICKS, ClickIntake
 from bot.intake.slack.customer_actions import CustomerActions
 from bot.intake.slack.directory import SlackDirectory
 from bot.intake.slack.inbox import BotIdentity, SlackIntake
@@ -50,6 +51,7 @@ from bot.intake.slack.triage_thread import TriageThread
 from bot.intake.trust import SenderVerifier, dns_lookup, load_key_table
 from bot.notify import MailSide, Notifier, Router, SlackFile
 from bot.scheduler import ReminderLoop
+from bot.service import keep_plan_terms
 from bot.sla.engine import Engine
 from bot.workers import MailWorker
 from models.customers import held_plans
@@ -85,6 +87,7 @@ class Service:
     _delivery: asyncio.Task[None] | None = None
     slack: SlackEndpoint | None = None
     slack_worker: MailWorker | None = None
+    click_worker: MailWorker | None = None
     slack_deliverer: SlackDeliverer | None = None
     _slack_delivery: asyncio.Task[None] | None = None
     socket: SocketMode | None = None
@@ -113,6 +116,10 @@ class Service:
         async with self.db.reader() as session:
             problem = plans_not_in_policy(await held_plans(session), self.engine.policy)
         if problem:  # else every mail of those customers would fail, and /health say 200
+            raise StartupError(problem)
+        async with self.db.session() as session:  # tickets from before terms were kept
+            problem = await keep_plan_terms(session, self.engine)
+        if problem:
             raise StartupError(problem)
         settings = self.settings
         self.deliverer = Deliverer(
@@ -188,7 +195,17 @@ class Service:
                                            conversation=self.intake.conversation,
                                            zone=self.engine.calendar.zone,
                                            triage_channel=settings.slack_triage_channel),
-                                       callbacks=CallbackActions(engine=self.engine))
+                                       callbacks=CallbackActions(
+                                           engine=self.engine,
+                                           sender=(self.intake.config.from_address,
+                                                   self.intake.config.from_name)))
+            self.click_worker = MailWorker(
+                ClickIntake(db=self.db, apply=self.slack.apply_click,
+                            max_attempts=settings.processing_max_attempts),
+                clock=self.clock, channel=CLICKS, concurrency=1,  # clicks in their order
+                on_processed=self.slack_deliverer.wake.set)
+            self.slack.on_click_stored = self.click_worker.submit
+            await self.click_worker.start()  # resumes clicks stored before a crash
             await self.slack.identify()
         if self.slack is not None and socket_mode(settings):
             self.socket = SocketMode(app=self.slack.app,
@@ -223,6 +240,8 @@ class Service:
             await self.worker.stop()
         if self.deliverer is not None and self._delivery is not None:
             await self.deliverer.stop(self._delivery)
+        if self.click_worker is not None:
+            await self.click_worker.stop()
         if self.slack_worker is not None:
             await self.slack_worker.stop()
         if self.slack_deliverer is not None and self._slack_delivery is not None:

@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 CALLBACK = "callback"  # the Usage kind, and the Reminder kind of the reminder before a call
 HORIZON = timedelta(days=60)
 BOOK_SLOT, CANCEL_BOOKING = "callback_book", "callback_cancel"  # the customer's choices
+MOVE_BOOKING = "callback_move"
 # a ticket being worked on takes a callback; one awaiting proof or consent, or done, does not
 BOOKABLE = (TicketStatus.OPEN, TicketStatus.ANSWERED, TicketStatus.WAITING_CUSTOMER)
 
@@ -69,7 +70,7 @@ class CallStarted(CallbackError):
 
 
 def _plan(engine: Engine, ticket: Ticket) -> PlanRule | None:
-    return engine.plan_rule(ticket.product, ticket.plan) if ticket.plan else None
+    return engine.ticket_plan(ticket.product, ticket.plan, ticket.plan_terms)
 
 
 async def callbacks_left(session: AsyncSession, *, engine: Engine, ticket: Ticket,
@@ -84,9 +85,10 @@ async def callbacks_left(session: AsyncSession, *, engine: Engine, ticket: Ticke
 
 
 async def offer_for(session: AsyncSession, *, engine: Engine, ticket: Ticket,
-                    now: datetime) -> list[datetime]:
-    """The slots to offer this ticket's customer now; empty when no callback is left."""
-    if await callbacks_left(session, engine=engine, ticket=ticket, now=now) == 0:
+                    now: datetime, moving: bool = False) -> list[datetime]:
+    """The slots to offer this ticket's customer now; empty when no callback is left (unless
+    `moving` a booked one: a move gives its callback back before it takes another)."""
+    if not moving and await callbacks_left(session, engine=engine, ticket=ticket, now=now) == 0:
         return []
     plan = _plan(engine, ticket)
     counts = await repo.slot_counts(session, now, now + HORIZON)
@@ -159,40 +161,47 @@ async def _book(session: AsyncSession, *, engine: Engine, number: int, slot: dat
                 slot=slot, booking=booking.id, phone_known=bool(phone))
     if sender is not None and ticket.requester:
         left = await callbacks_left(session, engine=engine, ticket=ticket, now=now)
-        _confirm(session, engine=engine, sender=sender, ticket=ticket, booking=booking,
-                 total=plan.callbacks, left=left, now=now)
+        booking.calendar_uid = f"callback-{booking.id}@{sender[0].rpartition('@')[2]}"
+        booking.calendar_sequence = 0
+        _invite(session, engine=engine, sender=sender, ticket=ticket, booking=booking,
+                template="callback_booked", now=now, total=plan.callbacks, left=left)
     log.info("event=callback_booked ticket=%s booking=%s slot=%s", number, booking.id,
              slot.isoformat())
     return booking
 
 
 def ics_invitation(*, booking: CallbackBooking, ticket: Ticket, organizer: str,
-                   now: datetime) -> bytes:
-    """An RFC 5545 invitation for the callback (times in UTC)."""
+                   now: datetime, method: str = "REQUEST") -> bytes:
+    """An RFC 5545 invitation for the callback (times in UTC): METHOD:REQUEST for a new or
+    moved callback, METHOD:CANCEL for a cancelled one, the same UID with a higher SEQUENCE for
+    each update (RFC 5546 3.2.2, 3.2.5)."""
     def stamp(moment: datetime) -> str:
         return moment.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
 
+    uid = booking.calendar_uid or f"callback-{booking.id}@{organizer.rpartition('@')[2]}"
     lines = [
-        "BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//NetTask//Intake//EN", "METHOD:REQUEST",
-        "BEGIN:VEVENT", f"UID:callback-{booking.id}@{organizer.rpartition('@')[2]}",
+        "BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//NetTask//Intake//EN", f"METHOD:{method}",
+        "BEGIN:VEVENT", f"UID:{uid}", f"SEQUENCE:{booking.calendar_sequence or 0}",
         f"DTSTAMP:{stamp(now)}", f"DTSTART:{stamp(booking.slot_start)}",
         f"DTEND:{stamp(booking.slot_end)}",
         f"SUMMARY:NetTask callback NT#{ticket.number}",
         f"ORGANIZER:mailto:{organizer}", f"ATTENDEE;RSVP=FALSE:mailto:{ticket.requester}",
+        *(["STATUS:CANCELLED"] if method == "CANCEL" else []),
         "END:VEVENT", "END:VCALENDAR",
     ]
     return ("\r\n".join(lines) + "\r\n").encode()
 
 
-def _confirm(session: AsyncSession, *, engine: Engine, sender: tuple[str, str], ticket: Ticket,
-             booking: CallbackBooking, total: int, left: int, now: datetime) -> None:
-    """Queue the booking's confirmation with its invitation, in the customer's language."""
+def _invite(session: AsyncSession, *, engine: Engine, sender: tuple[str, str], ticket: Ticket,
+            booking: CallbackBooking, template: str, now: datetime, method: str = "REQUEST",
+            **values: object) -> None:
+    """Queue a mail about the booking with its calendar update, in the customer's language."""
     assert ticket.number is not None
     language = Language(ticket.language)
     address, name = sender
-    body = render("callback_booked", language, number=ticket.number, subject=ticket.subject,
+    body = render(template, language, number=ticket.number, subject=ticket.subject,
                   slot=local_deadline(booking.slot_start, engine.calendar.zone, language),
-                  phone=booking.phone or "", total=total, left=left)
+                  phone=booking.phone or "", **values)
     message_id = new_message_id(address.rpartition("@")[2], ticket.number)
     subject = reply_subject(ticket.number, ticket.subject)
     mail = as_message(mail_bytes(sender=address, sender_name=name, to=ticket.requester,
@@ -200,9 +209,9 @@ def _confirm(session: AsyncSession, *, engine: Engine, sender: tuple[str, str], 
                                  in_reply_to="", references=(), language=language,
                                  ticket_number=ticket.number, now=now))
     mail.add_attachment(ics_invitation(booking=booking, ticket=ticket, organizer=address,
-                                       now=now),
+                                       now=now, method=method),
                         maintype="text", subtype="calendar", filename="callback.ics",
-                        params={"method": "REQUEST"})
+                        params={"method": method})
     session.add(Message(
         ticket_number=ticket.number, direction="out", channel=Channel.EMAIL.value,
         external_id=message_id, sender=address, recipient=ticket.requester, subject=subject,
@@ -210,12 +219,25 @@ def _confirm(session: AsyncSession, *, engine: Engine, sender: tuple[str, str], 
 
 
 async def cancel_booking(session: AsyncSession, *, booking_id: int, now: datetime,
-                         actor: str) -> CallbackBooking:
+                         actor: str, sender: tuple[str, str] | None = None,
+                         engine: Engine | None = None) -> CallbackBooking:
     """Cancel a booking: the slot's place and the month's callback are given back.
 
     CallStarted once the slot has begun: the call is under way or over, nothing to give back.
+    A booking whose invitation is in the customer's calendar gets a METHOD:CANCEL for it
+    (with `sender`, our address and name, and the `engine`).
     """
+    booked = await session.get(CallbackBooking, booking_id)
+    was_booked = booked is not None and booked.status == repo.BOOKED
     booking = await _cancel(session, booking_id=booking_id, now=now, actor=actor)
+    if was_booked and sender is not None and engine is not None \
+            and booking.calendar_sequence is not None:
+        ticket = await lock_ticket(session, booking.ticket_number)
+        if ticket is not None and ticket.requester:
+            booking.calendar_sequence += 1
+            session.add(booking)
+            _invite(session, engine=engine, sender=sender, ticket=ticket, booking=booking,
+                    template="callback_cancelled", now=now, method="CANCEL")
     await queue_triage_note(
         session, ticket_number=booking.ticket_number, key=f"triage-note:cancelled:{booking_id}",
         now=now, text=f"Callback on NT#{booking.ticket_number} for {_when(booking.slot_start)} "
@@ -246,11 +268,26 @@ async def _cancel(session: AsyncSession, *, booking_id: int, now: datetime,
 
 
 async def rebook(session: AsyncSession, *, engine: Engine, booking_id: int, slot: datetime,
-                 now: datetime, actor: str) -> CallbackBooking:
-    """Move a booking to another slot: cancel, then book, in one transaction."""
+                 now: datetime, actor: str,
+                 sender: tuple[str, str] | None = None) -> CallbackBooking:
+    """Move a booking to another slot: cancel, then book, in one transaction.
+
+    The callback keeps its calendar entry: with `sender` (our address and name) a booking
+    whose invitation is in the customer's calendar gets an updated one (METHOD:REQUEST, the
+    same UID, the next SEQUENCE), so the old slot does not stay in their calendar.
+    """
     old = await _cancel(session, booking_id=booking_id, now=now, actor=actor)
     new = await _book(session, engine=engine, number=old.ticket_number, slot=slot, now=now,
                       actor=actor, phone=old.phone, sender=None)
+    new.calendar_uid, new.calendar_sequence = old.calendar_uid, old.calendar_sequence
+    if sender is not None and new.calendar_sequence is not None:
+        ticket = await lock_ticket(session, new.ticket_number)
+        if ticket is not None and ticket.requester:
+            new.calendar_sequence += 1
+            _invite(session, engine=engine, sender=sender, ticket=ticket, booking=new,
+                    template="callback_moved", now=now, old_slot=local_deadline(
+                        old.slot_start, engine.calendar.zone, Language(ticket.language)))
+    session.add(new)
     await queue_triage_note(
         session, ticket_number=new.ticket_number, key=f"triage-note:moved:{new.id}", now=now,
         text=f"Callback on NT#{new.ticket_number} moved from {_when(old.slot_start)} to "
@@ -271,10 +308,22 @@ def slot_choice(text: str) -> int | None:
 
 
 async def record_offer(session: AsyncSession, *, number: int, slots: list[datetime],
-                       now: datetime, actor: str) -> None:
-    """Remember which slots we offered (in the audit trail), so that a number answers them."""
+                       now: datetime, actor: str, moves: int | None = None) -> None:
+    """Remember which slots we offered (in the audit trail), so that a number answers them;
+    `moves`: the booking the offer is to move (a choice then rebooks it)."""
     await audit(session, ticket_number=number, actor=actor, action="callback_offered",
-                now=now, slots=[s.astimezone(UTC).isoformat() for s in slots])
+                now=now, slots=[s.astimezone(UTC).isoformat() for s in slots], moves=moves)
+
+
+async def offer_moves(session: AsyncSession, number: int) -> int | None:
+    """The booking the newest offer on a ticket was made to move, if it was."""
+    rows = await session.exec(
+        select(AuditEvent).where(AuditEvent.ticket_number == number,
+                                 AuditEvent.action == "callback_offered")
+        .order_by(col(AuditEvent.id).desc()).limit(1))
+    event = rows.first()
+    moves = json.loads(event.detail).get("moves") if event is not None else None
+    return int(moves) if isinstance(moves, int) else None
 
 
 async def last_offer(session: AsyncSession, number: int) -> list[datetime]:
@@ -301,3 +350,36 @@ def cancel_choice(booking: CallbackBooking, language: Language) -> Choice:
     label = "Rückruf absagen" if language is Language.DE else "Cancel the callback"
     return Choice(action=CANCEL_BOOKING, value=f"{booking.ticket_number}:{booking.id}",
                   label=label)
+
+
+def move_choice(booking: CallbackBooking, language: Language) -> Choice:
+    """The choice that offers other slots for a booking (a slot chosen then moves it)."""
+    label = "Rückruf verschieben" if language is Language.DE else "Move the callback"
+    return Choice(action=MOVE_BOOKING, value=f"{booking.ticket_number}:{booking.id}",
+                  label=label)
+
+
+CANCEL_WORDS = re.compile(r"\b(absagen|stornieren|storniere|sage\w*\s+\w+\s+ab|cancel)\b", re.I)
+MOVE_WORDS = re.compile(r"\b(verschieben|verlegen|anderen\s+termin|andere\s+zeit|reschedule|"
+                        r"move|another\s+time|different\s+time)\b", re.I)
+ABOUT_CALLBACK = re.compile(r"\b(rückruf|rueckruf|termin|callback|call|slot|appointment)\b",
+                            re.I)
+
+
+def callback_change(text: str) -> str | None:
+    """What a customer's answer asks of their booked callback: "cancel", "move", or None.
+
+    Only a short first line (quotes and a greeting aside) that names the callback and one of
+    the two wishes counts ("Rückruf absagen", "Termin verschieben", "Please cancel the
+    callback"); a refusal word elsewhere in a long message does not cancel anything.
+    """
+    lines = first_lines(text, 1)
+    line = lines[0] if lines else ""
+    if len(line) > 80 or not ABOUT_CALLBACK.search(line):
+        return None
+    cancel, move = CANCEL_WORDS.search(line), MOVE_WORDS.search(line)
+    if cancel and not move:
+        return "cancel"
+    if move and not cancel:
+        return "move"
+    return None

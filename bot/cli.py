@@ -131,7 +131,7 @@ def _customers_import(args: argparse.Namespace, settings: Settings) -> int:
     from bot.cli_db import customers_import
 
     text = _read_csv(args)
-    print(_run_db(customers_import, settings, text, args.if_empty))
+    print(_run_db(customers_import, settings, text, args.if_empty, args.deactivate_missing))
     return EXIT_OK
 
 
@@ -284,6 +284,9 @@ def parser() -> argparse.ArgumentParser:
                      "one column per product line holding the plan")
     imp.add_argument("--demo", action="store_true", help="import the built-in demo customers")
     imp.add_argument("--if-empty", action="store_true", help="only if no customer exists yet")
+    imp.add_argument("--deactivate-missing", action="store_true",
+                     help="deactivate stored customers the file does not name (their mail is "
+                     "then an unknown sender's; their tickets stay)")
     imp.set_defaults(run=_customers_import)
     lst = csub.add_parser("list", help="list customers")
     lst.add_argument("--json", action="store_true")

@@ -53,23 +53,35 @@ async def db_upgrade(db: Database, settings: Settings) -> str:
     return f"database schema upgraded from {before or 'empty'} to {after} ({db.backend})"
 
 
-async def customers_import(db: Database, settings: Settings, text: str, if_empty: bool) -> str:
+async def customers_import(db: Database, settings: Settings, text: str, if_empty: bool,
+                           deactivate_missing: bool = False) -> str:
     """Create or update customers from CSV text; nothing is written if any line is bad,
     an address would belong to two customers, or any customer would hold a plan the policy
-    lacks (also customers the CSV does not name)."""
+    lacks (also customers the CSV does not name). Customers in the store but not in the file
+    are named; with `deactivate_missing` they are deactivated (their tickets stay)."""
     policy = load_policy(settings.policy_file)
     records = parse_customer_csv(text, policy)
     await _require_schema(db)
     async with db.session() as session:
         if if_empty and await customer_repo.count_customers(session):
             return "customers already present; nothing imported"
-        created, updated = await customer_repo.upsert_customers(
-            session, records, now=datetime.now(UTC)
-        )
+        now = datetime.now(UTC)
+        created, updated = await customer_repo.upsert_customers(session, records, now=now)
+        missing = await customer_repo.missing_from(session, records)
+        if deactivate_missing and missing:
+            await customer_repo.deactivate(session, [n for n, _ in missing], now=now)
         problem = plans_not_in_policy(await customer_repo.held_plans(session), policy)
         if problem:
             raise CommandError(f"nothing imported: {problem}")
-    return f"imported {len(records)} customers ({created} new, {updated} updated)"
+    done = f"imported {len(records)} customers ({created} new, {updated} updated)"
+    if not missing:
+        return done
+    names = ", ".join(f"{number} ({name})" for number, name in missing)
+    if deactivate_missing:
+        return (f"{done}\ndeactivated {len(missing)} customers not in the file: {names}; "
+                "their mail is now an unknown sender's, their tickets stay")
+    return (f"{done}\nnot in the file, kept with their plans: {names} "
+            "(--deactivate-missing deactivates them)")
 
 
 async def customers_list(db: Database, settings: Settings, as_json: bool) -> str:
@@ -81,13 +93,14 @@ async def customers_list(db: Database, settings: Settings, as_json: bool) -> str
         return "\n".join(
             json.dumps({
                 "number": v.number, "name": v.name, "plans": v.plans, "emails": list(v.emails),
-                "slack": list(v.slack), "contact_24_7": v.contact_24_7,
+                "slack": list(v.slack), "contact_24_7": v.contact_24_7, "active": v.active,
             }, ensure_ascii=False)
             for v in views
         )
     lines = [f"{'number':<8} {'name':<32} {'plans':<34} emails"]
     for v in views:
         plans = ", ".join(f"{product}:{plan}" for product, plan in sorted(v.plans.items()))
+        plans = plans if v.active else "inactive"
         lines.append(f"{v.number:<8} {v.name[:32]:<32} {plans or '-':<34} {' '.join(v.emails)}")
     return "\n".join(lines)
 

@@ -17,8 +17,12 @@ from bot.callbacks import (
     CallbackError,
     NotBookable,
     book,
+    callback_change,
+    cancel_booking,
     last_offer,
     offer_for,
+    offer_moves,
+    rebook,
     record_offer,
     slot_choice,
     slot_choices,
@@ -30,6 +34,7 @@ from bot.floods import FloodLimits, Join, Opened, decide
 from bot.intake.replies import business_hours, local_deadline, render
 from bot.service import NewTicket, choose_product, open_ticket, record_consent
 from bot.sla.engine import Assessment, Engine
+from models.callbacks import active_booking
 from models.customers import CustomerView
 from models.messages import ticket_of_ids
 from models.senders import sent_on_ticket, serialise, tickets_of_customer_since, tickets_opened_by
@@ -107,7 +112,14 @@ class Conversation:
     async def handle(self, session: AsyncSession, row: Message, m: IncomingMessage, *,
                      customer: CustomerView | None, language: Language, triage: Triage | None,
                      reply: ReplyChannel, now: datetime) -> None:
-        """A follow-up to its ticket, a flood joining one, a new ticket, or nothing to do."""
+        """A follow-up to its ticket, a flood joining one, a new ticket, or nothing to do.
+
+        One sender's messages are decided one after another (a transaction lock per sender on
+        PostgreSQL, shared by every replica and `intake-bot work`; SQLite has one writer), so
+        that identical messages arriving at once see each other's tickets.
+        """
+        if m.sender:
+            await serialise(session, f"sender:{m.channel.value}:{m.sender}")
         number = await ticket_of_ids(session, list(m.thread_refs), m.sender)
         follow = m
         if number is not None and m.trusted and not m.refs_signed:
@@ -175,8 +187,12 @@ class Conversation:
             return True
         before = ticket.status
         if ticket.status == TicketStatus.CLOSED:
-            await reopen(session, engine=self.engine, number=ticket.number, now=now,
-                         actor=actor_of(m.channel), message=row.external_id)
+            reopened = await reopen(session, engine=self.engine, number=ticket.number,
+                                    now=now, actor=actor_of(m.channel), message=row.external_id)
+            if reopened.status == TicketStatus.AWAITING_CONSENT:
+                # closed while its quote waited: this message answers the quote, or it is
+                # asked again; never worked on (or billed) without a yes
+                await self._consent(session, row, reopened, m, customer, reply, now)
         elif ticket.status == TicketStatus.DECLINED:
             row.reason = "the quote was declined: kept on the ticket for the agents"
         elif ticket.status == TicketStatus.AWAITING_CONSENT:
@@ -187,6 +203,8 @@ class Conversation:
                          actor=f"sender {m.sender}")
         elif m.channel is Channel.EMAIL and (choice := slot_choice(m.text)) is not None:
             await self._book_callback(session, row, ticket, m, choice, reply, now)
+        elif m.channel is Channel.EMAIL and (change := callback_change(m.text)) is not None:
+            await self._change_callback(session, row, ticket, m, change, reply, now)
         after = await get_ticket(session, ticket.number)
         if self.announcer is not None and after is not None and after.status != before:
             await self.announcer.ticket_changed(session, ticket=after, key=row.external_id,
@@ -215,8 +233,17 @@ class Conversation:
         offered = await last_offer(session, ticket.number)
         if not offered or not 1 <= choice <= len(offered):
             return  # a number that answers no offer of ours is just a message
+        held = await active_booking(session, ticket.number)
+        moving = (held.id if held is not None and held.id is not None
+                  and await offer_moves(session, ticket.number) == held.id else None)
         try:
             async with session.begin_nested():  # a failed booking leaves nothing behind
+                if moving is not None:
+                    await rebook(session, engine=self.engine, booking_id=moving,
+                                 slot=offered[choice - 1], now=now,
+                                 actor=f"sender {m.sender}", sender=self.config.mail_sender)
+                    row.reason = f"callback moved to slot {choice}"
+                    return
                 await book(session, engine=self.engine, number=ticket.number,
                            slot=offered[choice - 1], now=now, actor=f"sender {m.sender}",
                            sender=self.config.mail_sender)
@@ -227,15 +254,49 @@ class Conversation:
             return
         except CallbackError as exc:
             row.reason = f"callback slot {choice} not booked: {exc}"
-        slots = await offer_for(session, engine=self.engine, ticket=ticket, now=now)
-        if slots:
+        slots = await offer_for(session, engine=self.engine, ticket=ticket, now=now,
+                                moving=moving is not None)
+        if slots:  # a move stays a move: the next number moves the booking still held
             await record_offer(session, number=ticket.number, slots=slots, now=now,
-                               actor=actor_of(m.channel))
+                               actor=actor_of(m.channel), moves=moving)
         language = Language(ticket.language)
         body = render("callback_offer", language, name=m.sender_name, number=ticket.number,
                       callbacks=[self.due(slot, language) for slot in slots],
                       slot_minutes=self.engine.policy.callbacks.slot_minutes)
         await self._answer(session, row, ticket, reply, body, now)
+
+    async def _change_callback(self, session: AsyncSession, row: Message, ticket: Ticket,
+                               m: IncomingMessage, change: str, reply: ReplyChannel,
+                               now: datetime) -> None:
+        """A proven customer cancels their booked callback (a METHOD:CANCEL for their calendar)
+        or asks to move it (free slots offered; the number they answer moves it)."""
+        assert ticket.number is not None
+        held = await active_booking(session, ticket.number)
+        if held is None or held.id is None:
+            row.reason = f"asked to {change} a callback, but none is booked"
+            return
+        if change == "cancel":
+            try:
+                async with session.begin_nested():
+                    await cancel_booking(session, booking_id=held.id, now=now,
+                                         actor=f"sender {m.sender}",
+                                         sender=self.config.mail_sender, engine=self.engine)
+            except CallbackError as exc:  # it has begun: nothing to give back
+                row.reason = f"callback not cancelled: {exc}"
+                return
+            row.reason = "callback cancelled"
+            return
+        slots = await offer_for(session, engine=self.engine, ticket=ticket, now=now,
+                                moving=True)
+        if slots:
+            await record_offer(session, number=ticket.number, slots=slots, now=now,
+                               actor=actor_of(m.channel), moves=held.id)
+        language = Language(ticket.language)
+        body = render("callback_offer", language, name=m.sender_name, number=ticket.number,
+                      callbacks=[self.due(slot, language) for slot in slots],
+                      slot_minutes=self.engine.policy.callbacks.slot_minutes, moving=True)
+        row.reason = "callback move asked: slots offered"
+        await self._answer(session, row, ticket, reply, body, now, essential=True)
 
     async def _consent_evidence(self, session: AsyncSession, ticket: Ticket, m: IncomingMessage,
                                 customer: CustomerView | None) -> str | None:
@@ -415,7 +476,7 @@ class Conversation:
         """The answer to a new ticket, in its language, worded for its channel."""
         language = Language(ticket.language)
         product = self.engine.policy.products[ticket.product]
-        plan = product.plans.get(ticket.plan) if ticket.plan else None
+        plan = self.engine.ticket_plan(ticket.product, ticket.plan, ticket.plan_terms)
         # the department names live in the templates (words.<language>.j2), once per language
         covered = sorted(plan.departments) if plan else []
         hours = result.target_hours

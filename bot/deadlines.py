@@ -81,13 +81,16 @@ async def reschedule(session: AsyncSession, *, engine: Engine, ticket: Ticket,
     Call it after setting the new values on `ticket`. What was sent is not repeated; points
     now in the past are dropped, except an overdue deadline, which is reported at once.
     """
-    rule = engine.plan_rule(ticket.product, ticket.plan)
+    rule = engine.ticket_plan(ticket.product, ticket.plan, ticket.plan_terms)
     target, clock = engine.first_response_target(
         rule, Severity(ticket.severity), Language(ticket.language), ticket.billable)
     ticket.target_hours, ticket.clock = float(target), clock.value
     running = ticket_clock(ticket)
     if running is not None:
         ticket.due_at = deadline(engine.calendar, running)
+    if (ticket.breached_at is not None and ticket.first_response_at is None
+            and ticket.due_at is not None and ticket.due_at > now):
+        ticket.breached_at = None  # a longer window (a lower severity): not breached after all
     session.add(ticket)
     await cancel(session, ticket=ticket, now=now, reason="rescheduled")
     return await plan_reminders(session, engine=engine, ticket=ticket, now=now)
@@ -102,6 +105,22 @@ async def _load(session: AsyncSession, number: int) -> Ticket:
     if ticket is None:
         raise TicketNotFound(f"no ticket NT#{number}")
     return ticket
+
+
+async def record_breach(session: AsyncSession, ticket: Ticket, now: datetime) -> bool:
+    """The deadline passed without a first answer: `breached_at` is the deadline, set once, in
+    the transaction that sends the reminder due at (or after) it; True when set now."""
+    if (ticket.breached_at is not None or ticket.due_at is None or now < ticket.due_at
+            or ticket.first_response_at is not None or ticket.status != TicketStatus.OPEN):
+        return False
+    ticket.breached_at = ticket.due_at
+    session.add(ticket)
+    assert ticket.number is not None
+    await audit(session, ticket_number=ticket.number, actor="reminders", action="breached",
+                now=now, due=ticket.due_at)
+    log.info("event=deadline_breached ticket=%s due=%s", ticket.number,
+             ticket.due_at.isoformat())
+    return True
 
 
 async def record_first_answer(session: AsyncSession, *, number: int, now: datetime,
@@ -173,16 +192,23 @@ async def reopen(session: AsyncSession, *, engine: Engine, number: int, now: dat
 
     Its new deadline is its severity's window (as the policy gives it today), counted from the
     reopen; its reminders are planned in this transaction. A ticket whose clock never ran
-    (closed while a quote waited) reopens without one. The old window stays in the audit trail.
+    reopens where it stood: closed while a quote waited, it awaits the consent again (a
+    billable incident is never worked on without a yes); closed before its sender was
+    confirmed, it waits for that again. The old window stays in the audit trail.
     """
     ticket = await _load(session, number)
     previous = {"previous_due": ticket.due_at, "previous_first_response": ticket.first_response_at}
     ticket.status, ticket.closed_at = TicketStatus.OPEN, None
+    if ticket.accepted_at is None and "sender_unverified" in ticket.flags.split(","):
+        ticket.status = TicketStatus.UNVERIFIED
+    elif ticket.accepted_at is None and ticket.billable and not ticket.consent:
+        ticket.status, ticket.consent, ticket.consent_at = (TicketStatus.AWAITING_CONSENT,
+                                                            None, None)
     session.add(ticket)
     if ticket.accepted_at is not None:
         ticket.accepted_at, ticket.first_response_at, ticket.breached_at = now, None, None
         ticket.paused_at, ticket.paused_seconds = None, 0.0
         await reschedule(session, engine=engine, ticket=ticket, now=now)
     await audit(session, ticket_number=number, actor=actor, action="reopened", now=now,
-                message=message, due=ticket.due_at, **previous)
+                message=message, due=ticket.due_at, status=ticket.status, **previous)
     return ticket

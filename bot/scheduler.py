@@ -24,6 +24,7 @@ from typing import Protocol
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.date import DateTrigger
 
+from bot.deadlines import record_breach
 from bot.domain import TicketStatus
 from bot.notify import Notifier
 from models import reminders as repo
@@ -259,6 +260,8 @@ class ReminderLoop:
                     owner=self.owner, now=now)
                 for row in rows:
                     await self.notifier.send(session, row, tickets[row.ticket_number], now)
+                    if row.booking_id is None:
+                        await record_breach(session, tickets[row.ticket_number], now)
         except Exception:
             return sum([await self._deliver(reminder) for reminder in batch])
         for row in rows:
@@ -291,6 +294,8 @@ class ReminderLoop:
                     session.add(row)
                     return 0
                 await self.notifier.send(session, row, ticket, now)
+                if row.booking_id is None:
+                    await record_breach(session, ticket, now)
         except Exception as exc:
             await self._failed(reminder, f"{type(exc).__name__}: {exc}")
             return 0

@@ -11,12 +11,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.deadlines import cancel, plan_reminders, record_first_answer, reschedule
 from bot.domain import Channel, Clock, Department, Language, Severity, TicketStatus, Triage
 from bot.sla.allowances import premier_escalation, usage_month
 from bot.sla.engine import Assessment, Case, Engine
+from bot.sla.rules import PlanRule
 from models.customers import CustomerView, get_customer
 from models.tables import Ticket
 from models.tickets import (
@@ -72,14 +74,51 @@ def choose_product(engine: Engine, customer: CustomerView | None, suggested: str
     return held[0] if held else lines[0]
 
 
+def terms(engine: Engine, ticket: Ticket) -> PlanRule | None:
+    """The plan's rule the ticket was priced under (its snapshot; the policy's for old rows)."""
+    return engine.ticket_plan(ticket.product, ticket.plan, ticket.plan_terms)
+
+
+def snapshot(rule: PlanRule | None) -> str | None:
+    """The plan's terms as a ticket keeps them."""
+    return rule.model_dump_json() if rule is not None else None
+
+
+async def keep_plan_terms(session: AsyncSession, engine: Engine) -> str:
+    """Snapshot the plan terms of tickets stored before tickets kept them (from the policy,
+    which still has the plan); a sentence naming the tickets whose plan it no longer has."""
+    rows = await session.exec(select(Ticket).where(col(Ticket.plan).is_not(None),
+                                                   col(Ticket.plan_terms).is_(None)))
+    lost = []
+    for ticket in rows.all():
+        plans = engine.policy.products.get(ticket.product)
+        if plans is None or ticket.plan not in plans.plans:
+            lost.append(f"NT#{ticket.number} ({ticket.product} {ticket.plan})")
+            continue
+        ticket.plan_terms = snapshot(plans.plans[str(ticket.plan)])
+        session.add(ticket)
+    if not lost:
+        return ""
+    more = f" and {len(lost) - 10} more" if len(lost) > 10 else ""
+    return (f"the policy has no plan for {', '.join(lost[:10])}{more}, stored before tickets "
+            "kept their plan terms: put the plan back into the policy file and start once")
+
+
 async def _assess(
     session: AsyncSession, *, engine: Engine, customer: CustomerView | None, product: str,
     department: Department, severity: Severity, language: Language, now: datetime,
-    month: str | None = None,
+    month: str | None = None, held: Ticket | None = None,
 ) -> tuple[str | None, Assessment, str]:
-    """The plan, the policy's answer and the usage month, claiming an included incident if due."""
-    plan = customer.plans.get(product) if customer else None
-    rule = engine.plan_rule(product, plan)
+    """The plan, the policy's answer and the usage month, claiming an included incident if due.
+
+    With `held`, the ticket's own plan and terms count (a re-triage), not the customer's plan
+    today: a ticket keeps the terms it was opened under, even when the plan left the policy.
+    """
+    if held is not None:
+        plan, rule = held.plan, terms(engine, held)
+    else:
+        plan = customer.plans.get(product) if customer else None
+        rule = engine.plan_rule(product, plan)
     month = month or usage_month(now, engine.calendar.zone)
     used = 0
     if customer is not None:
@@ -100,7 +139,7 @@ async def _assess(
             )
     result = engine.assess(
         Case(product=product, plan=plan, department=department, severity=severity,
-             language=language, accepted=now, used=used)
+             language=language, accepted=now, used=used, terms=rule)
     )
     return plan, result, month
 
@@ -131,6 +170,7 @@ async def open_ticket(
             subject=new.subject,
             product=new.product,
             plan=plan,
+            plan_terms=snapshot(engine.plan_rule(new.product, plan)),
             department=new.department.value,
             severity=new.severity.value,
             language=new.language.value,
@@ -229,6 +269,7 @@ async def confirm_sender(
         language=Language(ticket.language), now=now)
     needs_consent = result.billable
     ticket.customer_id, ticket.plan, ticket.usage_month = customer.id, plan, month
+    ticket.plan_terms = snapshot(engine.plan_rule(ticket.product, plan))
     ticket.entitled, ticket.included = result.entitled, result.included
     ticket.billable, ticket.price_cents = result.billable, int(result.price_eur * 100)
     ticket.status = TicketStatus.AWAITING_CONSENT if needs_consent else TicketStatus.OPEN
@@ -324,7 +365,7 @@ async def retriage(
     _, result, _ = await _assess(
         session, engine=engine, customer=customer, product=ticket.product,
         department=department, severity=severity, language=Language(ticket.language),
-        now=ticket.created_at, month=ticket.usage_month)
+        now=ticket.created_at, month=ticket.usage_month, held=ticket)
     ticket.department, ticket.severity = department.value, severity.value
     ticket.entitled, ticket.included = result.entitled, result.included
     ticket.billable, ticket.price_cents = result.billable, int(result.price_eur * 100)
@@ -371,7 +412,7 @@ async def premier_left(session: AsyncSession, engine: Engine, ticket: Ticket,
     if (ticket.customer_id is None or PREMIER in ticket.flags.split(",")
             or ticket.status not in ESCALATABLE):
         return 0
-    allowance = premier_escalation(engine.policy, engine.plan_rule(ticket.product, ticket.plan),
+    allowance = premier_escalation(engine.policy, terms(engine, ticket),
                                    Severity(ticket.severity), 0)
     if allowance is None:
         return 0
@@ -394,7 +435,7 @@ async def escalate_premier(session: AsyncSession, engine: Engine, number: int, a
     if ticket is None:
         raise TicketNotFound(f"no ticket NT#{number}")
     flags = [f for f in ticket.flags.split(",") if f]
-    allowance = premier_escalation(engine.policy, engine.plan_rule(ticket.product, ticket.plan),
+    allowance = premier_escalation(engine.policy, terms(engine, ticket),
                                    Severity(ticket.severity), 0)
     month = usage_month(now, engine.calendar.zone)
     reason, used = "", 0

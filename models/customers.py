@@ -25,6 +25,7 @@ class CustomerView:
     plans: dict[str, str]
     emails: tuple[str, ...] = ()
     slack: tuple[str, ...] = ()
+    active: bool = True
 
 
 async def count_customers(session: AsyncSession) -> int:
@@ -58,6 +59,7 @@ async def upsert_customers(
         else:
             customer = existing
             customer.name = record.name
+            customer.deactivated_at = None  # named again: active again
             updated += 1
         customer.contact_24_7 = record.contact_24_7
         session.add(customer)
@@ -78,6 +80,34 @@ async def upsert_customers(
             session.add(CustomerPlan(customer_id=customer_id, product=product, plan=plan))
     await session.flush()
     return created, updated
+
+
+async def missing_from(session: AsyncSession,
+                       records: list[CustomerRecord]) -> list[tuple[str, str]]:
+    """(number, name) of every active customer in the store that `records` do not name."""
+    named = [r.number for r in records]
+    rows = await session.exec(
+        select(Customer.number, Customer.name)
+        .where(col(Customer.deactivated_at).is_(None), col(Customer.number).not_in(named))
+        .order_by(col(Customer.number))
+    )
+    return [(str(n), str(name)) for n, name in rows.all()]
+
+
+async def deactivate(session: AsyncSession, numbers: list[str], *, now: datetime) -> int:
+    """Deactivate customers: their addresses, domains, Slack channels and plans are removed
+    (their mail is then an unknown sender's), the row and its tickets stay; how many."""
+    customers = (await session.exec(
+        select(Customer).where(col(Customer.number).in_(numbers),
+                               col(Customer.deactivated_at).is_(None))
+    )).all()
+    for customer in customers:
+        for table in (CustomerEmail, CustomerSlack, CustomerPlan):
+            await session.exec(delete(table).where(col(table.customer_id) == customer.id))
+        customer.deactivated_at = now
+        session.add(customer)
+    await session.flush()
+    return len(customers)
 
 
 async def _refuse_clashes(session: AsyncSession, records: list[CustomerRecord]) -> None:
@@ -103,6 +133,7 @@ async def _refuse_clashes(session: AsyncSession, records: list[CustomerRecord]) 
                 clashes.append(f"slack {team}/{channel} (customer {record.number}) "
                                f"belongs to customer {owner}")
     clashes += await _shared_teams(session, records)
+    clashes += await _shared_channels(session, records)
     if clashes:
         raise CustomerClash("nothing imported: " + "; ".join(sorted(clashes)))
 
@@ -125,6 +156,26 @@ async def _shared_teams(session: AsyncSession, records: list[CustomerRecord]) ->
     return [f"slack team {team} would belong to customers {', '.join(sorted(numbers))} "
             "(one Slack team, one customer)"
             for team, numbers in holders.items() if len(numbers) > 1]
+
+
+async def _shared_channels(session: AsyncSession, records: list[CustomerRecord]) -> list[str]:
+    """A sentence per Slack channel that would belong to more than one customer (under any
+    teams): a message there would be taken for one customer's while it may be the other's."""
+    holders: dict[str, set[str]] = {}
+    for record in records:
+        for _, channel in record.slack:
+            holders.setdefault(channel, set()).add(record.number)
+    if holders:
+        rows = await session.exec(
+            select(CustomerSlack.channel_id, Customer.number)
+            .join(Customer, col(Customer.id) == col(CustomerSlack.customer_id))
+            .where(col(CustomerSlack.channel_id).in_(list(holders)))
+        )
+        for channel, number in rows.all():
+            holders[channel].add(number)
+    return [f"slack channel {channel} would belong to customers {', '.join(sorted(numbers))} "
+            "(one channel, one customer)"
+            for channel, numbers in holders.items() if len(numbers) > 1]
 
 
 async def held_plans(session: AsyncSession) -> list[tuple[str, str, str]]:
@@ -157,6 +208,7 @@ async def _view(session: AsyncSession, customer: Customer) -> CustomerView:
             for e in sorted(emails, key=lambda e: e.value)
         ),
         slack=tuple(f"{s.team_id}/{s.channel_id}" for s in slack),
+        active=customer.deactivated_at is None,
     )
 
 

@@ -25,7 +25,7 @@ async def ticket_facts(session: AsyncSession, since: datetime) -> list[TicketFac
             number=t.number or 0, product=t.product, plan=t.plan, status=t.status,
             created_at=t.created_at, due_at=t.due_at, first_response_at=t.first_response_at,
             billable=t.billable, consent=t.consent, price_cents=t.price_cents,
-            included=t.included, confirmed_at=t.confirmed_at,
+            included=t.included, confirmed_at=t.confirmed_at, breached_at=t.breached_at,
             agreed=None if t.predicted_department is None else (
                 t.predicted_department == t.department
                 and t.predicted_severity == t.severity),

@@ -23,6 +23,7 @@ class Customer(SQLModel, table=True):
     name: str = Field(max_length=200)
     contact_24_7: str | None = Field(default=None, max_length=200)
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    deactivated_at: datetime | None = _instant()  # by an import: no address, channel, plan
 
 
 class CustomerEmail(SQLModel, table=True):
@@ -74,6 +75,9 @@ class Ticket(SQLModel, table=True):
     subject: str = Field(default="", sa_column=Column(Text, nullable=False))
     product: str = Field(max_length=32)
     plan: str | None = Field(default=None, max_length=64)
+    # the plan's terms (its policy rule, JSON) when the ticket was priced: a plan later removed
+    # from the policy leaves the ticket its terms
+    plan_terms: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     department: str = Field(max_length=16)
     severity: str = Field(max_length=1)
     language: str = Field(max_length=2)
@@ -159,6 +163,10 @@ class CallbackBooking(SQLModel, table=True):
     phone: str | None = Field(default=None, max_length=64)
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     cancelled_at: datetime | None = _instant()
+    # the invitation in the customer's calendar (None: none was sent): its UID, kept when the
+    # callback moves, and the SEQUENCE of the last update sent (RFC 5546)
+    calendar_uid: str | None = Field(default=None, max_length=200)
+    calendar_sequence: int | None = None
 
 
 class CallbackSlot(SQLModel, table=True):

@@ -28,6 +28,7 @@ class TicketFacts:
     included: bool
     confirmed_at: datetime | None
     agreed: bool | None  # the agent kept the model's department and severity; None: no model
+    breached_at: datetime | None = None  # the deadline passed unanswered (recorded then)
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,7 @@ class Digest:
     day: date
     breached: list[int]
     at_risk: list[int]  # the most urgent first
+    overdue: list[int] = field(default_factory=list)  # breached and still unanswered, now
     breached_by_line: dict[str, int] = field(default_factory=dict)
     at_risk_by_line: dict[str, int] = field(default_factory=dict)
     billed: int = 0
@@ -79,8 +81,13 @@ def build(day: date, zone: ZoneInfo, now: datetime, tickets: list[TicketFacts],
     _, today_end = day_bounds(now.astimezone(zone).date(), zone)
     breached = [t for t in tickets if t.due_at is not None and start <= t.due_at < end
                 and (t.first_response_at is None or t.first_response_at > t.due_at)]
-    at_risk = [t for t in tickets if t.due_at is not None and t.first_response_at is None
-               and t.status in ("open", "waiting_customer") and t.due_at < today_end]
+    unanswered = [t for t in tickets if t.due_at is not None and t.first_response_at is None
+                  and t.status in ("open", "waiting_customer")]
+    # a recorded breach, or a deadline already past (its breach reminder not yet run)
+    overdue = [t for t in unanswered if t.breached_at is not None
+               or (t.due_at is not None and t.due_at <= now)]
+    at_risk = [t for t in unanswered if t not in overdue and t.due_at is not None
+               and t.due_at < today_end]
     created = [t for t in tickets if start <= t.created_at < end]
     billed = [t for t in created if t.billable and t.consent]
     confirmed = [t for t in tickets if t.confirmed_at is not None and start <= t.confirmed_at < end
@@ -88,6 +95,7 @@ def build(day: date, zone: ZoneInfo, now: datetime, tickets: list[TicketFacts],
     return Digest(
         day=day, breached=sorted(t.number for t in breached),
         at_risk=[t.number for t in sorted(at_risk, key=lambda t: (t.due_at or now, t.number))],
+        overdue=[t.number for t in sorted(overdue, key=lambda t: (t.due_at or now, t.number))],
         breached_by_line=dict(sorted(Counter(_line(t) for t in breached).items())),
         at_risk_by_line=dict(sorted(Counter(_line(t) for t in at_risk).items())),
         billed=len(billed), billed_cents=sum(t.price_cents for t in billed),
@@ -108,6 +116,8 @@ def render(d: Digest) -> str:
         f"Support digest for {d.day:%a %d %b %Y}",
         f"Breached that day: {len(d.breached)} ({by_line(d.breached_by_line)})"
         + (f": {', '.join(f'NT#{n}' for n in d.breached)}" if d.breached else ""),
+        f"Breached, still unanswered: {len(d.overdue)}"
+        + (f": {', '.join(f'NT#{n}' for n in d.overdue)}" if d.overdue else ""),
         f"At risk today (unanswered, due by tonight): {len(d.at_risk)} "
         f"({by_line(d.at_risk_by_line)})"
         + (f": {', '.join(f'NT#{n}' for n in d.at_risk)}" if d.at_risk else ""),

@@ -24,6 +24,7 @@ class Case:
     language: Language
     accepted: datetime
     used: int  # included incidents of this product line already used this month
+    terms: PlanRule | None = None  # the plan's rule as a ticket keeps it (else the policy's)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +58,14 @@ class Engine:
             raise KeyError(f"product line {product!r} has no plan {plan!r}")
         return self.policy.plan(product, plan)
 
+    def ticket_plan(self, product: str, plan: str | None, terms: str | None) -> PlanRule | None:
+        """The plan's rule a ticket was priced under: its snapshot, else the policy's now."""
+        if plan is None:
+            return None
+        if terms:
+            return PlanRule.model_validate_json(terms)
+        return self.plan_rule(product, plan)
+
     def entitled(self, plan: PlanRule | None, department: Department) -> bool:
         """Whether the plan (or no plan) covers the department."""
         if plan is None:
@@ -73,7 +82,8 @@ class Engine:
         """Apply every rule of the spec to one case."""
         if case.used < 0:
             raise ValueError("used must not be negative")
-        plan = self.plan_rule(case.product, case.plan)
+        plan = (case.terms if case.terms is not None and case.plan is not None
+                else self.plan_rule(case.product, case.plan))
         entitled = self.entitled(plan, case.department)
         incident = self.policy.departments[case.department].consumes_incident
         allowance = plan.included_incidents if plan is not None else 0

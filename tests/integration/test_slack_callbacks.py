@@ -132,7 +132,8 @@ async def test_a_click_books_the_slot_confirms_it_and_removes_the_buttons(slack:
     text = json.loads(confirmation.payload)["text"]
     assert "noch 4 übrig" in text  # Standard: 5 callbacks a month, one used
     assert "Unter welcher Telefonnummer erreichen wir Sie?" in text
-    assert [b["text"]["text"] for b in buttons(confirmation)] == ["Rückruf absagen"]
+    assert [b["text"]["text"] for b in buttons(confirmation)] == ["Rückruf absagen",
+                                                                  "Rückruf verschieben"]
     [update] = await slack.fake.wait_for("chat.update", 1)
     assert update.args["ts"] == post.result_ts
     assert [b.get("block_id") for b in update.args["blocks"]].count(CHOICES_BLOCK) == 0

@@ -20,12 +20,13 @@ def facts(number: int, *, due: str | None, answered: str | None = None, status: 
           created: str = "2026-11-23 09:00", plan: str | None = "standard",
           billable: bool = False, consent: bool | None = None, price_cents: int = 0,
           included: bool = False, confirmed: str | None = None,
-          agreed: bool | None = None) -> TicketFacts:
+          agreed: bool | None = None, breached: str | None = None) -> TicketFacts:
     return TicketFacts(number=number, product="dehosted", plan=plan, status=status,
                        created_at=at(created), due_at=at(due) if due else None,
                        first_response_at=at(answered) if answered else None, billable=billable,
                        consent=consent, price_cents=price_cents, included=included,
-                       confirmed_at=at(confirmed) if confirmed else None, agreed=agreed)
+                       confirmed_at=at(confirmed) if confirmed else None, agreed=agreed,
+                       breached_at=at(breached) if breached else None)
 
 
 TICKETS = [
@@ -43,8 +44,24 @@ def test_breached_are_unanswered_or_late_at_their_deadline() -> None:
     assert build(MONDAY, BERLIN, TUESDAY_0730, TICKETS, 0).breached == [1, 2]
 
 
-def test_at_risk_are_unanswered_and_due_by_tonight() -> None:
-    assert build(MONDAY, BERLIN, TUESDAY_0730, TICKETS, 0).at_risk == [1, 6, 4]
+def test_at_risk_are_unanswered_and_due_by_tonight_and_not_breached_yet() -> None:
+    assert build(MONDAY, BERLIN, TUESDAY_0730, TICKETS, 0).at_risk == [6, 4]
+
+
+def test_breached_and_unanswered_tickets_have_their_own_section() -> None:
+    assert build(MONDAY, BERLIN, TUESDAY_0730, TICKETS, 0).overdue == [1]
+
+
+def test_a_breach_recorded_this_morning_is_in_todays_digest_not_at_risk() -> None:
+    early = facts(8, due="2026-11-24 07:00", created="2026-11-24 06:00",
+                  breached="2026-11-24 07:00")
+    digest = build(MONDAY, BERLIN, TUESDAY_0730, [*TICKETS, early], 0)
+    assert (digest.overdue, digest.at_risk) == ([1, 8], [6, 4])
+
+
+def test_the_text_has_a_breached_section() -> None:
+    text = render(build(MONDAY, BERLIN, TUESDAY_0730, TICKETS, 2))
+    assert text.splitlines()[2] == "Breached, still unanswered: 1: NT#1"
 
 
 def test_breaches_per_product_line_and_plan() -> None:

@@ -2,7 +2,9 @@
 
 Bolt checks the signature (401 for a forged one or a timestamp older than five minutes) and
 acks events before its listeners run, so the event is stored in a middleware that runs right
-after the signature check and before the 200: a crash after the ack loses nothing.
+after the signature check and before the 200: a crash after the ack loses nothing. Clicks
+(block actions) are stored there too and applied from the store by their own worker
+(bot/intake/slack/clicks.py).
 """
 
 from __future__ import annotations
@@ -25,9 +27,11 @@ from slack_bolt.request.internals import parse_body
 from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.config import Settings
 from bot.intake.slack.callback_actions import CallbackActions, is_callback_click
+from bot.intake.slack.clicks import is_click, store_click
 from bot.intake.slack.commands import command_answer
 from bot.intake.slack.customer_actions import CustomerActions, is_customer_click
 from bot.intake.slack.events import MalformedEvent
@@ -60,6 +64,7 @@ class SlackEndpoint:
         self.triage = triage
         self.customers = customers
         self.callbacks = callbacks
+        self.on_click_stored: Callable[[int], None] = lambda _: None  # the click worker's
         self.token = settings.slack_bot_token.get_secret_value()
         secret = settings.slack_signing_secret.get_secret_value()
         self.secret = secret
@@ -124,6 +129,8 @@ class SlackEndpoint:
             log.warning("event=slack_app_rate_limited team=%s minute=%s", body.get("team_id"),
                         body.get("minute_rate_limited"))
             return BoltResponse(status=200, body="")
+        if is_click(body):
+            return await self._store_click(body, next)
         if body.get("type") != "event_callback":
             return await next()
         # Over Socket Mode bolt has the payload parsed already and no raw body: store it as JSON.
@@ -146,8 +153,30 @@ class SlackEndpoint:
             self.on_stored(stored)
         return await next()
 
+    async def _store_click(self, body: dict[str, Any],
+                           next: Callable[[], Awaitable[BoltResponse]]) -> BoltResponse:
+        """Commit the click before bolt acks it; a failed store is no ack (the click is lost to
+        Slack's error mark, never after our 200)."""
+        raw = json.dumps(body, ensure_ascii=False).encode("utf-8")
+        try:
+            async with self.db.session() as session:
+                stored = await store_click(session, body, raw, self.clock())
+        except Exception:
+            log.exception("event=slack_click_store_failed trigger=%s", body.get("trigger_id"))
+            return BoltResponse(status=500, body="")
+        log.info("event=slack_click_stored trigger=%s message=%s", body.get("trigger_id"),
+                 stored or "duplicate")
+        if stored is None:
+            return BoltResponse(status=200, body="")
+        self.on_click_stored(stored)
+        return await next()
+
     async def _on_action(self, ack: AsyncAck, body: dict[str, Any]) -> None:
-        await ack()
+        await ack()  # stored already (_store_click); the click worker applies it
+
+    async def apply_click(self, session: AsyncSession, body: dict[str, Any],
+                          now: datetime) -> str:
+        """Apply a stored click in the caller's transaction; what became of it."""
         user = str((body.get("user") or {}).get("id") or "")
         channel = str((body.get("channel") or {}).get("id") or "")
         action_ids = [a.get("action_id") for a in body.get("actions") or []]
@@ -156,47 +185,44 @@ class SlackEndpoint:
             else self.callbacks if self.callbacks is not None and is_callback_click(body)
             else None)
         if handler is not None:
-            await self._on_customer_click(handler, body, user, channel)
-            return
+            return await self._on_customer_click(session, handler, body, user, channel, now)
         if user not in self.settings.slack_agent_ids:
             log.info("event=slack_action_refused user=%s actions=%s", user, action_ids)
             if channel:
-                async with self.db.session() as session:
-                    await queue_call(
-                        session, key=f"refusal:{body.get('trigger_id') or user}",
-                        method="chat.postEphemeral",
-                        args={"channel": channel, "user": user, "text": REFUSAL},
-                        now=self.clock())
-            return
+                await queue_call(
+                    session, key=f"refusal:{body.get('trigger_id') or user}",
+                    method="chat.postEphemeral",
+                    args={"channel": channel, "user": user, "text": REFUSAL}, now=now)
+            return "refused: not an agent"
         click = parse_click(body)
         if click is None or self.triage is None:
             log.info("event=slack_action_unhandled user=%s actions=%s", user, action_ids)
-            return
-        now = self.clock()
-        async with self.db.session() as session:
-            refusal = await self.triage.apply(session, click, now)
-            if refusal and channel:
-                await queue_call(
-                    session, key=f"triage-refusal:{click.trigger}", method="chat.postEphemeral",
-                    args={"channel": channel, "user": user, "text": refusal}, now=now)
+            return "unhandled"
+        refusal = await self.triage.apply(session, click, now)
+        if refusal and channel:
+            await queue_call(
+                session, key=f"triage-refusal:{click.trigger}", method="chat.postEphemeral",
+                args={"channel": channel, "user": user, "text": refusal}, now=now)
         log.info("event=slack_action user=%s action=%s ticket=%s outcome=%s", user,
                  click.action_id, click.number, "refused" if refusal else "applied")
+        return f"refused: {refusal}" if refusal else f"applied {click.action_id}"
 
-    async def _on_customer_click(self, handler: CustomerActions | CallbackActions,
-                                 body: dict[str, Any], user: str, channel: str) -> None:
+    async def _on_customer_click(self, session: AsyncSession,
+                                 handler: CustomerActions | CallbackActions,
+                                 body: dict[str, Any], user: str, channel: str,
+                                 now: datetime) -> str:
         """A customer's control (a quote's or a callback's buttons): evidence decides, never the
         agent list; a refusal is told to the clicker alone."""
-        now = self.clock()
-        async with self.db.session() as session:
-            refusal = await handler.apply(session, body, now)
-            if refusal and channel:
-                await queue_call(
-                    session, key=f"customer-refusal:{body.get('trigger_id') or now.isoformat()}",
-                    method="chat.postEphemeral",
-                    args={"channel": channel, "user": user, "text": refusal}, now=now)
-        log.info("event=slack_customer_click user=%s action=%s outcome=%s", user,
-                 (body.get("actions") or [{}])[0].get("action_id"),
+        refusal = await handler.apply(session, body, now)
+        if refusal and channel:
+            await queue_call(
+                session, key=f"customer-refusal:{body.get('trigger_id') or now.isoformat()}",
+                method="chat.postEphemeral",
+                args={"channel": channel, "user": user, "text": refusal}, now=now)
+        action = (body.get("actions") or [{}])[0].get("action_id")
+        log.info("event=slack_customer_click user=%s action=%s outcome=%s", user, action,
                  "refused" if refusal else "applied")
+        return f"refused: {refusal}" if refusal else f"applied {action}"
 
     async def _on_command(self, ack: AsyncAck, body: dict[str, Any]) -> None:
         # Ticket states are confidential: a customer in a shared channel must not read others'.

@@ -13,7 +13,14 @@ from typing import Any
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import callbacks
-from bot.callbacks import BOOK_SLOT, BOOKABLE, CANCEL_BOOKING, CallbackError, NotBookable
+from bot.callbacks import (
+    BOOK_SLOT,
+    BOOKABLE,
+    CANCEL_BOOKING,
+    MOVE_BOOKING,
+    CallbackError,
+    NotBookable,
+)
 from bot.domain import Choice, Language
 from bot.intake.replies import local_deadline, render, words
 from bot.intake.slack.blocks import CHOICES_BLOCK, choice_of, is_id, section
@@ -32,7 +39,7 @@ from models.tickets import get_ticket
 
 log = logging.getLogger(__name__)
 
-HANDLED = frozenset({BOOK_SLOT, CANCEL_BOOKING})
+HANDLED = frozenset({BOOK_SLOT, CANCEL_BOOKING, MOVE_BOOKING})
 DONE = {  # the line that replaces a used message's buttons
     Language.DE: {"booked": "Gebucht: {slot}", "taken": "Nicht mehr frei: {slot}",
                   "cancelled": "Abgesagt: {slot}"},
@@ -59,8 +66,9 @@ def is_callback_click(body: dict[str, Any]) -> bool:
 class CallbackActions:
     """Books and cancels callbacks for the customer who clicked, on evidence only."""
 
-    def __init__(self, *, engine: Engine) -> None:
+    def __init__(self, *, engine: Engine, sender: tuple[str, str] | None = None) -> None:
         self.engine = engine
+        self.sender = sender  # our mail address and name: calendar updates of mail bookings
 
     async def apply(self, session: AsyncSession, body: dict[str, Any],
                     now: datetime) -> str | None:
@@ -82,8 +90,11 @@ class CallbackActions:
         user = str((body.get("user") or {}).get("id") or "")
         click = Click(body, f"slack user {user}",
                       str(body.get("trigger_id") or action.get("action_ts") or ""))
-        if choice_of(str(action["action_id"])) == BOOK_SLOT:
+        chosen = choice_of(str(action["action_id"]))
+        if chosen == BOOK_SLOT:
             reason = await self._book(session, ticket, rest, click, now)
+        elif chosen == MOVE_BOOKING:
+            reason = await self._move(session, ticket, rest, click, now)
         else:
             reason = await self._cancel(session, ticket, rest, click, now)
         return None if reason is None else f"Nothing was changed: {reason}."
@@ -98,23 +109,30 @@ class CallbackActions:
         if slot not in await callbacks.last_offer(session, ticket.number):
             return f"this slot is not among those last offered on NT#{ticket.number}"
         held = await repo.active_booking(session, ticket.number)
-        if held is not None:  # a double click, or an old offer: one callback per ticket
+        moving = (held.id if held is not None and held.id is not None
+                  and await callbacks.offer_moves(session, ticket.number) == held.id else None)
+        if held is not None and moving is None:  # a double click, or an old offer
             return (f"NT#{ticket.number} already has a callback, "
                     f"{self._label(held.slot_start, ticket)}; cancel it first")
         try:
             async with session.begin_nested():  # a failed booking leaves nothing behind
-                booking = await callbacks.book(session, engine=self.engine,
-                                               number=ticket.number, slot=slot, now=now,
-                                               actor=click.actor)
+                if moving is not None:  # the offer the Move button made: this moves it
+                    booking = await callbacks.rebook(session, engine=self.engine,
+                                                     booking_id=moving, slot=slot, now=now,
+                                                     actor=click.actor, sender=self.sender)
+                else:
+                    booking = await callbacks.book(session, engine=self.engine,
+                                                   number=ticket.number, slot=slot, now=now,
+                                                   actor=click.actor)
         except NotBookable as exc:  # e.g. the other of two clicks at once booked first
             return str(exc)
         except CallbackError as exc:
             log.info("event=callback_not_booked ticket=%s reason=%s", ticket.number, exc)
             await self._mark_used(session, ticket, click, "taken", slot, now)
-            await self._offer(session, ticket, click, now, taken=True)
+            await self._offer(session, ticket, click, now, taken=True, moves=moving)
             return None
         await self._mark_used(session, ticket, click, "booked", slot, now)
-        rule = self.engine.plan_rule(ticket.product, ticket.plan)
+        rule = self.engine.ticket_plan(ticket.product, ticket.plan, ticket.plan_terms)
         left = await callbacks.callbacks_left(session, engine=self.engine, ticket=ticket,
                                               now=now)
         language = Language(ticket.language)
@@ -123,7 +141,21 @@ class CallbackActions:
                       total=rule.callbacks if rule else 0, left=left)
         await self._reply(ticket, f"callback-booked:{click.trigger}").queue_answer(
             session, ticket, body, now=now, essential=True,
-            choices=[callbacks.cancel_choice(booking, language)])
+            choices=[callbacks.cancel_choice(booking, language),
+                     callbacks.move_choice(booking, language)])
+        return None
+
+    async def _move(self, session: AsyncSession, ticket: Ticket, value: str, click: Click,
+                    now: datetime) -> str | None:
+        """Offer other slots for a booking; it stays booked until one of them is clicked."""
+        booking = await session.get(CallbackBooking, int(value)) if is_id(value) else None
+        if booking is None or booking.ticket_number != ticket.number:
+            return f"this is not a callback booked on NT#{ticket.number}"
+        if booking.status != repo.BOOKED:
+            return "this callback is cancelled; choose a new slot instead"
+        if booking.slot_start <= now:
+            return "the callback has already begun; it can no longer be moved"
+        await self._offer(session, ticket, click, now, taken=False, moves=booking.id)
         return None
 
     async def _cancel(self, session: AsyncSession, ticket: Ticket, value: str, click: Click,
@@ -138,7 +170,8 @@ class CallbackActions:
         assert booking.id is not None
         try:
             await callbacks.cancel_booking(session, booking_id=booking.id, now=now,
-                                           actor=click.actor)
+                                           actor=click.actor, sender=self.sender,
+                                           engine=self.engine)
         except CallbackError as exc:
             return str(exc)
         await self._mark_used(session, ticket, click, "cancelled", booking.slot_start, now)
@@ -146,16 +179,19 @@ class CallbackActions:
         return None
 
     async def _offer(self, session: AsyncSession, ticket: Ticket, click: Click, now: datetime,
-                     *, taken: bool) -> None:
-        """Offer the free slots anew in the ticket's thread, with their buttons."""
+                     *, taken: bool, moves: int | None = None) -> None:
+        """Offer the free slots anew in the ticket's thread, with their buttons (`moves`: to
+        move that booking, which stays booked meanwhile)."""
         assert ticket.number is not None
-        slots = await callbacks.offer_for(session, engine=self.engine, ticket=ticket, now=now)
+        slots = await callbacks.offer_for(session, engine=self.engine, ticket=ticket, now=now,
+                                          moving=moves is not None)
         if slots:
             await callbacks.record_offer(session, number=ticket.number, slots=slots, now=now,
-                                         actor="slack")
+                                         actor="slack", moves=moves)
         language = Language(ticket.language)
         body = render("slack_callback_offer", language, number=ticket.number, taken=taken,
-                      slots=bool(slots), slot_minutes=self.engine.policy.callbacks.slot_minutes)
+                      slots=bool(slots), slot_minutes=self.engine.policy.callbacks.slot_minutes,
+                      moving=moves is not None)
         choices: list[Choice] = callbacks.slot_choices(
             ticket.number, slots, zone=self.engine.calendar.zone, language=language)
         await self._reply(ticket, f"callback-offer:{click.trigger}").queue_answer(

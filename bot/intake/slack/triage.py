@@ -175,7 +175,7 @@ async def post_as_it_stands(session: AsyncSession, *, engine: Engine, zone: Zone
 
 async def included_left(session: AsyncSession, engine: Engine, ticket: Ticket) -> int | None:
     """The customer's included incidents left this month on the ticket's plan."""
-    rule = engine.plan_rule(ticket.product, ticket.plan)
+    rule = engine.ticket_plan(ticket.product, ticket.plan, ticket.plan_terms)
     if rule is None or ticket.customer_id is None:
         return None
     used = await allowance_used(session, customer_id=ticket.customer_id,

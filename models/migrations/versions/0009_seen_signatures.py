@@ -1,7 +1,7 @@
 """seen_signature: DKIM signatures and proven Message-IDs already used as evidence (replays)
 
 Revision ID: 0009_seen_signatures
-Revises: 0006_assignee
+Revises: 0008_data_edges
 """
 
 from collections.abc import Sequence
@@ -13,7 +13,7 @@ from alembic import op
 import models.types
 
 revision: str = "0009_seen_signatures"
-down_revision: str | None = "0006_assignee"
+down_revision: str | None = "0008_data_edges"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
