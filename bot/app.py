@@ -117,8 +117,8 @@ class Service:
         settings = self.settings
         self.deliverer = Deliverer(
             db=self.db, transport=transport(settings), clock=self.clock,
-            max_attempts=settings.relay_max_attempts,
             backoff_seconds=settings.relay_backoff_seconds,
+            backoff_max_seconds=settings.relay_backoff_max_seconds,
         )
         self.worker = MailWorker(self.intake, clock=self.clock,
                                  on_processed=self.deliverer.wake.set,
@@ -161,8 +161,10 @@ class Service:
         settings = self.settings
         self.slack_deliverer = SlackDeliverer(
             db=self.db, transport=slack_transport(settings), clock=self.clock,
-            max_attempts=settings.slack_max_attempts,
             backoff_seconds=settings.slack_backoff_seconds,
+            backoff_max_seconds=settings.slack_backoff_max_seconds,
+            token_retry_seconds=settings.slack_token_retry_seconds,
+            post_interval=settings.slack_post_interval_seconds,
         )
         identity = BotIdentity()
         intake = SlackIntake(db=self.db, identity=identity, directory=slack_directory(settings),
