@@ -271,3 +271,70 @@ async def test_a_full_or_read_only_disk_under_the_outbox_file_is_retried_never_f
     path.rmdir()  # space again
     assert await out.run_once() == 1
     assert len(path.read_text(encoding="utf-8").splitlines()) == 1
+
+
+# ---- once across crashes: a post in doubt is looked up before it is made again ---------------
+
+async def in_doubt(db: Database, fake: FakeSlack, clock: Clock, *, reached_slack: bool,
+                   thread: str | None = None) -> None:
+    """A previous process marked the call as going out, (maybe) made it, and died."""
+    await queue(db, clock, thread=thread)
+    async with db.session() as session:
+        [call] = await list_calls(session)
+        call.sending_at = clock()
+        session.add(call)
+    if reached_slack:
+        await WebApiTransport(TOKEN, fake.base_url).call(call)
+
+
+@pytest.mark.parametrize("thread", [None, "1763800000.000001"])
+async def test_a_post_made_before_a_crash_is_found_and_not_made_again(
+        db: Database, fake: FakeSlack, thread: str | None) -> None:
+    clock = Clock()
+    fake.post_rate = None
+    await in_doubt(db, fake, clock, reached_slack=True, thread=thread)
+    assert await deliverer(db, fake, clock).run_once() == 1
+    async with db.reader() as session:
+        [call] = await list_calls(session)
+    assert len(fake.made("chat.postMessage")) == 1
+    assert [c.method for c in fake.calls][-1] == \
+        ("conversations.replies" if thread else "conversations.history")
+    assert (call.status, call.result_ts, call.sending_at) == ("sent", "1763900000.000001", None)
+
+
+async def test_a_post_in_doubt_that_never_reached_slack_is_made_once(
+        db: Database, fake: FakeSlack) -> None:
+    clock = Clock()
+    await in_doubt(db, fake, clock, reached_slack=False)
+    assert await deliverer(db, fake, clock).run_once() == 1
+    assert [c.method for c in fake.calls] == ["conversations.history", "chat.postMessage"]
+    assert fake.posted()[0]["metadata"]["event_payload"]["call"] == 1
+
+
+async def test_a_post_whose_answer_was_cut_off_is_looked_up_not_repeated(
+        db: Database, fake: FakeSlack) -> None:
+    clock, seconds = Clock(), Seconds()
+    fake.post_rate = None
+    fake.latency["chat.postMessage"] = 1.5  # Slack takes the post, the answer comes too late
+    await queue(db, clock)
+    out = SlackDeliverer(db=db, transport=WebApiTransport(TOKEN, fake.base_url, timeout=1),
+                         clock=clock, pace_clock=seconds)
+    assert await out.run_once() == 0
+    await fake.wait_for("chat.postMessage", 1)  # it did go out
+    async with db.reader() as session:
+        [call] = await list_calls(session)
+    assert (call.status, call.sending_at) == ("queued", clock.now)
+    seconds.now += 60
+    assert await out.run_once() == 1
+    assert len(fake.made("chat.postMessage")) == 1
+    assert [c.method for c in fake.calls][-1] == "conversations.history"
+
+
+async def test_a_post_carries_metadata_naming_its_outbox_row(
+        db: Database, fake: FakeSlack) -> None:
+    clock = Clock()
+    await queue(db, clock, key="triage:NT#7")
+    await deliverer(db, fake, clock).run_once()
+    [message] = fake.posted()
+    assert message["metadata"] == {"event_type": "nettask_outbox",
+                                   "event_payload": {"call": 1, "key": "triage:NT#7"}}
