@@ -223,3 +223,30 @@ async def outbound_in(db: Database) -> Message:
     async with db.session() as session:
         [row] = (await session.exec(select(Message).where(Message.direction == "out"))).all()
     return row
+
+
+async def test_a_maildir_that_cannot_be_written_is_retried_never_failed(
+    db: Database, tmp_path: Path
+) -> None:
+    from bot.intake.outbound import Deliverer, MaildirOutbox
+
+    clock = Clock()
+    maildir = MaildirOutbox(tmp_path / "outbox")
+    (tmp_path / "outbox" / "tmp").rmdir()
+    (tmp_path / "outbox" / "tmp").write_text("")  # writing fails, as on a full/read-only disk
+    async with db.session() as session:
+        session.add(Message(direction="out", channel="email", external_id="<m1@nettask.de>",
+                            sender="support@nettask.de", recipient="anna@logistik-nord.de",
+                            subject="Re", text="hi", raw=b"Subject: Re\r\n\r\nhi\r\n",
+                            disposition="queued", created_at=clock.now,
+                            next_attempt_at=clock.now))
+    out = Deliverer(db=db, transport=maildir, clock=clock, backoff_seconds=30)
+    for _ in range(12):
+        assert await out.run_once() == 0
+        clock.now += timedelta(hours=1)
+    row = await outbound_in(db)
+    assert (row.disposition, row.attempts) == ("queued", 12)
+    (tmp_path / "outbox" / "tmp").unlink()
+    (tmp_path / "outbox" / "tmp").mkdir()
+    assert await out.run_once() == 1
+    assert len(list((tmp_path / "outbox" / "new").iterdir())) == 1

@@ -135,6 +135,24 @@ async def test_a_thread_waits_for_its_post_and_earlier_replies_not_for_other_thr
     assert made[2].args["thread_ts"] == made[3].args["thread_ts"] == "1763900000.000002"
 
 
+async def test_a_post_waits_for_an_earlier_one_of_its_conversation_that_is_not_due(
+        db: Database, fake: FakeSlack) -> None:
+    clock, seconds = Clock(), Seconds()
+    fake.post_rate = None  # the outbox's pacing runs on the test's clock here, Slack's does not
+    async with db.session() as session:
+        await queue_call(session, key="first", method="chat.postMessage",
+                         args={"channel": "C0ACME", "text": "first"},
+                         now=clock() + timedelta(seconds=30))
+    await queue(db, clock, key="second", channel="C0ACME", text="second")
+    out = deliverer(db, fake, clock, seconds)
+    assert await out.run_once() == 0
+    clock.now += timedelta(seconds=30)
+    assert await out.run_once() == 1
+    seconds.now += 1
+    assert await out.run_once() == 1
+    assert [c.args["text"] for c in fake.made("chat.postMessage")] == ["first", "second"]
+
+
 async def test_5xx_is_retried_with_capped_backoff_and_never_given_up(
         db: Database, database_url: str, fake: FakeSlack) -> None:
     clock, seconds = Clock(), Seconds()
@@ -338,3 +356,20 @@ async def test_a_post_carries_metadata_naming_its_outbox_row(
     [message] = fake.posted()
     assert message["metadata"] == {"event_type": "nettask_outbox",
                                    "event_payload": {"call": 1, "key": "triage:NT#7"}}
+
+
+async def test_a_429_on_a_tiered_method_pauses_that_method_everywhere_not_posts(
+        db: Database, fake: FakeSlack) -> None:
+    clock, seconds = Clock(), Seconds()
+    fake.fail_next(1, status=429, retry_after=20, method="chat.update")
+    async with db.session() as session:
+        for n, channel in enumerate(("C0ACME", "C0BETA")):
+            await queue_call(session, key=f"u{n}", method="chat.update",
+                             args={"channel": channel, "ts": "1.1", "text": "x"}, now=clock())
+    await queue(db, clock, key="p", channel="C0ACME", text="post")
+    out = deliverer(db, fake, clock, seconds)
+    assert await out.run_once() == 1
+    assert [c.method for c in fake.calls if c.args["_ok"]] == ["chat.postMessage"]
+    seconds.now += 20
+    assert await out.run_once() == 2
+    assert len(fake.made("chat.update")) == 2
