@@ -16,6 +16,7 @@ from pathlib import Path
 
 from aiohttp import web
 from slack_sdk.web.async_client import AsyncWebClient
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import __version__
 from bot.alerts import AlertConfig
@@ -36,6 +37,7 @@ from bot.intake.slack.callback_actions import CallbackActions
 from bot.intake.slack.clicks import CLICKS, ClickIntake
 from bot.intake.slack.customer_actions import CustomerActions
 from bot.intake.slack.directory import SlackDirectory
+from bot.intake.slack.fate import NoticeConfig, on_call_failed, tell_managers_token
 from bot.intake.slack.inbox import BotIdentity, SlackIntake
 from bot.intake.slack.outbox import (
     JsonLinesTransport,
@@ -58,6 +60,8 @@ from models.customers import held_plans
 from models.db import Database
 from models.leader import AdvisoryLock, Leadership, SoleInstance
 from models.migrate import current_revision, head_revision
+from models.outboxes import Backlog, mail_backlog, slack_backlog
+from models.tables import SlackCall
 
 log = logging.getLogger(__name__)
 
@@ -124,8 +128,8 @@ class Service:
         settings = self.settings
         self.deliverer = Deliverer(
             db=self.db, transport=transport(settings), clock=self.clock,
-            max_attempts=settings.relay_max_attempts,
             backoff_seconds=settings.relay_backoff_seconds,
+            backoff_max_seconds=settings.relay_backoff_max_seconds,
         )
         self.worker = MailWorker(self.intake, clock=self.clock,
                                  on_processed=self.deliverer.wake.set,
@@ -145,7 +149,8 @@ class Service:
         self.runner = http_runner(
             settings, self.db, model_state=lambda: model_state(self.intake.classifier),
             slack_events=events,
-            slack_state=lambda: slack_state(settings, self.socket))
+            slack_state=lambda: slack_state(settings, self.socket),
+            outbox_state=self.outbox_health)
         await self.runner.setup()
         site = web.TCPSite(self.runner, settings.http_host, settings.http_port)
         await site.start()
@@ -162,14 +167,50 @@ class Service:
             self.smtp_port, self.db.backend, type(self.deliverer.transport).__name__,
         )
 
+    def notices(self) -> NoticeConfig:
+        """Who is told by mail when Slack cannot be reached for good."""
+        settings = self.settings
+        return NoticeConfig(managers_email=settings.managers_email,
+                            from_address=settings.support_mailboxes[0],
+                            from_name=settings.mail_from_name,
+                            triage_channel=settings.slack_triage_channel)
+
+    async def _slack_call_failed(self, session: AsyncSession, call: SlackCall,
+                                 now: datetime) -> None:
+        await on_call_failed(session, self.notices(), call, now)
+        if self.deliverer is not None:
+            self.deliverer.wake.set()
+
+    async def _slack_token_refused(self, reason: str, now: datetime) -> None:
+        async with self.db.session() as session:
+            mailed = await tell_managers_token(session, self.notices(), reason=reason, now=now)
+        log.error("event=slack_token_refused reason=%s managers_mailed=%s: the Slack outbox is "
+                  "paused, every call stays queued; restart with a working SLACK_BOT_TOKEN",
+                  reason, mailed)
+        if self.deliverer is not None:
+            self.deliverer.wake.set()
+
+    async def outbox_health(self) -> tuple[dict[str, object], bool]:
+        """Per outbox: how many wait, the oldest's age, failures, a pause; healthy unless the
+        oldest is older than OUTBOX_MAX_AGE_SECONDS or the Slack token is refused."""
+        async with self.db.reader() as session:
+            backlogs = {"mail": await mail_backlog(session),
+                        "slack": await slack_backlog(session)}
+        loops = {"mail": self.deliverer, "slack": self.slack_deliverer}
+        return outbox_report(backlogs, {k: v.state() if v else {} for k, v in loops.items()},
+                             now=self.clock(), max_age=self.settings.outbox_max_age_seconds)
+
     async def _start_slack(self) -> None:
         """The Slack worker, outbox, the events endpoint (with a signing secret) and Socket Mode
         (with an app token and a bot token)."""
         settings = self.settings
         self.slack_deliverer = SlackDeliverer(
             db=self.db, transport=slack_transport(settings), clock=self.clock,
-            max_attempts=settings.slack_max_attempts,
             backoff_seconds=settings.slack_backoff_seconds,
+            backoff_max_seconds=settings.slack_backoff_max_seconds,
+            token_retry_seconds=settings.slack_token_retry_seconds,
+            post_interval=settings.slack_post_interval_seconds,
+            on_failed=self._slack_call_failed, on_token_error=self._slack_token_refused,
         )
         identity = BotIdentity()
         intake = SlackIntake(db=self.db, identity=identity, directory=slack_directory(settings),
@@ -250,6 +291,28 @@ class Service:
             self.intake.classifier.close()
         await self.db.dispose()
         log.info("event=stopped")
+
+
+def outbox_report(backlogs: dict[str, Backlog], states: dict[str, dict[str, object]], *,
+                  now: datetime, max_age: float) -> tuple[dict[str, object], bool]:
+    """/health's outboxes: each one's figures and pause, and whether all are healthy."""
+    report: dict[str, object] = {}
+    healthy = True
+    for name, backlog in backlogs.items():
+        age = (now - backlog.oldest).total_seconds() if backlog.oldest else 0.0
+        entry: dict[str, object] = {"waiting": backlog.waiting,
+                                    "oldest_age_seconds": round(max(age, 0.0), 1),
+                                    "failed": backlog.failed, **states.get(name, {})}
+        problems = []
+        if age > max_age:
+            problems.append(f"oldest undelivered is {age:.0f} s old (limit {max_age:.0f} s)")
+        if entry.get("token_error"):
+            problems.append(f"Slack refuses the token: {entry['token_error']}")
+        if problems:
+            entry["problem"] = "; ".join(problems)
+            healthy = False
+        report[name] = entry
+    return report, healthy
 
 
 def model_state(classifier: Classifier) -> dict[str, object]:

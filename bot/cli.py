@@ -198,6 +198,20 @@ def _mail_list(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def _outbox_list(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.cli_outbox import outbox_list
+
+    print(_run_db(outbox_list, settings, args.json, args.all))
+    return EXIT_OK
+
+
+def _outbox_retry(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.cli_outbox import outbox_retry
+
+    print(_run_db(outbox_retry, settings, args.ids, args.failed))
+    return EXIT_OK
+
+
 def _mail_send_test(args: argparse.Namespace, settings: Settings) -> int:
     import smtplib
 
@@ -316,6 +330,17 @@ def parser() -> argparse.ArgumentParser:
     sst.add_argument("--wait", type=float, default=15.0,
                      help="seconds to wait for the ticket and its Slack calls")
     sst.set_defaults(run=_slack_send_test)
+
+    outbox = sub.add_parser("outbox", help="what waits to go out, by mail and to Slack")
+    osub = outbox.add_subparsers(dest="outbox", required=True)
+    ol = osub.add_parser("list", help="calls and mails that wait or failed, both outboxes")
+    ol.add_argument("--json", action="store_true")
+    ol.add_argument("--all", action="store_true", help="also what was sent")
+    ol.set_defaults(run=_outbox_list)
+    orr = osub.add_parser("retry", help="queue failed calls or mails again")
+    orr.add_argument("ids", nargs="*", help="ids as `outbox list` shows them: slack:N mail:N")
+    orr.add_argument("--failed", action="store_true", help="every failed one, both outboxes")
+    orr.set_defaults(run=_outbox_retry)
 
     model = sub.add_parser("model", help="the text encoder")
     mosub = model.add_subparsers(dest="model", required=True)

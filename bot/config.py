@@ -79,8 +79,8 @@ class Settings(BaseSettings):
     mail_relay_url: SecretStr = SecretStr("")
     outbox_dir: Path = Path("var/outbox")
     mail_from_name: str = "NetTask Support"
-    relay_max_attempts: int = Field(default=8, ge=1)
     relay_backoff_seconds: float = Field(default=30.0, gt=0)
+    relay_backoff_max_seconds: float = Field(default=600.0, gt=0)
     auto_reply_limit_per_day: int = Field(default=10, ge=0)
     followup_reopen_days: int = Field(default=14, ge=0)
     processing_max_attempts: int = Field(default=5, ge=1)
@@ -94,8 +94,11 @@ class Settings(BaseSettings):
     slack_agents: str = ""
     slack_note_prefix: str = Field(default="note:", min_length=1)
     slack_outbox_file: Path = Path("var/slack-outbox.jsonl")
-    slack_max_attempts: int = Field(default=8, ge=1)
     slack_backoff_seconds: float = Field(default=5.0, gt=0)
+    slack_backoff_max_seconds: float = Field(default=60.0, gt=0)
+    slack_token_retry_seconds: float = Field(default=300.0, gt=0)
+    slack_post_interval_seconds: float = Field(default=1.0, ge=0)
+    outbox_max_age_seconds: float = Field(default=600.0, gt=0)
     slack_user_cache_seconds: float = Field(default=600.0, ge=0)
     managers_email: str = ""
     # Deadline reminders (bot/scheduler.py); see .env.example

@@ -18,6 +18,9 @@ MODEL_KEY: web.AppKey[ModelState] = web.AppKey("model_state")
 SlackState = Callable[[], dict[str, object]]
 SLACK_KEY: web.AppKey[SlackState] = web.AppKey("slack_state")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+# the outboxes' state for /health, and whether they are healthy
+OutboxState = Callable[[], Awaitable[tuple[dict[str, object], bool]]]
+OUTBOX_KEY: web.AppKey[OutboxState] = web.AppKey("outbox_state")
 
 
 async def database_state(db: Database) -> dict[str, object]:
@@ -46,14 +49,22 @@ async def health(request: web.Request) -> web.Response:
             "database": state, "model": model}
     if SLACK_KEY in request.app:
         body["slack"] = request.app[SLACK_KEY]()
+    if OUTBOX_KEY in request.app and state["ok"]:
+        body["outboxes"], outboxes_ok = await request.app[OUTBOX_KEY]()
+        if not outboxes_ok:
+            ok = False
+            body["status"] = "degraded"
     return web.json_response(body, status=200 if ok else 503)
 
 
 def make_http_app(db: Database, *, max_request_bytes: int = 1024 * 1024,
                   model_state: ModelState | None = None, slack_events: Handler | None = None,
-                  slack_state: SlackState | None = None) -> web.Application:
+                  slack_state: SlackState | None = None,
+                  outbox_state: OutboxState | None = None) -> web.Application:
     """The aiohttp application with every route of the service."""
     app = web.Application(client_max_size=max_request_bytes)
+    if outbox_state is not None:
+        app[OUTBOX_KEY] = outbox_state
     app[DB_KEY] = db
     app[MODEL_KEY] = model_state or (lambda: {"loaded": True})
     app.router.add_get("/health", health)
@@ -66,7 +77,8 @@ def make_http_app(db: Database, *, max_request_bytes: int = 1024 * 1024,
 
 def http_runner(settings: Settings, db: Database, *, model_state: ModelState | None = None,
                 slack_events: Handler | None = None,
-                slack_state: SlackState | None = None) -> web.AppRunner:
+                slack_state: SlackState | None = None,
+                outbox_state: OutboxState | None = None) -> web.AppRunner:
     """The runner with the server's limits: a client that has not sent a whole request head
     within HTTP_HEADER_TIMEOUT_SECONDS of connecting (or of its last response) is dropped."""
     # aiohttp's keep-alive timer runs from the connection's start and closes a connection that
@@ -74,6 +86,6 @@ def http_runner(settings: Settings, db: Database, *, model_state: ModelState | N
     return web.AppRunner(
         make_http_app(db, max_request_bytes=settings.http_max_request_bytes,
                       model_state=model_state, slack_events=slack_events,
-                      slack_state=slack_state),
+                      slack_state=slack_state, outbox_state=outbox_state),
         access_log=None, keepalive_timeout=settings.http_header_timeout_seconds,
     )

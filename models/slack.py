@@ -6,7 +6,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_
+from sqlalchemy import func, or_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -37,6 +37,18 @@ async def link_event(session: AsyncSession, *, event_id: str, message_id: int) -
         session.add(row)
 
 
+def conversation_of(method: str, args: dict[str, Any]) -> str:
+    """The conversation a call belongs to (calls of one are made in order): a channel's top
+    level, one thread, or the updates of one message."""
+    channel = str(args.get("channel") or "")
+    if method == "chat.postMessage":
+        thread = args.get("thread_ts") or args.get(THREAD_OF) or ""
+        return f"{channel}/{thread}"[:200]
+    if method == "chat.update":
+        return f"{channel}@{args.get('ts') or args.get(TS_OF) or ''}"[:200]
+    return f"{method}:{channel}"[:200]
+
+
 async def queue_call(session: AsyncSession, *, key: str, method: str, args: dict[str, Any],
                      now: datetime, ticket_number: int | None = None) -> bool:
     """Queue a Web API call once per key; False when that key was queued before."""
@@ -44,7 +56,8 @@ async def queue_call(session: AsyncSession, *, key: str, method: str, args: dict
         _insert(session)(SlackCall)
         .values(key=key, method=method, payload=json.dumps(args, ensure_ascii=False),
                 ticket_number=ticket_number, status="queued", attempts=0,
-                next_attempt_at=now, created_at=now)
+                next_attempt_at=now, created_at=now,
+                conversation=conversation_of(method, args))
         .on_conflict_do_nothing().returning(col(SlackCall.id))
     )
     return (await session.exec(statement)).first() is not None
@@ -59,6 +72,20 @@ async def due_calls(session: AsyncSession, *, now: datetime, limit: int = 100) -
                    col(SlackCall.next_attempt_at) <= now))
         .order_by(col(SlackCall.id)).limit(limit)
     )
+    return list(rows.all())
+
+
+async def head_calls(session: AsyncSession, *, limit: int = 1000) -> list[SlackCall]:
+    """The oldest queued call of each conversation (due or not), oldest first; calls without a
+    conversation (queued before it was recorded) each count as their own."""
+    heads = (select(func.min(SlackCall.id))
+             .where(SlackCall.status == "queued", col(SlackCall.conversation).is_not(None))
+             .group_by(col(SlackCall.conversation)))
+    rows = await session.exec(
+        select(SlackCall)
+        .where(SlackCall.status == "queued",
+               or_(col(SlackCall.conversation).is_(None), col(SlackCall.id).in_(heads)))
+        .order_by(col(SlackCall.id)).limit(limit))
     return list(rows.all())
 
 

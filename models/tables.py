@@ -252,6 +252,10 @@ class SlackCall(SQLModel, table=True):
     result_ts: str | None = Field(default=None, max_length=32)  # ts of the posted message
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     done_at: datetime | None = _instant()
+    # calls of one conversation (a channel's top level, a thread, one message's updates) are
+    # made in id order; None: no order (rows queued before 0010_slack_delivery)
+    conversation: str | None = Field(default=None, max_length=200, index=True)
+    sending_at: datetime | None = _instant()  # set while a call is out: its outcome is unknown
 
 
 class SeenSignature(SQLModel, table=True):

@@ -1,4 +1,8 @@
-"""Outbound mail: a Maildir outbox (the embedded default) or an SMTP relay, with retries."""
+"""Outbound mail: a Maildir outbox (the embedded default) or an SMTP relay, with retries.
+
+A 5xx from the relay fails the message; anything else (4xx, network, timeouts, a full disk
+under the Maildir) is retried with capped backoff for as long as it takes.
+"""
 
 from __future__ import annotations
 
@@ -103,14 +107,24 @@ class SmtpRelay:
 class Deliverer(DeliveryLoop):
     """Delivers queued outbound mail: immediately when woken, and retries with backoff."""
 
+    outbox = "mail"
+
     def __init__(self, *, db: Database, transport: Transport, clock: Callable[[], datetime],
-                 max_attempts: int = 8, backoff_seconds: float = 30.0) -> None:
+                 backoff_seconds: float = 30.0, backoff_max_seconds: float = 600.0) -> None:
         self.db = db
         self.transport = transport
         self.clock = clock
-        self.max_attempts = max_attempts
         self.backoff = backoff_seconds
+        self.backoff_max = backoff_max_seconds
         super().__init__()
+
+    def state(self) -> dict[str, object]:
+        """For /health: whether delivery is paused (the relay or disk failing) and why."""
+        state: dict[str, object] = {"paused": self.paused is not None}
+        if self.paused is not None:
+            state["reason"] = self.paused
+            state["paused_since"] = self.paused_since.isoformat() if self.paused_since else None
+        return state
 
     async def run_once(self) -> int:
         """Try every due message once, recording each outcome right after its attempt.
@@ -137,13 +151,17 @@ class Deliverer(DeliveryLoop):
             row.attempts += 1
             if error is None:
                 row.disposition, row.done_at, row.reason = "sent", now, None
-            elif permanent or row.attempts >= self.max_attempts:
+            elif permanent:
                 row.disposition, row.done_at, row.reason = "failed", now, error
-            else:
-                delay = min(self.backoff * 2 ** (row.attempts - 1), 3600)
+            else:  # never given up: only the relay's own 5xx says a message cannot be sent
+                delay = min(self.backoff * 2 ** min(row.attempts - 1, 30), self.backoff_max)
                 row.next_attempt_at = now + timedelta(seconds=delay)
                 row.reason = error
             session.add(row)
+        if error is None or permanent:
+            self.resume(now)
+        else:
+            self.pause(error, now)
         return 1 if error is None else 0
 
     async def _attempt(self, message: Message) -> tuple[str | None, bool]:
@@ -156,7 +174,9 @@ class Deliverer(DeliveryLoop):
             result = (f"{type(exc).__name__}: {exc}", False)
         else:
             result = (None, False)
-        level = logging.INFO if result[0] is None else logging.WARNING
+        # one warning when delivery starts failing (the pause); the retries after it are quiet
+        level = (logging.INFO if result[0] is None else
+                 logging.DEBUG if self.paused else logging.WARNING)
         log.log(level, "event=mail_delivery message=%s ticket=%s result=%s", message.id,
                 message.ticket_number, result[0] or "sent")
         return result

@@ -1,12 +1,16 @@
-"""A local Slack Web API: records every call, answers the methods we use, fails on request;
-and Slack's Socket Mode side: apps.connections.open points at a websocket on the same server,
-through which a test sends envelopes and receives their acks."""
+"""A local Slack Web API that behaves as Slack documents it: records every call, answers the
+methods we use, keeps the messages posted (conversations.history / .replies return them, with
+their metadata), allows one chat.postMessage a second per channel (then 429 with Retry-After),
+knows revoked tokens and archived channels, can be down (stopped, then started on the same
+port) and fails on request; and Slack's Socket Mode side: apps.connections.open points at a
+websocket on the same server, through which a test sends envelopes and receives their acks."""
 
 from __future__ import annotations
 
 import asyncio
 import itertools
 import json
+import math
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -54,8 +58,15 @@ class FakeSlack:
     acks: dict[str, dict[str, Any]] = field(default_factory=dict)
     # Awaited with an envelope id when its ack arrives, before it is recorded in `acks`.
     on_ack: Callable[[str], Awaitable[None]] | None = None
+    # Slack's rate: chat.postMessage calls a second per channel (None: no limit, for tests
+    # about something else that post many messages at once)
+    post_rate: float | None = 1.0
+    revoked: set[str] = field(default_factory=set)  # tokens answered token_revoked
+    archived: set[str] = field(default_factory=set)  # channels answered is_archived
+    messages: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # channel -> posted
     _ts: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _envelopes: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    _last_post: dict[str, float] = field(default_factory=dict)  # channel -> monotonic time
 
     @property
     def base_url(self) -> str:
@@ -65,6 +76,18 @@ class FakeSlack:
                   retry_after: int | None = None, method: str | None = None) -> None:
         """Answer the next `count` calls (of `method`) with this status / error."""
         self.failures.append(Failure(count, status, error, retry_after, method))
+
+    def revoke(self, token: str) -> None:
+        """From now on calls with `token` get token_revoked (as after a reinstall)."""
+        self.revoked.add(token)
+
+    def archive(self, channel: str) -> None:
+        """The channel is archived: posts and updates to it get is_archived."""
+        self.archived.add(channel)
+
+    def posted(self) -> list[dict[str, Any]]:
+        """Every message posted (all channels), in the order Slack took them."""
+        return sorted((m for ms in self.messages.values() for m in ms), key=lambda m: m["ts"])
 
     def add_user(self, user_id: str, *, email: str, team: str, confirmed: bool = True) -> None:
         """A user users.info knows: profile email, whether it is confirmed, home workspace."""
@@ -116,20 +139,23 @@ class FakeSlack:
         raise AssertionError(f"no ack for {envelope_id}; acks: {sorted(self.acks)}")
 
     async def start(self) -> None:
+        """Listen on a free port, or, after `stop` (an outage), on the same port again."""
         app = web.Application()
         app.router.add_route("*", "/api/{method}", self._handle)
         app.router.add_get("/link", self._socket)
         self.runner = web.AppRunner(app, access_log=None)
         await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        site = web.TCPSite(self.runner, "127.0.0.1", self.port)
         await site.start()
         self.port = int(self.runner.addresses[0][1])
 
     async def stop(self) -> None:
+        """Close everything: nothing listens on the port until `start` again."""
         for socket in list(self.sockets):
             await socket.close()
         if self.runner is not None:
             await self.runner.cleanup()
+            self.runner = None
 
     async def _args(self, request: web.Request) -> dict[str, Any]:
         args: dict[str, Any] = dict(request.query)
@@ -146,12 +172,29 @@ class FakeSlack:
                 return failure
         return None
 
+    def _refusal(self, method: str, args: dict[str, Any], token: str) -> Failure | None:
+        """What Slack itself would refuse: a revoked token, an archived channel, a post sooner
+        than the channel's rate allows."""
+        if token in self.revoked:
+            return Failure(1, error="token_revoked")
+        channel = str(args.get("channel") or "")
+        if method in ("chat.postMessage", "chat.update") and channel in self.archived:
+            return Failure(1, error="is_archived")
+        if method == "chat.postMessage" and self.post_rate:
+            now = time.monotonic()
+            last = self._last_post.get(channel)
+            if last is not None and now - last < 1 / self.post_rate:
+                wait = math.ceil(1 / self.post_rate - (now - last))
+                return Failure(1, status=429, retry_after=max(wait, 1))
+            self._last_post[channel] = now
+        return None
+
     async def _handle(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
         args = await self._args(request)
         token = request.headers.get("Authorization", "").removeprefix("Bearer ")
         await asyncio.sleep(self.latency.get(method, 0))
-        failure = self._failure(method)
+        failure = self._failure(method) or self._refusal(method, args, token)
         self.calls.append(Call(method, {**args, "_ok": failure is None}, token))
         if failure is not None:
             headers = {"Retry-After": str(failure.retry_after)} if failure.retry_after else {}
@@ -188,8 +231,12 @@ class FakeSlack:
                     "user": "nettask", "team": "NetTask", "url": "https://nettask.slack.com/"}
         if method in ("chat.postMessage", "chat.update"):
             ts = args.get("ts") or f"1763900000.{next(self._ts):06d}"
+            if method == "chat.postMessage":
+                self._keep(ts, args)
             return {"ok": True, "channel": args.get("channel"), "ts": ts,
                     "message": {"text": args.get("text", ""), "ts": ts, "bot_id": BOT_ID}}
+        if method in ("conversations.history", "conversations.replies"):
+            return self._history(method, args)
         if method == "chat.postEphemeral":
             return {"ok": True, "message_ts": f"1763900000.{next(self._ts):06d}"}
         if method == "users.info":
@@ -202,6 +249,37 @@ class FakeSlack:
             return {"ok": True, "channel": {"id": channel, "name": channel.lower(),
                                             "is_ext_shared": False, "is_im": channel[:1] == "D"}}
         return {"ok": False, "error": "unknown_method"}
+
+
+    def _keep(self, ts: str, args: dict[str, Any]) -> None:
+        metadata = args.get("metadata")
+        if isinstance(metadata, str):
+            metadata = json.loads(metadata)
+        message = {"ts": ts, "channel": str(args.get("channel")), "text": args.get("text", ""),
+                   "thread_ts": args.get("thread_ts"), "bot_id": BOT_ID, "metadata": metadata}
+        self.messages.setdefault(message["channel"], []).append(message)
+
+    def _history(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
+        """A channel's top-level messages newest first, or a thread's parent and replies oldest
+        first; metadata only with include_all_metadata; paged by `limit` and `cursor`."""
+        channel = str(args.get("channel"))
+        oldest = float(args.get("oldest") or 0)
+        kept = self.messages.get(channel, [])
+        if method == "conversations.replies":
+            thread = str(args.get("ts"))
+            found = [m for m in kept if m["ts"] == thread or m["thread_ts"] == thread]
+        else:
+            found = [m for m in reversed(kept) if not m["thread_ts"]]
+        found = [m for m in found if float(m["ts"]) >= oldest]
+        start = int(args.get("cursor") or 0)
+        limit = int(args.get("limit") or 100)
+        page = found[start:start + limit]
+        with_metadata = str(args.get("include_all_metadata")).lower() in ("true", "1")
+        messages = [{k: v for k, v in m.items() if k != "metadata" or with_metadata}
+                    for m in page]
+        cursor = str(start + limit) if start + limit < len(found) else ""
+        return {"ok": True, "messages": messages, "has_more": bool(cursor),
+                "response_metadata": {"next_cursor": cursor}}
 
 
 def decode(call: Call, name: str) -> Any:

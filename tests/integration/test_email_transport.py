@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import ssl
 import subprocess
 from collections.abc import Callable
@@ -177,3 +178,75 @@ async def test_unverified_senders_lose_their_plan(
     assert bad.included is False
     assert bad.billable is False
     assert "sender_unverified" in bad.flags.split(",")
+
+
+async def test_the_relay_is_retried_for_as_long_as_it_defers_never_given_up(
+    db: Database, sink: SmtpSink, caplog: pytest.LogCaptureFixture
+) -> None:
+    from bot.intake.outbound import Deliverer, SmtpRelay
+
+    caplog.set_level(logging.INFO)
+    clock = Clock()
+    sink.refusals = 20  # deferred for hours
+    port = await sink.start()
+    async with db.session() as session:
+        session.add(Message(direction="out", channel="email", external_id="<r1@nettask.de>",
+                            sender="support@nettask.de", recipient="anna@logistik-nord.de",
+                            subject="Re", text="hi", raw=b"Subject: Re\r\n\r\nhi\r\n",
+                            disposition="queued", created_at=clock.now,
+                            next_attempt_at=clock.now))
+    out = Deliverer(db=db, transport=SmtpRelay(f"smtp://127.0.0.1:{port}",
+                                               sender="support@nettask.de"),
+                    clock=clock, backoff_seconds=30, backoff_max_seconds=600)
+    delays = []
+    try:
+        for _ in range(20):
+            assert await out.run_once() == 0
+            row = await outbound_in(db)
+            assert row.next_attempt_at is not None
+            delays.append((row.next_attempt_at - clock.now).total_seconds())
+            clock.now = row.next_attempt_at
+        assert await out.run_once() == 1
+    finally:
+        await sink.stop()
+    row = await outbound_in(db)
+    assert (row.disposition, row.attempts) == ("sent", 21)
+    assert delays[:6] == [30, 60, 120, 240, 480, 600]
+    assert max(delays) == 600
+    events = [r.getMessage().split()[0] for r in caplog.records
+              if r.getMessage().startswith("event=outbox_") or
+              (r.levelno >= logging.WARNING and "mail_delivery" in r.getMessage())]
+    assert events == ["event=mail_delivery", "event=outbox_paused", "event=outbox_resumed"]
+
+
+async def outbound_in(db: Database) -> Message:
+    async with db.session() as session:
+        [row] = (await session.exec(select(Message).where(Message.direction == "out"))).all()
+    return row
+
+
+async def test_a_maildir_that_cannot_be_written_is_retried_never_failed(
+    db: Database, tmp_path: Path
+) -> None:
+    from bot.intake.outbound import Deliverer, MaildirOutbox
+
+    clock = Clock()
+    maildir = MaildirOutbox(tmp_path / "outbox")
+    (tmp_path / "outbox" / "tmp").rmdir()
+    (tmp_path / "outbox" / "tmp").write_text("")  # writing fails, as on a full/read-only disk
+    async with db.session() as session:
+        session.add(Message(direction="out", channel="email", external_id="<m1@nettask.de>",
+                            sender="support@nettask.de", recipient="anna@logistik-nord.de",
+                            subject="Re", text="hi", raw=b"Subject: Re\r\n\r\nhi\r\n",
+                            disposition="queued", created_at=clock.now,
+                            next_attempt_at=clock.now))
+    out = Deliverer(db=db, transport=maildir, clock=clock, backoff_seconds=30)
+    for _ in range(12):
+        assert await out.run_once() == 0
+        clock.now += timedelta(hours=1)
+    row = await outbound_in(db)
+    assert (row.disposition, row.attempts) == ("queued", 12)
+    (tmp_path / "outbox" / "tmp").unlink()
+    (tmp_path / "outbox" / "tmp").mkdir()
+    assert await out.run_once() == 1
+    assert len(list((tmp_path / "outbox" / "new").iterdir())) == 1
