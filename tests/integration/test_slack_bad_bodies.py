@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+from urllib.parse import quote
 
 import pytest
 
@@ -14,9 +15,16 @@ CHANNEL_NUMBER = json.dumps({
     "type": "event_callback", "event_id": "Ev0NUMBER", "team_id": "T0CUSTOMER",
     "event": {"type": "message", "channel": 42, "user": "U0ANNA", "text": "hallo",
               "ts": "1700000000.000100"}})
+FORM = "application/x-www-form-urlencoded"
+# interactive payloads of the wrong shape: bolt builds a listener's arguments from them
+ACTIONS_NUMBER = "payload=" + quote(json.dumps({"type": "block_actions", "actions": 5}))
+ACTION_NUMBER = "payload=" + quote(json.dumps({"type": "block_actions", "actions": [5]}))
+USER_STRING = "payload=" + quote(json.dumps({
+    "type": "block_actions", "user": "U0ANNA", "trigger_id": "1.2.3",
+    "actions": [{"action_id": 7, "value": None}]}))
 BODIES = [("[1,2]", "application/json"), ("null", "application/json"),
-          ("payload=null", "application/x-www-form-urlencoded"),
-          (CHANNEL_NUMBER, "application/json")]
+          ("payload=null", FORM), (CHANNEL_NUMBER, "application/json"),
+          (ACTIONS_NUMBER, FORM), (ACTION_NUMBER, FORM), (USER_STRING, FORM)]
 
 
 @pytest.mark.parametrize(("body", "content_type"), BODIES)

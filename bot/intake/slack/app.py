@@ -36,6 +36,7 @@ from bot.intake.slack.commands import command_answer
 from bot.intake.slack.customer_actions import CustomerActions, is_customer_click
 from bot.intake.slack.events import MalformedEvent
 from bot.intake.slack.inbox import BotIdentity, Stored, store_event
+from bot.intake.slack.shape import shape_problem
 from bot.intake.slack.triage_actions import TriageActions, parse_click
 from models.db import Database
 from models.slack import queue_call
@@ -248,8 +249,12 @@ class SlackEndpoint:
             return web.Response(status=401, text="invalid signature")
         try:
             text = raw.decode("utf-8")
-            if not isinstance(parse_body(text, request.headers.get("Content-Type")), dict):
+            body = parse_body(text, request.headers.get("Content-Type"))
+            if not isinstance(body, dict):
                 raise ValueError("the body is not one JSON object")
+            problem = shape_problem(body)
+            if problem is not None:
+                raise ValueError(problem)
             bolt_request = AsyncBoltRequest(body=text, query=request.query_string,
                                             headers=dict(request.headers))
         except (ValueError, TypeError, AttributeError, KeyError, IndexError) as exc:
