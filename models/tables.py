@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, Index, LargeBinary, Text, UniqueConstraint
+from sqlalchemy import Column, Index, LargeBinary, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from models.types import UTCDateTime
@@ -102,7 +102,7 @@ class Ticket(SQLModel, table=True):
     paused_at: datetime | None = _instant()  # waiting on the customer since (clock stopped)
     paused_seconds: float = 0.0  # clock time spent waiting on the customer, all pauses
     breached_at: datetime | None = _instant()
-    closed_at: datetime | None = _instant()
+    closed_at: datetime | None = _instant(index=True)  # retention counts from here
     requester: str = Field(default="", max_length=320)  # where replies go
     linked_ticket: int | None = None  # the closed ticket a follow-up came from
     assignee: str | None = Field(default=None, max_length=32)  # Slack user id ("Assign to me")
@@ -122,6 +122,9 @@ class Message(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("channel", "direction", "external_id", "digest",
                          name="uq_message_identity"),
+        # the messages whose raw bytes are still kept (retention's work list)
+        Index("ix_message_raw_kept", "ticket_number", "created_at",
+              sqlite_where=text("raw IS NOT NULL"), postgresql_where=text("raw IS NOT NULL")),
     )
     id: int | None = Field(default=None, primary_key=True)
     ticket_number: int | None = Field(default=None, foreign_key="ticket.number", index=True)
