@@ -3,8 +3,9 @@ Art. 15/20), and erase it (Art. 17), keeping what billing must keep.
 
 Erasure keeps each ticket's number, customer, plan, price, consent and its timestamps, with
 the person replaced by a tombstone `erased-<n>` (n: the audit entry that records the erasure).
-It removes their messages' text, subject and raw bytes, their address wherever it is named
-(other people's mail that copied them keeps everything else), the callbacks' phone numbers,
+It removes their messages' text, subject and raw bytes, their address or user id wherever it
+is named (other people's mail that copied or mentioned them, and those tickets' subjects, keep
+everything else), the callbacks' phone numbers,
 the Slack calls' contents on their tickets, and their customer address rows.
 A person with a ticket still unfinished is refused, unless `close_open`: then those tickets are
 closed first (reminders cancelled), in the same transaction.
@@ -155,6 +156,9 @@ async def erase(db: Database, value: str, *, agent: str, now: datetime,
             session.add(ticket)
             await audit(session, ticket_number=ticket.number, actor=f"agent {agent}"[:64],
                         action="personal_data_erased", now=now, person=tombstone)
+        for other in await repo.tickets_naming(session, who, numbers):
+            other.subject = repo.scrub(other.subject, who, tombstone) or ""
+            session.add(other)
         record.detail = _summary(result)
         session.add(record)
     log.info("event=person_erased tombstone=%s tickets=%s closed=%s messages=%s audit=%s "

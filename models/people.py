@@ -39,8 +39,9 @@ class Person:
     kind: str  # "email" or "slack"
 
     def pattern(self) -> re.Pattern[str]:
-        """The person's key anywhere in a text, in any letter case."""
-        return re.compile(re.escape(self.key), re.IGNORECASE)
+        """The person's key in a text, in any letter case, not as part of a longer address
+        or id (`jo.anna@x.de` does not name `anna@x.de`)."""
+        return re.compile(rf"(?<![\w.%+-]){re.escape(self.key)}(?![\w-])(?!\.\w)", re.IGNORECASE)
 
 
 SLACK_USER = re.compile(r"^[UW][A-Z0-9]{2,20}$")
@@ -74,6 +75,15 @@ async def opened_tickets(session: AsyncSession, person: Person) -> list[Ticket]:
     if person.kind == "email":
         condition = or_(condition, func.lower(col(Ticket.requester)) == person.key)
     rows = await session.exec(select(Ticket).where(condition).order_by(col(Ticket.number)))
+    return list(rows.all())
+
+
+async def tickets_naming(session: AsyncSession, person: Person,
+                         tickets: Sequence[int]) -> list[Ticket]:
+    """Other people's tickets whose subject names the person (a mention, an address)."""
+    rows = await session.exec(select(Ticket).where(
+        func.lower(col(Ticket.subject)).like(f"%{person.key.lower()}%"),
+        col(Ticket.number).not_in(list(tickets))))
     return list(rows.all())
 
 
@@ -148,7 +158,7 @@ def scrub(value: str | None, person: Person, tombstone: str) -> str | None:
 
 def scrub_bytes(value: bytes, person: Person, tombstone: str) -> bytes:
     """Raw bytes with the person's key replaced by the tombstone (any letter case)."""
-    pattern = re.compile(re.escape(person.key.encode("utf-8")), re.IGNORECASE)
+    pattern = re.compile(person.pattern().pattern.encode("utf-8"), re.IGNORECASE)
     return pattern.sub(tombstone.encode("ascii"), value)
 
 

@@ -15,7 +15,14 @@ from sqlmodel import col, select
 from bot.sample_mail import sign_demo
 from models.db import Database
 from models.tables import AuditEvent, CallbackBooking, Customer, CustomerEmail, Message, Ticket
-from tests.integration.conftest import MONDAY_10, Clock, Running, make_settings, start_service
+from tests.integration.conftest import (
+    MONDAY_10,
+    Clock,
+    Running,
+    Slack,
+    make_settings,
+    start_service,
+)
 from tests.integration.test_service import cli
 
 ANNA = "anna.kowalski@logistik-nord.de"
@@ -186,3 +193,49 @@ async def test_erase_leaves_no_trace_keeps_billing_and_the_colleague(
     assert list(marks) == [anna]
     again = cli(env(database_url), "people", "export", ANNA)
     assert json.loads(again.stdout)["tickets"] == []
+
+
+# ---- a Slack user ---------------------------------------------------------------------------
+
+LOGISTIK = {"channel": "C0LOGNORD", "team": "T0LOGNORD"}  # D-1003 in bot/demo_customers.csv
+
+
+async def test_a_slack_user_is_exported_and_erased_and_a_colleague_kept(
+        slack: Slack, database_url: str) -> None:
+    sender = slack.sender
+    await sender.event(sender.message("Der Scanner in der Lagerhalle Ost ist ausgefallen.",
+                                      **LOGISTIK))
+    await sender.event(sender.message("Der Fileserver ist weg, <@U0ANNA> weiss Bescheid.",
+                                      ts="1763900500.000100", user="U0BERND", **LOGISTIK))
+    await slack.processed()
+    by_root = {t.requester: t.number for t in await slack.running.tickets()}
+    anna, bernd = by_root["C0LOGNORD:1763900000.000100"], by_root["C0LOGNORD:1763900500.000100"]
+    assert anna is not None and bernd is not None
+    db = slack.running.db
+    bernd_before, _ = await snapshot(db, bernd)
+
+    exported = await asyncio.to_thread(cli, env(database_url), "people", "export", "U0ANNA")
+    assert exported.returncode == 0, exported.stderr
+    data = json.loads(exported.stdout)
+    assert [t["number"] for t in data["tickets"]] == [anna]
+    assert [m["text"] for m in data["messages"] if m["direction"] == "in"] == \
+        ["Der Scanner in der Lagerhalle Ost ist ausgefallen."]
+    assert [n["ticket"] for n in data["named_in"]] == [bernd]
+
+    done = await asyncio.to_thread(cli, env(database_url), "people", "erase", "U0ANNA",
+                                   "--agent", "dpo", "--close-open")
+    assert done.returncode == 0, done.stderr
+    tombstone = done.stdout.split("erased as ", 1)[1].split(":", 1)[0]
+    _, anna_rows = await snapshot(db, anna)
+    assert [(m.sender, m.text, m.raw) for m in anna_rows if m.direction == "in"] == \
+        [(tombstone, "[erased]", None)]
+    bernd_after, bernd_rows = await snapshot(db, bernd)
+    assert bernd_after.subject == bernd_before.subject.replace("U0ANNA", tombstone)
+    assert bernd_after.model_dump(exclude={"subject"}) == \
+        bernd_before.model_dump(exclude={"subject"})
+    [bernd_in] = [m for m in bernd_rows if m.direction == "in"]
+    assert bernd_in.sender == "U0BERND"
+    assert bernd_in.text == f"Der Fileserver ist weg, <@{tombstone}> weiss Bescheid."
+    if db.backend == "postgresql":
+        assert await found_in_postgres(db, "U0ANNA") == []
+        assert await found_in_postgres(db, "Lagerhalle Ost") == []
