@@ -10,7 +10,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
-from bot.cli_db import _require_schema
+from bot.cli_db import CommandError, _require_schema
 from bot.config import Settings
 from bot.people import erase, export
 from bot.retention import remove_expired_raw
@@ -40,7 +40,14 @@ async def people_erase(db: Database, settings: Settings, address: str, agent: st
     done = await erase(db, address, agent=agent, now=now, close_open=close_open)
     if db.backend == "sqlite":
         await db.dispose()  # VACUUM needs the file to itself
-        compact_sqlite(Path(make_url(settings.database_url.get_secret_value()).database or ""))
+        try:
+            compact_sqlite(Path(make_url(settings.database_url.get_secret_value()).database
+                                or ""))
+        except sqlite3.Error as exc:
+            raise CommandError(
+                f"erased as {done.tombstone}, but the database file could not be compacted "
+                f"({exc}): the old bytes stay in its free pages until a VACUUM (sqlite3 FILE "
+                "VACUUM) while the service is stopped") from exc
     tickets = ", ".join(f"NT#{n}" for n in done.tickets) or "none"
     closed = f"; closed first: {', '.join(f'NT#{n}' for n in done.closed)}" if done.closed else ""
     return (f"erased as {done.tombstone}: tickets {tickets}{closed}; {done.messages} message(s), "
