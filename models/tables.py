@@ -124,6 +124,8 @@ class Message(SQLModel, table=True):
                          name="uq_message_identity"),
         # automatic answers to one address lately (the daily cap)
         Index("ix_message_recipient_created_at", "recipient", "created_at"),
+        # what one sender opened lately (the flood and duplicate checks)
+        Index("ix_message_sender_created_at", "sender", "created_at"),
         # the messages whose raw bytes are still kept (retention's work list)
         Index("ix_message_raw_kept", "ticket_number", "created_at",
               sqlite_where=text("raw IS NOT NULL"), postgresql_where=text("raw IS NOT NULL")),

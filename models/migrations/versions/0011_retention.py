@@ -1,6 +1,7 @@
 """Indexes: retention (closed tickets by closing time, messages still holding raw bytes), and
 the hot-path queries that scanned whole tables (threading by Message-ID, the auto-answer cap
-per address, the digest's tickets by creation and confirmation time)
+per address, the flood check per sender, the digest's tickets by creation and confirmation
+time)
 
 Revision ID: 0011_retention
 Revises: 0009_seen_signatures
@@ -25,6 +26,7 @@ def upgrade() -> None:
     op.create_index("ix_ticket_confirmed_at", "ticket", ["confirmed_at"])
     op.create_index("ix_message_external_id", "message", ["external_id"])
     op.create_index("ix_message_recipient_created_at", "message", ["recipient", "created_at"])
+    op.create_index("ix_message_sender_created_at", "message", ["sender", "created_at"])
     # only the messages whose raw bytes are still kept: the daily job's work stays the size of
     # the last RETENTION_RAW_DAYS, not of the whole history
     op.create_index("ix_message_raw_kept", "message", ["ticket_number", "created_at"],
@@ -33,6 +35,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_index("ix_message_raw_kept", table_name="message")
+    op.drop_index("ix_message_sender_created_at", table_name="message")
     op.drop_index("ix_message_recipient_created_at", table_name="message")
     op.drop_index("ix_message_external_id", table_name="message")
     op.drop_index("ix_ticket_confirmed_at", table_name="ticket")
