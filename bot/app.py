@@ -52,6 +52,7 @@ from bot.intake.slack.triage_actions import TriageActions
 from bot.intake.slack.triage_thread import TriageThread
 from bot.intake.trust import SenderVerifier, dns_lookup, load_key_table
 from bot.notify import MailSide, Notifier, Router, SlackFile
+from bot.retention import DailyJobs, RetentionJob
 from bot.scheduler import ReminderLoop
 from bot.service import keep_plan_terms
 from bot.sla.engine import Engine
@@ -424,8 +425,12 @@ def reminder_loop(settings: Settings, engine: Engine, db: Database,
         from_address=settings.support_mailboxes[0], from_name=settings.mail_from_name,
         slack_channel=settings.slack_managers_channel if settings.slack_mode == "web-api" else "",
     ) if settings.digest_time else None
+    retention = RetentionJob(db=db, zone=engine.calendar.zone,
+                             at=time.fromisoformat(settings.retention_time),
+                             days=settings.retention_raw_days, batch=settings.retention_batch)
     return ReminderLoop(
-        db=db, notifier=notifier, leadership=leadership, clock=clock, owner=owner, daily=daily,
+        db=db, notifier=notifier, leadership=leadership, clock=clock, owner=owner,
+        daily=DailyJobs([retention] if daily is None else [daily, retention]),
         late_after=timedelta(seconds=settings.reminder_late_seconds),
         refresh_seconds=settings.reminder_refresh_seconds,
         leader_retry_seconds=settings.reminder_leader_retry_seconds,

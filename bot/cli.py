@@ -235,6 +235,44 @@ def _mail_send_test(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def _db_backup(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.backup import backup
+
+    print(backup(settings.database_url.get_secret_value(), Path(args.path),
+                 bin_dir=settings.pg_bin_dir))
+    return EXIT_OK
+
+
+def _db_restore(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.backup import restore
+
+    print(restore(settings.database_url.get_secret_value(), Path(args.path),
+                  bin_dir=settings.pg_bin_dir))
+    return EXIT_OK
+
+
+def _retention_run(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.cli_people import retention_run
+
+    print(_run_db(retention_run, settings, datetime.now(UTC)))
+    return EXIT_OK
+
+
+def _people_export(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.cli_people import people_export
+
+    print(_run_db(people_export, settings, args.address, datetime.now(UTC)))
+    return EXIT_OK
+
+
+def _people_erase(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.cli_people import people_erase
+
+    print(_run_db(people_erase, settings, args.address, args.agent, args.close_open,
+                  datetime.now(UTC)))
+    return EXIT_OK
+
+
 def _model_prepare(args: argparse.Namespace, settings: Settings) -> int:
     from bot.classify.commands import model_prepare
 
@@ -290,6 +328,30 @@ def parser() -> argparse.ArgumentParser:
 
     db = sub.add_parser("db", help="database schema").add_subparsers(dest="db", required=True)
     db.add_parser("upgrade", help="migrate to the newest schema").set_defaults(run=_db_upgrade)
+    bk = db.add_parser("backup", help="back the database up to a new file (online)")
+    bk.add_argument("path", help="the backup file to write (SQLite file, or pg_dump's custom "
+                    "format)")
+    bk.set_defaults(run=_db_backup)
+    rs = db.add_parser("restore", help="restore a backup into a fresh, empty database")
+    rs.add_argument("path", help="a file `db backup` wrote")
+    rs.set_defaults(run=_db_restore)
+
+    retention = sub.add_parser("retention", help="raw mail and Slack payloads past retention")
+    rsub = retention.add_subparsers(dest="retention", required=True)
+    rsub.add_parser("run", help="remove what is past RETENTION_RAW_DAYS once, now").set_defaults(
+        run=_retention_run)
+
+    people = sub.add_parser("people", help="what is stored about one person (GDPR)")
+    pesub = people.add_subparsers(dest="people", required=True)
+    pex = pesub.add_parser("export", help="everything stored about a person, as JSON")
+    pex.add_argument("address", help="an e-mail address or a Slack user id")
+    pex.set_defaults(run=_people_export)
+    per = pesub.add_parser("erase", help="erase a person's personal data (billing facts stay)")
+    per.add_argument("address", help="an e-mail address or a Slack user id")
+    per.add_argument("--agent", required=True, help="who erases (kept in the audit trail)")
+    per.add_argument("--close-open", action="store_true",
+                     help="close the person's unfinished tickets first (else they refuse)")
+    per.set_defaults(run=_people_erase)
 
     customers = sub.add_parser("customers", help="customer organisations")
     csub = customers.add_subparsers(dest="customers", required=True)

@@ -111,6 +111,11 @@ class Settings(BaseSettings):
     reminder_retry_seconds: float = Field(default=30.0, gt=0)
     instance_name: str = ""
     digest_time: str = Field(default="", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$|^$")
+    # Data protection (bot/retention.py, bot/people.py, bot/backup.py); see .env.example
+    retention_raw_days: int = Field(default=90, ge=1)
+    retention_time: str = Field(default="03:30", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+    retention_batch: int = Field(default=500, ge=1, le=10_000)
+    pg_bin_dir: Path | None = None
 
     @property
     def support_mailboxes(self) -> tuple[str, ...]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, Index, LargeBinary, Text, UniqueConstraint
+from sqlalchemy import Column, Index, LargeBinary, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from models.types import UTCDateTime
@@ -88,7 +88,7 @@ class Ticket(SQLModel, table=True):
     stated_severity: str | None = Field(default=None, max_length=1)  # the customer's own word
     model_version: str | None = Field(default=None, max_length=64)
     confirmed_by: str | None = Field(default=None, max_length=64)
-    confirmed_at: datetime | None = _instant()
+    confirmed_at: datetime | None = _instant(index=True)  # the digest reads by these dates
     status: str = Field(max_length=20, index=True)
     entitled: bool = True
     included: bool = False  # used one of the plan's included incidents
@@ -97,7 +97,7 @@ class Ticket(SQLModel, table=True):
     price_cents: int = 0
     consent: bool | None = None
     consent_at: datetime | None = _instant()
-    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False, index=True))
     accepted_at: datetime | None = _instant()
     target_hours: float | None = None
     clock: str | None = Field(default=None, max_length=20)
@@ -106,7 +106,7 @@ class Ticket(SQLModel, table=True):
     paused_at: datetime | None = _instant()  # waiting on the customer since (clock stopped)
     paused_seconds: float = 0.0  # clock time spent waiting on the customer, all pauses
     breached_at: datetime | None = _instant()
-    closed_at: datetime | None = _instant()
+    closed_at: datetime | None = _instant(index=True)  # retention counts from here
     requester: str = Field(default="", max_length=320)  # where replies go
     linked_ticket: int | None = None  # the closed ticket a follow-up came from
     assignee: str | None = Field(default=None, max_length=32)  # Slack user id ("Assign to me")
@@ -126,12 +126,19 @@ class Message(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("channel", "direction", "external_id", "digest",
                          name="uq_message_identity"),
+        # automatic answers to one address lately (the daily cap)
+        Index("ix_message_recipient_created_at", "recipient", "created_at"),
+        # what one sender opened lately (the flood and duplicate checks)
+        Index("ix_message_sender_created_at", "sender", "created_at"),
+        # the messages whose raw bytes are still kept (retention's work list)
+        Index("ix_message_raw_kept", "ticket_number", "created_at",
+              sqlite_where=text("raw IS NOT NULL"), postgresql_where=text("raw IS NOT NULL")),
     )
     id: int | None = Field(default=None, primary_key=True)
     ticket_number: int | None = Field(default=None, foreign_key="ticket.number", index=True)
     direction: str = Field(max_length=3)  # "in" or "out"
     channel: str = Field(max_length=10)
-    external_id: str = Field(max_length=998)  # Message-ID, or Slack channel:ts
+    external_id: str = Field(max_length=998, index=True)  # Message-ID, or Slack channel:ts
     digest: str = Field(default="", max_length=64)  # content hash, trace headers aside
     flags: str = Field(default="", max_length=200)  # comma-separated, e.g. message_id_reused
     thread_id: str | None = Field(default=None, max_length=998)
