@@ -28,6 +28,9 @@ from tests.conftest import child_cwd, child_env
 from tests.integration.conftest import Clock, make_settings, start_service
 from tests.integration.test_email import outage
 
+# One worker loads the model for all of these (its module fixtures), not each worker again.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("model")]
+
 ROOT = Path(__file__).resolve().parents[2]
 ENCODER = ROOT / "var" / "models" / "multilingual-e5-small"
 

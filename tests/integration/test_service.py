@@ -23,6 +23,8 @@ from bot.http import make_http_app
 from models.db import Database
 from tests.conftest import child_cwd, child_env
 
+pytestmark = pytest.mark.slow  # `intake-bot` child processes
+
 BIN = [sys.executable, "-m", "bot"]
 
 
@@ -83,6 +85,7 @@ async def test_start_refuses_an_unmigrated_database(tmp_path: Path) -> None:
     await service.stop()
 
 
+@pytest.mark.alone  # the CLI answers within 5 s, start-up included
 def test_serve_end_to_end(tmp_path: Path) -> None:
     """db upgrade, demo customers, serve, /health, SIGTERM: the README's run command's steps."""
     port, smtp = free_port(), free_port()
