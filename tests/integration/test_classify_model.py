@@ -28,8 +28,7 @@ from tests.conftest import child_cwd, child_env
 from tests.integration.conftest import Clock, make_settings, start_service
 from tests.integration.test_email import outage
 
-# One worker loads the model for all of these (its module fixtures), not each worker again.
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("model")]
+pytestmark = pytest.mark.slow  # loads the model (once per module: `make test` runs loadfile)
 
 ROOT = Path(__file__).resolve().parents[2]
 ENCODER = ROOT / "var" / "models" / "multilingual-e5-small"
