@@ -204,22 +204,23 @@ async def _sqlite_migrated(path: Path) -> None:
 
 
 @functools.cache
-def _sqlite_template() -> Path:
+def _sqlite_template(folder: Path) -> Path:
     """A migrated SQLite file, made once per worker, for tests to copy."""
-    path = Path(tempfile.mkdtemp(prefix="intake-test-template-")) / "intake.db"
+    path = folder / "migrated-template.db"
     run_aside(_sqlite_migrated(path))
     return path
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path,
+                       tmp_path_factory: pytest.TempPathFactory) -> str:
     """An empty database of each kind, as a plain DATABASE_URL; already migrated when the
     test asks for `db` too (as `db` would have made it: a fresh migration's copy)."""
     migrated = "db" in request.fixturenames
     if request.param == "sqlite":
         path = tmp_path / "intake.db"
         if migrated:
-            shutil.copyfile(_sqlite_template(), path)
+            shutil.copyfile(_sqlite_template(tmp_path_factory.getbasetemp()), path)
         return f"sqlite:///{path}"
     url = postgres_url()
     if migrated:
