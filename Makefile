@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test install model lint bench clean
+.PHONY: run test test-fast install model lint bench clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,8 +33,24 @@ lint: install
 	$(BIN)/mypy
 
 # The whole suite; set TEST_POSTGRES_URL to run the store tests on PostgreSQL too (CI does).
-test: lint model
-	$(BIN)/pytest
+# ruff, then mypy beside the tests run in parallel on WORKERS processes (each with its own
+# databases and ports), then the tests marked `alone` (wall-clock limits, killed servers) by
+# themselves. The two pytest summaries together are the whole suite. loadfile: a module's tests
+# share a worker, so module fixtures (the model, its evaluation) are built once.
+WORKERS ?= 4
+PYTEST := $(BIN)/python -m pytest
+test: install model
+	$(BIN)/ruff check .
+	$(BIN)/mypy & mypy=$$!; \
+	  $(PYTEST) -n $(WORKERS) --dist loadfile -m "not alone"; tests=$$?; \
+	  wait $$mypy; lint=$$?; \
+	  test $$tests -eq 0 && test $$lint -eq 0
+	$(PYTEST) -m alone
+
+# The inner loop (under a minute): unit tests and the integration tests on SQLite, without the
+# model, the subprocess tests and the ones that run alone.
+test-fast: install
+	$(PYTEST) -n $(WORKERS) -m "not postgres and not alone and not slow" tests
 
 bench: install
 	$(BIN)/python bench/policy.py

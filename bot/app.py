@@ -57,6 +57,7 @@ from bot.scheduler import ReminderLoop
 from bot.service import keep_plan_terms
 from bot.sla.engine import Engine
 from bot.workers import MailWorker
+from models import slack as slack_calls
 from models.customers import held_plans
 from models.db import Database
 from models.leader import AdvisoryLock, Leadership, SoleInstance
@@ -95,6 +96,7 @@ class Service:
     click_worker: MailWorker | None = None
     slack_deliverer: SlackDeliverer | None = None
     _slack_delivery: asyncio.Task[None] | None = None
+    _unhook_calls: Callable[[], None] | None = None
     socket: SocketMode | None = None
     reminders: ReminderLoop | None = None
 
@@ -225,6 +227,12 @@ class Service:
                                                  mail=self.intake.config))
         self.slack_worker = MailWorker(intake, clock=self.clock, channel="slack", concurrency=16,
                                        on_processed=self.slack_deliverer.wake.set)
+        loop, wake = asyncio.get_running_loop(), self.slack_deliverer.wake
+
+        def queued() -> None:  # a call queued by an event, a click, a reminder: deliver now
+            loop.call_soon_threadsafe(wake.set)
+
+        self._unhook_calls = slack_calls.on_queued(queued)
         await self.slack_worker.start()
         self._slack_delivery = asyncio.create_task(self.slack_deliverer.run())
         if http_events(settings) or socket_mode(settings):
@@ -288,6 +296,8 @@ class Service:
             await self.slack_worker.stop()
         if self.slack_deliverer is not None and self._slack_delivery is not None:
             await self.slack_deliverer.stop(self._slack_delivery)
+        if self._unhook_calls is not None:
+            self._unhook_calls()
         if isinstance(self.intake.classifier, LazyClassifier):
             self.intake.classifier.close()
         await self.db.dispose()

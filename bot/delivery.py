@@ -50,11 +50,13 @@ class DeliveryLoop:
     async def run(self) -> None:
         """Deliver until stopped: at once when woken, else every second for retries."""
         while not self._stopping:
+            # Cleared before the round: a wake-up during it (new work, or stop) starts the next
+            # round at once instead of being lost until the one-second timer.
+            self.wake.clear()
             try:
                 await self.run_once()
             except Exception:  # a database hiccup must not end delivery for good
                 log.exception("event=%s", self.loop_error_event)
-            self.wake.clear()
             # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
             # races with the event being set, and the loop would then never stop.
             with contextlib.suppress(TimeoutError):

@@ -28,6 +28,8 @@ from tests.conftest import child_cwd, child_env
 from tests.integration.conftest import Clock, make_settings, start_service
 from tests.integration.test_email import outage
 
+pytestmark = pytest.mark.slow  # loads the model (once per module: `make test` runs loadfile)
+
 ROOT = Path(__file__).resolve().parents[2]
 ENCODER = ROOT / "var" / "models" / "multilingual-e5-small"
 

@@ -19,6 +19,8 @@ from models.tables import Customer
 from tests.integration.conftest import Clock, make_settings
 from tests.integration.test_service import cli
 
+pytestmark = pytest.mark.slow  # `intake-bot` child processes
+
 DEMO = (Path(bot.__file__).parent / "demo_customers.csv").read_text(encoding="utf-8")
 
 

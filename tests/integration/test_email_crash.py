@@ -15,12 +15,17 @@ import urllib.request
 from collections import Counter
 from pathlib import Path
 
+import pytest
 from sqlmodel import select
 
 from models.db import Database
 from models.tables import Message, Ticket
 from tests.conftest import child_cwd, child_env
 from tests.integration.test_service import free_port
+
+# SIGKILLs its server mid-stream and restarts it on the same ports: alone, so no other test
+# takes the ports meanwhile and the 60-mail kill point is not a neighbour's CPU race.
+pytestmark = [pytest.mark.alone, pytest.mark.slow]
 
 CLIENTS, PER_CLIENT = 4, 50
 

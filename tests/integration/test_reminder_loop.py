@@ -30,6 +30,8 @@ from tests.integration.reminder_kit import (
 
 ON_TIME = timedelta(seconds=1)  # the aim: within a second of its time
 
+pytestmark = pytest.mark.slow  # waits out reminder windows of seconds
+
 
 @pytest.fixture
 async def service(db: Database, database_url: str, tmp_path: Path) -> AsyncIterator[Service]:
@@ -55,6 +57,7 @@ async def all_done(service: Service, number: int | None) -> bool:
     return not any(is_pending(r) for r in await reminders_of(service, number))
 
 
+@pytest.mark.alone  # a second of punctuality, measured on the wall clock
 async def test_each_reminder_fires_once_within_a_second_of_its_time(
     service: Service, tmp_path: Path
 ) -> None:
@@ -115,6 +118,7 @@ async def test_an_agents_answer_cancels_the_rest(service: Service, tmp_path: Pat
     assert {r.reason for r in rows if r.sent_at is None} == {"answered"}
 
 
+@pytest.mark.alone  # a second of punctuality, measured on the wall clock
 async def test_a_severity_change_reschedules_the_running_loop(service: Service) -> None:
     opened = utc_now()
     ticket = await open_ticket_now(service.db, service.engine, opened, severity=Severity.C)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import json
+import os
+import random
 import signal
 import socket
 import subprocess
@@ -23,6 +26,8 @@ from bot.http import make_http_app
 from models.db import Database
 from tests.conftest import child_cwd, child_env
 
+pytestmark = pytest.mark.slow  # `intake-bot` child processes
+
 BIN = [sys.executable, "-m", "bot"]
 
 
@@ -31,8 +36,35 @@ def cli(env: dict[str, str], *args: str, stdin: str = "") -> subprocess.Complete
                           capture_output=True, text=True, timeout=60, check=False)
 
 
+# Ports for child processes, which bind them a moment after they are chosen: below the kernel's
+# ephemeral range, so that no port-0 server and no outgoing connection of a parallel test takes
+# one meanwhile (or while a killed server restarts on it); a block of 500 per xdist worker,
+# each port handed out once per run, from a random start.
+PORT_BLOCK = 500
+_next_port = itertools.count(random.randrange(PORT_BLOCK))
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
+    """A free TCP port on 127.0.0.1 for a child process to listen on."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+    base = 20000 + (int(worker) if worker.isdigit() else 0) * PORT_BLOCK
+    if base + PORT_BLOCK <= _ephemeral_low():
+        for _ in range(PORT_BLOCK):
+            port = base + next(_next_port) % PORT_BLOCK
+            with socket.socket() as sock:
+                try:
+                    sock.bind(("127.0.0.1", port))
+                except OSError:
+                    continue  # someone else's: try the next
+                return port
+    with socket.socket() as sock:  # no room below the ephemeral range: any port
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 
@@ -83,6 +115,7 @@ async def test_start_refuses_an_unmigrated_database(tmp_path: Path) -> None:
     await service.stop()
 
 
+@pytest.mark.alone  # the CLI answers within 5 s, start-up included
 def test_serve_end_to_end(tmp_path: Path) -> None:
     """db upgrade, demo customers, serve, /health, SIGTERM: the README's run command's steps."""
     port, smtp = free_port(), free_port()

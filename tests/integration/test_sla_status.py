@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from bot import deadlines
 from bot.config import DEFAULT_POLICY_FILE
 from bot.domain import Severity
@@ -12,6 +14,8 @@ from bot.sla.engine import Engine
 from models.db import Database
 from tests.integration.reminder_kit import load_demo_customers, open_ticket_now
 from tests.integration.test_service import cli
+
+pytestmark = pytest.mark.slow  # `intake-bot` child processes
 
 
 async def test_status_lists_unanswered_tickets_by_time_left(

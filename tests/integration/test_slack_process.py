@@ -11,6 +11,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import pytest
 from sqlmodel import select
 
 from models.db import Database
@@ -18,6 +19,8 @@ from models.tables import Message
 from tests.conftest import child_cwd, child_env
 from tests.fakes.slack_events import SECRET, SlackSender
 from tests.integration.test_service import BIN, cli, free_port
+
+pytestmark = pytest.mark.slow  # the service as a child process
 
 
 def serve(env: dict[str, str]) -> subprocess.Popen[str]:

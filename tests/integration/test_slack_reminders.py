@@ -21,6 +21,8 @@ from tests.fakes.slack_events import SECRET, SlackSender
 from tests.integration.conftest import AGENT, make_settings
 from tests.integration.reminder_kit import is_pending, load_demo_customers, poll, seconds_policy
 
+pytestmark = pytest.mark.slow  # waits out reminder windows of seconds
+
 STADTWERKE = {"channel": "C0SWDEMO", "team": "T0SWDEMO"}  # D-1004, dehosted professional
 TS = "1763900000.000100"
 

@@ -10,11 +10,15 @@ import signal
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from bot.cli_slack import DEMO_TRIAGE_CHANNEL
 from models.db import Database
 from tests.conftest import child_cwd, child_env
 from tests.integration.test_service import BIN, cli, free_port
 from tests.integration.test_slack_process import wait_healthy
+
+pytestmark = pytest.mark.slow  # the service as a child process
 
 
 async def test_send_test_against_serve_demo_prints_the_ticket_and_the_posts(

@@ -293,6 +293,7 @@ async def test_two_workers_process_each_mail_exactly_once(postgres_db: Database,
     assert {m.disposition for m in inbound} == {"ticket"}
 
 
+@pytest.mark.slow  # `intake-bot work` as a child process
 def test_work_command_needs_postgresql(tmp_path: Path) -> None:
     env = child_env({"DATABASE_URL": f"sqlite:///{tmp_path}/x.db", "CLASSIFIER": "keywords"})
     done = subprocess.run([sys.executable, "-m", "bot", "work"], env=env, cwd=child_cwd(),

@@ -15,6 +15,8 @@ from bot.classify.corpus import load, load_eval2
 from bot.classify.pieces import Pieces, ensure_spm
 from bot.classify.prepare import TOKENIZER_CONFIG, package_files
 
+pytestmark = pytest.mark.slow  # loads the encoder's tokenizer with transformers
+
 MAIL = Path(__file__).resolve().parents[1] / "mail"
 EDGES = ["", " ", "  Hallo   Welt\t\n  zwei  ", "Ende mit Leerzeichen ", "Zeile\n",
          "a\u00a0 b", "Ünïcödé ｆｕｌｌｗｉｄｔｈ ① ﬁ", "emoji 😀 中文 العربية",
