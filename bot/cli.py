@@ -421,7 +421,7 @@ def parser() -> argparse.ArgumentParser:
     tr.set_defaults(run=_classify_train)
     ev = clsub.add_parser("eval", help="accuracy, macro-F1 and confusion matrices")
     ev.add_argument("file", nargs="?",
-                    help="labelled JSONL (default: both fixed evaluation sets)")
+                    help="labelled JSONL (default: the fixed evaluation sets eval1, eval2, eval3)")
     ev.add_argument("--confirmed", action="store_true",
                     help="how often agents agreed with the model, per task, from the database")
     ev.add_argument("--days", type=int, default=30, help="with --confirmed: the last N days")

@@ -16,6 +16,9 @@ DATA = Path(__file__).resolve().parents[2] / "data"
 # The second evaluation set: other voices, written before the model saw the new training text.
 # Its files sit one level deeper (eval2/<language>/<department>.txt), so `load()` never reads it.
 EVAL2 = DATA / "eval2"
+# The third (issue 25), written by someone who saw neither the training text nor eval2; laid out
+# like eval2 (eval3/<language>/<department>.txt) and, like it, never trained on.
+EVAL3 = DATA / "eval3"
 PRODUCTS = {"dh": "dehosted", "m365": "m365"}
 LINE = re.compile(r"^([TE]) ([ABC]) (\S+) \|(.*?)\| (.*)$")
 
@@ -74,18 +77,30 @@ def load(root: Path = DATA) -> list[Example]:
     return examples
 
 
-def load_eval2(root: Path = EVAL2) -> list[Example]:
-    """The second evaluation set; every line must be marked E (never training)."""
-    examples = [replace(e, id=f"eval2/{e.id}") for e in load(root)]
+def _load_evaluation_only(root: Path, name: str) -> list[Example]:
+    """An evaluation-only set under `root`; every line must be marked E (never training)."""
+    examples = [replace(e, id=f"{name}/{e.id}") for e in load(root)]
     wrong = [e.id for e in examples if e.split != "E"]
     if wrong:
         raise CorpusError(f"{root}: evaluation-only files hold training lines: {wrong[:3]}")
     return examples
 
 
+def load_eval2(root: Path = EVAL2) -> list[Example]:
+    """The second evaluation set; every line must be marked E (never training)."""
+    return _load_evaluation_only(root, "eval2")
+
+
+def load_eval3(root: Path = EVAL3) -> list[Example]:
+    """The third evaluation set, written blind to the others; every line must be marked E."""
+    return _load_evaluation_only(root, "eval3")
+
+
 def evaluation_sets() -> dict[str, list[Example]]:
-    """The fixed evaluation sets: the corpus's E split and the second set in other voices."""
-    return {"eval1": [e for e in load() if e.split == "E"], "eval2": load_eval2()}
+    """The fixed evaluation sets: the corpus's E split, the second set in other voices, and the
+    third written by someone who saw neither."""
+    return {"eval1": [e for e in load() if e.split == "E"], "eval2": load_eval2(),
+            "eval3": load_eval3()}
 
 
 def fingerprint(examples: Iterable[Example]) -> str:

@@ -100,18 +100,23 @@ def test_translations_share_a_group_and_a_side() -> None:
     assert splits[en[0].id] == splits[de[0].id]
 
 
-def test_training_never_reads_the_second_evaluation_set(corpus: list) -> None:  # type: ignore[type-arg]
+@pytest.mark.parametrize("name", ["eval2", "eval3"])
+def test_training_never_reads_the_later_evaluation_sets(corpus: list, name: str) -> None:  # type: ignore[type-arg]
+    from bot.classify import corpus as module
     from bot.classify.commands import training_set
-    from bot.classify.corpus import fingerprint, load_eval2
+    from bot.classify.corpus import fingerprint
 
-    second = load_eval2()
-    assert len(second) >= 100
-    assert {e.split for e in second} == {"E"}
-    texts = {e.text for e in second}
+    held_out = getattr(module, f"load_{name}")()
+    assert len(held_out) >= 100
+    assert {e.split for e in held_out} == {"E"}
+    assert {e.id.split("/")[0] for e in held_out} == {name}
+    texts = {e.text for e in held_out}
     assert [e.id for e in corpus if e.text in texts] == []  # neither file nor copy in data/*/
     assert [e.id for e in training_set() if e.text in texts] == []
     assert Head.load().data_fingerprint != fingerprint(
-        [e for e in corpus if e.split == "T"] + second)
+        [e for e in corpus if e.split == "T"] + held_out)
+    # the shipped head's fingerprint is the training split alone, so no eval text was in it
+    assert Head.load().data_fingerprint == fingerprint(training_set())
 
 
 def test_the_second_set_covers_every_label(corpus: list) -> None:  # type: ignore[type-arg]
@@ -124,12 +129,28 @@ def test_the_second_set_covers_every_label(corpus: list) -> None:  # type: ignor
         assert min(Counter(e.severity for e in part).values()) >= 8
 
 
-def test_train_refuses_evaluation_examples() -> None:
-    from bot.classify.corpus import load_eval2
+def test_the_third_set_has_its_size_and_every_label() -> None:
+    from bot.classify.corpus import evaluation_sets, load_eval3
+
+    third = load_eval3()
+    assert {e.split for e in third} == {"E"}
+    for language in Language:
+        part = [e for e in third if e.language == language]
+        assert len(part) == 120, language
+        assert Counter(e.department for e in part) == {d: 30 for d in Department}
+        assert {e.severity for e in part} == set(Severity)
+        assert {e.product for e in part} == {"dehosted", "m365"}
+    assert len({e.text.lower() for e in third}) == len(third)
+    assert [e.id for e in evaluation_sets()["eval3"]] == [e.id for e in third]
+
+
+@pytest.mark.parametrize("name", ["eval2", "eval3"])
+def test_train_refuses_evaluation_examples(name: str) -> None:
+    from bot.classify import corpus as module
     from bot.classify.train import train
 
     with pytest.raises(ValueError, match="never be used for training"):
-        train(None, load_eval2()[:2], encoder_id="x")  # type: ignore[arg-type]
+        train(None, getattr(module, f"load_{name}")()[:2], encoder_id="x")  # type: ignore[arg-type]
 
 
 def test_precision_of_a_and_calibration_error() -> None:

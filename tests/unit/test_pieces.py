@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from transformers import AutoTokenizer
 
-from bot.classify.corpus import load, load_eval2
+from bot.classify.corpus import load, load_eval2, load_eval3
 from bot.classify.pieces import Pieces, ensure_spm
 from bot.classify.prepare import TOKENIZER_CONFIG, package_files
 
@@ -43,7 +43,7 @@ def reference(model_dir: Path) -> Any:
 
 def texts() -> list[str]:
     """What the classifier sees: every corpus message, every test mail, some edge cases."""
-    corpus = [e.text for e in [*load(), *load_eval2()]]
+    corpus = [e.text for e in [*load(), *load_eval2(), *load_eval3()]]
     mails = [p.read_text(encoding="utf-8", errors="replace") for p in sorted(MAIL.glob("*.eml"))]
     return [f"query: {text}" for text in [*corpus, *mails, *EDGES]]
 
