@@ -241,7 +241,7 @@ class MailIntake:
         replay, however late and whatever unsigned header came on top: it joins the ticket of
         the first showing (changing nothing), or is stored as a duplicate. Never evidence."""
         assert row.id is not None
-        keys = evidence_keys(signature=u.trust.signature, sender=u.mail.sender,
+        keys = evidence_keys(signatures=u.trust.signatures, sender=u.mail.sender,
                              message_id=u.mail.message_id)
         first = await first_showing(session, keys=keys, message_id=row.id,
                                     remember=u.trust.verified, now=now)

@@ -12,9 +12,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from models.tables import Message, SeenSignature
 
 
-def evidence_keys(*, signature: str, sender: str, message_id: str) -> list[str]:
-    """The keys a verified mail's evidence is remembered by: its b=, and its sender's id."""
-    keys = [f"b={signature}"] if signature else []
+def evidence_keys(*, signatures: tuple[str, ...], sender: str, message_id: str) -> list[str]:
+    """The keys a verified mail's evidence is remembered by: what each of its valid signatures
+    signed, and its sender's Message-ID."""
+    keys = [f"signed={key}" for key in signatures]
     keys.append(f"id:{sender.lower()}:{message_id}")
     return [hashlib.sha256(k.encode("utf-8", "surrogateescape")).hexdigest() for k in keys]
 

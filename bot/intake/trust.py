@@ -4,11 +4,11 @@ Authentication-Results (RFC 8601). A match by address alone proves nothing: From
 
 from __future__ import annotations
 
-import base64
+import hashlib
 import logging
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from email.parser import BytesHeaderParser
 from email.policy import compat32
 from email.utils import getaddresses
@@ -38,7 +38,8 @@ class Trust:
     # lower-case names of the header fields present with an instance the signature does not
     # cover (empty when an upstream's result or trust-all vouches for the whole header)
     unsigned: frozenset[str] = frozenset()
-    signature: str = ""  # the b= of the signature that proved it: seen again, it is a replay
+    # what each valid, aligned signature signed (signature_key): seen again, it is a replay
+    signatures: tuple[str, ...] = ()
 
     def signs(self, name: str) -> bool:
         """Whether the field `name` is proven: the sender is, and no instance is unsigned."""
@@ -79,6 +80,23 @@ def signed_instances(headers: list[tuple[bytes, bytes]], names: list[bytes]) -> 
                 break
         below[name] = index
     return taken
+
+
+def signature_key(checker: dkim.DKIM) -> str:
+    """What a verified signature signed, independent of how its b= is spelled.
+
+    The same signature has many spellings that verify: base64's spare bits, and (dkimpy does
+    not check it) leading zero bytes or s + n in place of s. The tags other than b= and the
+    header instances it covers are themselves signed, so they cannot change without breaking
+    it; folding white space makes relaxed canonicalization's variants one key."""
+    tags = b";".join(name + b"=" + re.sub(rb"\s+", b"", value)
+                     for name, value in sorted(checker.signature_fields.items())
+                     if name != b"b")
+    headers: list[tuple[bytes, bytes]] = list(checker.headers)
+    taken = signed_instances(headers, list(checker.include_headers))
+    signed = b"\n".join(name.lower().strip() + b":" + b" ".join(value.split())
+                        for index, (name, value) in enumerate(headers) if index in taken)
+    return "dkim:" + hashlib.sha256(tags + b"\n" + signed).hexdigest()
 
 
 def _body_length_gap(checker: dkim.DKIM) -> tuple[int, int] | None:
@@ -241,11 +259,24 @@ class SenderVerifier:
             return f"dkim d={signer}: signed mail not addressed to us (replayed?)"
         unsigned = frozenset(name.decode("ascii", "replace").lower()
                              for index, (name, _) in enumerate(headers) if index not in taken)
-        # the signature as the bytes it decodes to: base64 leaves spare bits in its last
-        # character, so one signature has several spellings that all verify
-        decoded = base64.b64decode(re.sub(rb"\s+", b"", checker.signature_fields[b"b"]))
         return Trust(True, "dkim", f"dkim=pass d={signer}", unsigned=unsigned,
-                     signature=base64.b64encode(decoded).decode("ascii"))
+                     signatures=(signature_key(checker),))
+
+    def _other_keys(self, raw: bytes, sender_domain: str, signers: list[str],
+                    indexes: list[int], proving: int) -> tuple[str, ...]:
+        """The keys of the mail's other valid, aligned signatures: a mail signed twice (RSA
+        and Ed25519, RFC 8463) replayed with only its second signature is still a replay."""
+        keys = []
+        for index in indexes:
+            if index == proving or not aligned(signers[index], sender_domain):
+                continue
+            checker = dkim.DKIM(raw, minkey=1024, timeout=int(self.dns_timeout) or 1)
+            try:
+                if checker.verify(idx=index, dnsfunc=self._txt):
+                    keys.append(signature_key(checker))
+            except Exception:  # a broken second signature adds no key
+                continue
+        return tuple(keys)
 
     def _dkim(self, raw: bytes, fields: list[tuple[str, str]], sender_domain: str) -> Trust:
         signatures = [_signer(v) for n, v in fields if n.lower() == "dkim-signature"]
@@ -271,7 +302,9 @@ class SenderVerifier:
             else:
                 proven = self._proven(checker, signer)
                 if isinstance(proven, Trust):
-                    return proven
+                    others = self._other_keys(raw, sender_domain, signatures,
+                                              order[:MAX_SIGNATURES], index)
+                    return replace(proven, signatures=proven.signatures + others)
                 reasons.append(proven)
         reason = "; ".join(reasons) or "no DKIM signature checked"
         log.info("event=dkim_fail domain=%s reasons=%r", sender_domain, reason)

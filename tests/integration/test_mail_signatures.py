@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import base64
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from dkim.crypto import parse_pem_private_key
 
+import bot
 from bot.app import DEMO_DKIM_KEYS
 from bot.sample_mail import sign_demo
 from models.db import Database
@@ -176,6 +178,59 @@ async def test_a_replay_with_b_spelled_otherwise_is_still_a_replay(running: Runn
     running.clock.now += timedelta(hours=1)
     replay = respelled(original).replace(b"<w-sig-1@kanzlei-weber.de>", b"<new@evil.example>")
     await running.send(replay, sender="x@evil.example")
+    await running.settle()
+    assert len(await running.tickets()) == 1
+    assert await used_incidents(running) == 1
+
+
+def with_b(signed: bytes, change: Callable[[bytes], bytes]) -> bytes:
+    """The mail with its first signature's b= bytes changed by `change`, base64 again."""
+    value = re.search(rb"\bb=([A-Za-z0-9+/=\s]+?)\r\n(?=\S)", signed)
+    assert value is not None
+    decoded = base64.b64decode(re.sub(rb"\s+", b"", value.group(1)))
+    return signed.replace(value.group(1), base64.b64encode(change(decoded)), 1)
+
+
+def demo_modulus() -> int:
+    """n of the demo key that signs the test mails."""
+    pem = (Path(bot.__file__).parent / "demo" / "dkim-demo.key").read_bytes()
+    return int(parse_pem_private_key(pem)["modulus"])
+
+
+def plus_n(signature: bytes) -> bytes:
+    """s + n: the same RSA value, other bytes (dkimpy checks neither s < n nor the length)."""
+    value = int.from_bytes(signature, "big") + demo_modulus()
+    return value.to_bytes((value.bit_length() + 7) // 8, "big")
+
+
+@pytest.mark.parametrize("change", [lambda b: b"\x00" + b, plus_n],
+                         ids=["a zero byte before s", "s plus n"])
+async def test_a_replay_with_other_signature_bytes_is_still_a_replay(
+        running: Running, change: Callable[[bytes], bytes]) -> None:
+    """Found by the attacker's review: other bytes for the same RSA value verify too."""
+    original = sign_demo(mail(), headers=[b"from", b"to", b"subject", b"date"])
+    await running.send(original, sender=WEBER)
+    await running.settle()
+    running.clock.now += timedelta(hours=1)
+    replay = with_b(original, change).replace(b"<w-sig-1@kanzlei-weber.de>",
+                                              b"<new@evil.example>")
+    await running.send(replay, sender="x@evil.example")
+    await running.settle()
+    assert len(await running.tickets()) == 1
+    assert await used_incidents(running) == 1
+
+
+async def test_a_mail_signed_twice_replayed_with_its_second_signature_is_a_replay(
+        running: Running) -> None:
+    """Found by the attacker's review: every valid signature of the first mail is seen, not
+    only the one that proved it (dual signing, RFC 8463, puts two on every mail)."""
+    inner = sign_demo(mail(), headers=[b"from", b"to", b"subject", b"date"])
+    both = sign_demo(inner, headers=[b"from", b"to", b"subject"])
+    await running.send(both, sender=WEBER)
+    await running.settle()
+    running.clock.now += timedelta(hours=1)
+    await running.send(inner.replace(b"<w-sig-1@kanzlei-weber.de>", b"<new@evil.example>"),
+                       sender="x@evil.example")
     await running.settle()
     assert len(await running.tickets()) == 1
     assert await used_incidents(running) == 1
