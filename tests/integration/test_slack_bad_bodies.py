@@ -22,7 +22,13 @@ ACTION_NUMBER = "payload=" + quote(json.dumps({"type": "block_actions", "actions
 USER_STRING = "payload=" + quote(json.dumps({
     "type": "block_actions", "user": "U0ANNA", "trigger_id": "1.2.3",
     "actions": [{"action_id": 7, "value": None}]}))
-BODIES = [("[1,2]", "application/json"), ("null", "application/json"),
+TS_LIST = json.dumps({
+    "type": "event_callback", "event_id": "Ev0TSLIST", "team_id": "T0CUSTOMER",
+    "event": {"type": "message", "channel": "C0LOGNORD", "user": "U0ANNA", "text": "hallo",
+              "ts": [1]}})
+DEEP = "[" * 100_000 + "]" * 100_000  # JSON nested deeper than the parser's recursion
+BODIES = [("[1,2]", "application/json"), (TS_LIST, "application/json"),
+          (DEEP, "application/json"), ("null", "application/json"),
           ("payload=null", FORM), (CHANNEL_NUMBER, "application/json"),
           (ACTIONS_NUMBER, FORM), (ACTION_NUMBER, FORM), (USER_STRING, FORM)]
 
@@ -48,3 +54,12 @@ async def test_a_signed_malformed_body_gets_400(
     assert answer.status == 400
     assert [r for r in caplog.records if r.exc_info] == []
     assert await slack.rows() == []
+
+
+async def test_a_timestamp_of_400_digits_gets_401(
+        slack: Slack, caplog: pytest.LogCaptureFixture) -> None:
+    """Found by the attacker's review: int() of it overflowed the age check (500)."""
+    with caplog.at_level(logging.INFO):
+        answer = await slack.sender.post("{}", timestamp=int("9" * 400), secret="wrong")
+    assert answer.status == 401
+    assert [r for r in caplog.records if r.exc_info] == []

@@ -49,3 +49,8 @@ def test_a_click_of_another_shape_is_named(changes: dict[str, Any], problem: str
 
 def test_an_event_callback_without_an_event_object_is_named() -> None:
     assert shape_problem({"type": "event_callback", "event": "hi"}) == "event is not an object"
+
+
+def test_an_event_whose_ts_is_no_string_is_named() -> None:
+    body = {"type": "event_callback", "event": {"type": "message", "ts": [1]}}
+    assert shape_problem(body) == "event.ts is not a string"

@@ -257,7 +257,8 @@ class SlackEndpoint:
                 raise ValueError(problem)
             bolt_request = AsyncBoltRequest(body=text, query=request.query_string,
                                             headers=dict(request.headers))
-        except (ValueError, TypeError, AttributeError, KeyError, IndexError) as exc:
+        except (ValueError, TypeError, AttributeError, KeyError, IndexError,
+                RecursionError) as exc:
             # bolt reads fields while building the request (a channel that is a number...)
             log.warning("event=slack_request_refused status=400 reason=malformed body: %s",
                         str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__)
@@ -268,7 +269,8 @@ class SlackEndpoint:
 def valid_signature(secret: str, raw: bytes, timestamp: str, signature: str,
                     now: float) -> bool:
     """Slack's v0 signature over raw bytes (even non-UTF-8 ones), at most five minutes old."""
-    if not timestamp.isdigit() or abs(now - int(timestamp)) > 5 * 60:
+    # at most 12 digits: int() of a 400-digit timestamp overflows float arithmetic below
+    if not timestamp.isdigit() or len(timestamp) > 12 or abs(now - int(timestamp)) > 5 * 60:
         return False
     base = b"v0:" + timestamp.encode() + b":" + raw
     expected = "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()

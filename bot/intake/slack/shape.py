@@ -13,6 +13,9 @@ from typing import Any
 WITH_ACTIONS = frozenset({"block_actions", "interactive_message", "attachment_actions"})
 # the objects bolt and our listeners read ids from, when present
 OBJECTS = ("user", "channel", "team", "container", "view", "message", "enterprise")
+# an event's fields that we store and read as text
+EVENT_STRINGS = ("type", "subtype", "channel", "user", "text", "ts", "thread_ts", "team",
+                 "bot_id", "channel_type", "event_ts")
 
 
 def shape_problem(body: dict[str, Any]) -> str | None:
@@ -34,6 +37,11 @@ def shape_problem(body: dict[str, Any]) -> str | None:
                 return "an action is not an object"
             if not isinstance(action.get("action_id", action.get("name", "")), str):
                 return "an action's id is not a string"
-    if kind == "event_callback" and not isinstance(body.get("event"), dict):
-        return "event is not an object"
+    if kind == "event_callback":
+        event = body.get("event")
+        if not isinstance(event, dict):
+            return "event is not an object"
+        for name in EVENT_STRINGS:
+            if name in event and event[name] is not None and not isinstance(event[name], str):
+                return f"event.{name} is not a string"
     return None
