@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TextIO
 
@@ -136,6 +136,13 @@ class Evaluation:
     reports: dict[str, SliceReport]
     text: str
     threshold: Threshold
+    # per set: (confidence, severity right) of each message, for a threshold over some sets
+    pooled: dict[str, list[tuple[float, bool]]] = field(default_factory=dict)
+
+    def threshold_over(self, names: Iterable[str]) -> Threshold:
+        """The 95 % threshold over the sets `names` only."""
+        pooled = [p for name in names for p in self.pooled[name]]
+        return choose_threshold([c for c, _ in pooled], [ok for _, ok in pooled], target=0.95)
 
 
 def _encoder(settings: Settings) -> Embedder:
@@ -157,7 +164,7 @@ def evaluate(settings: Settings, sets: dict[str, list[Example]], *, head: Head |
     cache = cache or EmbeddingCache()
     threshold = settings.classifier_threshold
     reports: dict[str, SliceReport] = {}
-    pooled: list[tuple[float, bool]] = []
+    per_set: dict[str, list[tuple[float, bool]]] = {}
     text = [f"model {head.version}, threshold {threshold}"]
     for name, examples in sets.items():
         texts = [e.text for e in examples]
@@ -172,21 +179,21 @@ def evaluate(settings: Settings, sets: dict[str, list[Example]], *, head: Head |
                 reports[f"{name}/{language.value}"] = _slice(
                     [examples[i] for i in idx], [final[i] for i in idx],
                     [raw[i] for i in idx], probs[idx].max(axis=1).tolist())
-        for e, t in zip(examples, final, strict=True):
-            pooled.append((min(t.confidence["department"], t.confidence["severity"]),
-                           t.severity == e.severity))
+        per_set[name] = [(min(t.confidence["department"], t.confidence["severity"]),
+                          t.severity == e.severity)
+                         for e, t in zip(examples, final, strict=True)]
         truth = [str(e.severity) for e in examples]
         text.append(confusion_text(f"{name} severity",
                                    score(truth, [str(t.severity) for t in final], "ABC")))
         text.append(confusion_text(f"{name} department", score(
             [str(e.department) for e in examples], [str(t.department) for t in final],
             list(Department))))
-    confidence, correct = [c for c, _ in pooled], [ok for _, ok in pooled]
-    chosen = choose_threshold(confidence, correct, target=0.95)
+    pooled = [p for name in sets for p in per_set[name]]
+    chosen = choose_threshold([c for c, _ in pooled], [ok for _, ok in pooled], target=0.95)
     text.insert(1, slice_table(reports))
     text.insert(2, f"threshold for 95 % right among unflagged (all sets): {chosen.threshold:.3f},"
                    f" flags {chosen.flagged:.0%} (right {chosen.accuracy_kept:.3f})\n")
-    return Evaluation(reports=reports, text="\n".join(text), threshold=chosen)
+    return Evaluation(reports=reports, text="\n".join(text), threshold=chosen, pooled=per_set)
 
 
 def _slice(examples: list[Example], final: list[Triage], raw: list[str],

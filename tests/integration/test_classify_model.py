@@ -91,8 +91,9 @@ def test_both_evaluation_sets_meet_the_targets(evaluation: Evaluation, part: str
 
 def test_the_shipped_threshold_is_the_one_the_evaluation_supports(
         evaluation: Evaluation) -> None:
-    # the default setting is the 95 %-threshold `classify eval` prints, rounded up to 0.01
-    chosen = evaluation.threshold
+    # the default setting is the 95 %-threshold of the two sets it was chosen on, rounded up to
+    # 0.01; eval3 (issue 25, written later and blind) is reported, not yet used to choose it
+    chosen = evaluation.threshold_over(["eval1", "eval2"])
     assert Settings(_env_file=None).classifier_threshold == math.ceil(chosen.threshold * 100) / 100
     assert chosen.accuracy_kept >= 0.95
     assert chosen.flagged <= 0.25
