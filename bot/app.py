@@ -19,19 +19,19 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import __version__
-from bot.alerts import AlertConfig
+from bot.cases.customers_csv import plans_not_in_policy
+from bot.cases.floods import FloodLimits
+from bot.cases.service import keep_plan_terms
 from bot.classify import Classifier
 from bot.classify.keywords import KeywordClassifier
 from bot.classify.lazy import BackgroundLanguageDetector, LazyClassifier
 from bot.config import ConfigError, Settings, load_policy
-from bot.customers_csv import plans_not_in_policy
-from bot.digest_job import DailyDigest
 from bot.domain import Language
-from bot.floods import FloodLimits
 from bot.http import http_runner
-from bot.inbound import MailConfig, MailIntake
-from bot.intake.email import SupportHandler, start_smtp
-from bot.intake.outbound import Deliverer, MaildirOutbox, SmtpRelay, Transport
+from bot.intake.mail.email import SupportHandler, start_smtp
+from bot.intake.mail.inbound import MailConfig, MailIntake
+from bot.intake.mail.outbound import Deliverer, MaildirOutbox, SmtpRelay, Transport
+from bot.intake.mail.trust import SenderVerifier, dns_lookup, load_key_table
 from bot.intake.slack.app import SlackEndpoint, not_configured
 from bot.intake.slack.callback_actions import CallbackActions
 from bot.intake.slack.clicks import CLICKS, ClickIntake
@@ -50,13 +50,13 @@ from bot.intake.slack.socket_mode import SocketMode
 from bot.intake.slack.triage import TriagePoster
 from bot.intake.slack.triage_actions import TriageActions
 from bot.intake.slack.triage_thread import TriageThread
-from bot.intake.trust import SenderVerifier, dns_lookup, load_key_table
-from bot.notify import MailSide, Notifier, Router, SlackFile
-from bot.retention import DailyJobs, RetentionJob
-from bot.scheduler import ReminderLoop
-from bot.service import keep_plan_terms
+from bot.jobs.alerts import AlertConfig
+from bot.jobs.digest import DailyDigest
+from bot.jobs.notify import MailSide, Notifier, Router, SlackFile
+from bot.jobs.retention import DailyJobs, RetentionJob
+from bot.jobs.scheduler import ReminderLoop
+from bot.jobs.workers import MailWorker
 from bot.sla.engine import Engine
-from bot.workers import MailWorker
 from models.customers import held_plans
 from models.db import Database
 from models.leader import AdvisoryLock, Leadership, SoleInstance

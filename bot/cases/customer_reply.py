@@ -6,11 +6,11 @@ from datetime import datetime
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.conversation import ReplyChannel
+from bot.cases.conversation import ReplyChannel
+from bot.cases.replies import mail_bytes, new_message_id, reply_subject
 from bot.domain import Channel, Language
-from bot.inbound import MailConfig, MailReply
-from bot.intake.mime import normalise_subject
-from bot.intake.replies import mail_bytes, new_message_id, reply_subject
+from bot.intake.mail.inbound import MailConfig, MailReply
+from bot.intake.mail.mime import normalise_subject
 from bot.intake.slack.inbox import SlackReply
 from models.tables import Message, Ticket
 from models.tickets import ticket_history

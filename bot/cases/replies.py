@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from bot.domain import Language
-from bot.intake.loops import OUR_HEADER
+from bot.intake.mail.loops import OUR_HEADER
 from bot.sla.rules import BusinessHoursRule
 
 MAX_LINE = 78  # RFC 5322's recommended line length

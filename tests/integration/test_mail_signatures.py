@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from bot.app import DEMO_DKIM_KEYS
-from bot.sample_mail import sign_demo
+from bot.cli.sample_mail import sign_demo
 from models.db import Database
 from tests.integration.conftest import Clock, Running, make_settings, start_service
 from tests.integration.test_mail_money import (

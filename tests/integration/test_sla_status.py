@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
-from bot import deadlines
+from bot.cases import deadlines
 from bot.config import DEFAULT_POLICY_FILE
 from bot.domain import Severity
 from bot.sla.engine import Engine

@@ -23,14 +23,14 @@ from sqlmodel import col, select
 from bot.app import mail_config, make_classifier
 from bot.classify import Classifier
 from bot.classify.keywords import KeywordClassifier
+from bot.classify.language import LanguageDetector
 from bot.classify.lazy import LazyClassifier
 from bot.config import Settings
 from bot.domain import Triage
-from bot.inbound import MailIntake
-from bot.intake.language import LanguageDetector
-from bot.intake.mime import content_digest
+from bot.intake.mail.inbound import MailIntake
+from bot.intake.mail.mime import content_digest
+from bot.jobs.workers import MailWorker
 from bot.sla.engine import Engine
-from bot.workers import MailWorker
 from models import migrate
 from models.db import Database
 from models.messages import store_inbound

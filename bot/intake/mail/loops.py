@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from bot.intake.mime import ParsedMail
+from bot.intake.mail.mime import ParsedMail
 
 OUR_HEADER = "x-nettask-intake"  # set on every mail we send
 ROBOT_LOCALPARTS = re.compile(

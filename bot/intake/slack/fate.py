@@ -14,7 +14,7 @@ from email.utils import format_datetime, formataddr
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.domain import Channel
-from bot.intake.loops import OUR_HEADER
+from bot.intake.mail.loops import OUR_HEADER
 from models.customers import get_customer
 from models.messages import find
 from models.slack import queue_triage_note

@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.cases.conversation import Conversation
 from bot.classify import Classifier
-from bot.conversation import Conversation
+from bot.classify.language import LanguageDetector
 from bot.domain import Channel, Choice, IncomingMessage, Language, Triage
-from bot.intake.language import LanguageDetector
 from bot.intake.slack.blocks import buttons, message_parts, section
 from bot.intake.slack.consent_blocks import quote_blocks
 from bot.intake.slack.directory import SlackDirectory, SlackUser

@@ -15,11 +15,17 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot import deadlines
+from bot.cases import deadlines
+from bot.cases.customer_reply import customer_reply
+from bot.cases.replies import local_deadline, render
+from bot.cases.service import (
+    NotRetriageable,
+    TicketNotFound,
+    escalate_premier,
+    retriage,
+)
 from bot.domain import Department, Language, Severity
-from bot.inbound import MailConfig
-from bot.intake.customer_reply import customer_reply
-from bot.intake.replies import local_deadline, render
+from bot.intake.mail.inbound import MailConfig
 from bot.intake.slack.triage import (
     ASSIGN,
     CONFIRM,
@@ -29,12 +35,6 @@ from bot.intake.slack.triage import (
     SEVERITY,
     WAIT,
     post_as_it_stands,
-)
-from bot.service import (
-    NotRetriageable,
-    TicketNotFound,
-    escalate_premier,
-    retriage,
 )
 from bot.sla.engine import Engine
 from models.slack import queue_call

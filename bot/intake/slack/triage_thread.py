@@ -9,10 +9,10 @@ from datetime import datetime
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.inbound import MailConfig
-from bot.intake.customer_reply import queue_person_answer
+from bot.cases.customer_reply import queue_person_answer
+from bot.cases.service import record_first_response
+from bot.intake.mail.inbound import MailConfig
 from bot.intake.slack.events import SlackMessage
-from bot.service import record_first_response
 from models.slack import queue_call, ticket_of_post
 from models.tables import Message
 from models.tickets import audit, get_ticket
