@@ -19,6 +19,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.cases.consent import first_lines
+from bot.cases.mrkdwn import escape
 from bot.cases.replies import (
     as_message,
     local_deadline,
@@ -28,7 +29,6 @@ from bot.cases.replies import (
     reply_subject,
 )
 from bot.domain import Audience, Channel, Choice, Language, TicketStatus
-from bot.intake.slack.blocks import escape
 from bot.sla.allowances import usage_month
 from bot.sla.callbacks import bookable, offer
 from bot.sla.engine import Engine

@@ -1,81 +1,67 @@
-"""The reply channel back to a ticket's customer, whatever channel the ticket came in on."""
+"""The reply channel back to a ticket's customer, whatever channel the ticket came in on.
+
+Each channel brings its own `AnswerRoute` (mail thread, Slack thread); the composition root
+hands them to `CustomerReplies`, so that an agent's answer from the triage thread reaches a
+mail customer without the Slack package importing the mail package."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
+from typing import Protocol
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.cases.conversation import ReplyChannel
-from bot.cases.replies import mail_bytes, new_message_id, reply_subject
-from bot.domain import Channel, Language
-from bot.intake.mail.inbound import MailConfig, MailReply
-from bot.intake.mail.mime import normalise_subject
-from bot.intake.slack.inbox import SlackReply
-from models.tables import Message, Ticket
-from models.tickets import ticket_history
+from bot.domain import Language
+from models.tables import Ticket
 
 
-async def customer_reply(session: AsyncSession, ticket: Ticket, *, mail: MailConfig,
-                         key: str) -> ReplyChannel | None:
-    """A mail in the ticket's mail thread or a message in its Slack thread; None if neither."""
-    assert ticket.number is not None
-    if ticket.channel == Channel.SLACK.value:
-        channel, _, thread_ts = ticket.requester.partition(":")
-        if not channel or not thread_ts:
-            return None
-        return SlackReply(channel=channel, thread_ts=thread_ts, key=key)
-    messages, _ = await ticket_history(session, ticket.number)
-    inbound = [m for m in messages if m.direction == "in" and m.channel == Channel.EMAIL.value]
-    if not inbound or not ticket.requester:
-        return None
-    first, last = inbound[0], inbound[-1]
-    references = tuple(m.external_id for m in messages
-                       if m.channel == Channel.EMAIL.value and m.external_id != last.external_id)
-    return MailReply(mail, subject=first.subject, in_reply_to=last.external_id,
-                     references=references, thread_id=first.thread_id)
+class AnswerRoute(Protocol):
+    """One channel's way back to a ticket's customer."""
+
+    channel: str  # the channel's name, as the triage thread reports where an answer went
+
+    async def reply_channel(self, session: AsyncSession, ticket: Ticket, *,
+                            key: str) -> ReplyChannel | None:
+        """The ticket's conversation on this channel; None if it cannot be reached."""
+        ...
+
+    async def queue_person_answer(self, session: AsyncSession, ticket: Ticket, text: str, *,
+                                  key: str, agent_name: str, now: datetime) -> bool:
+        """Queue a person's signed answer in the caller's transaction; False if unreachable."""
+        ...
+
+
+class CustomerReplies:
+    """The route for each ticket channel; `fallback` for a channel without its own."""
+
+    def __init__(self, routes: Mapping[str, AnswerRoute], *, fallback: AnswerRoute) -> None:
+        self.routes = dict(routes)
+        self.fallback = fallback
+
+    def _route(self, ticket: Ticket) -> AnswerRoute:
+        return self.routes.get(ticket.channel, self.fallback)
+
+    async def customer_reply(self, session: AsyncSession, ticket: Ticket, *,
+                             key: str) -> ReplyChannel | None:
+        """A mail in the ticket's mail thread or a message in its Slack thread; None if neither."""
+        assert ticket.number is not None
+        return await self._route(ticket).reply_channel(session, ticket, key=key)
+
+    async def queue_person_answer(self, session: AsyncSession, ticket: Ticket, body: str, *,
+                                  key: str, agent_name: str, now: datetime) -> str | None:
+        """Queue an agent's answer on the ticket's own channel; the channel, or None if
+        unreachable."""
+        assert ticket.number is not None
+        text = signed(body, agent_name, Language(ticket.language))
+        route = self._route(ticket)
+        sent = await route.queue_person_answer(session, ticket, text, key=key,
+                                               agent_name=agent_name, now=now)
+        return route.channel if sent else None
 
 
 def signed(body: str, agent_name: str, language: Language) -> str:
     """An agent's answer with their name under it."""
     regards = "Mit freundlichen Grüßen" if language is Language.DE else "Kind regards"
     return f"{body.strip()}\n\n{regards}\n{agent_name or 'NetTask Support'}\nNetTask Support"
-
-
-async def queue_person_answer(session: AsyncSession, ticket: Ticket, body: str, *,
-                              mail: MailConfig, key: str, agent_name: str,
-                              now: datetime) -> str | None:
-    """Queue an agent's answer on the ticket's own channel; the channel, or None if unreachable.
-
-    A mail goes into the ticket's mail thread (In-Reply-To/References, [NT#n] in the subject)
-    without Auto-Submitted: a person wrote it, and the customer's autoresponder may answer it.
-    """
-    assert ticket.number is not None
-    language = Language(ticket.language)
-    text = signed(body, agent_name, language)
-    if ticket.channel == Channel.SLACK.value:
-        reply = await customer_reply(session, ticket, mail=mail, key=key)
-        if reply is None:
-            return None
-        await reply.queue_answer(session, ticket, text, now=now, essential=True)
-        return Channel.SLACK.value
-    messages, _ = await ticket_history(session, ticket.number)
-    thread = [m for m in messages if m.channel == Channel.EMAIL.value]
-    inbound = [m for m in thread if m.direction == "in"]
-    if not inbound or not ticket.requester:
-        return None
-    last = inbound[-1]
-    message_id = new_message_id(mail.domain, ticket.number)
-    subject = reply_subject(ticket.number, normalise_subject(inbound[0].subject) or ticket.subject)
-    raw = mail_bytes(
-        sender=mail.from_address, sender_name=f"{agent_name} (NetTask Support)" if agent_name
-        else mail.from_name, to=ticket.requester, subject=subject, body=text,
-        message_id=message_id, in_reply_to=last.external_id,
-        references=tuple(m.external_id for m in thread if m.external_id != last.external_id),
-        language=language, ticket_number=ticket.number, now=now, auto_submitted=None)
-    session.add(Message(
-        ticket_number=ticket.number, direction="out", channel=Channel.EMAIL.value,
-        external_id=message_id, thread_id=inbound[0].thread_id, sender=mail.from_address,
-        recipient=ticket.requester, subject=subject, text=text, raw=raw,
-        disposition="queued", created_at=now, next_attempt_at=now))
-    return Channel.EMAIL.value

@@ -270,7 +270,7 @@ async def tickets_confirm_sender(db: Database, settings: Settings, number: int,
     """An agent vouches for an unverified sender: the ticket is priced and answered now."""
     from datetime import UTC, datetime
 
-    from bot.app import mail_config
+    from bot.app import customer_replies, mail_config
     from bot.cases.service import TicketNotFound
     from bot.classify.keywords import KeywordClassifier
     from bot.classify.language import LanguageDetector
@@ -279,9 +279,10 @@ async def tickets_confirm_sender(db: Database, settings: Settings, number: int,
     from bot.sla.engine import Engine
 
     await _require_schema(db)
+    config = mail_config(settings)
     intake = MailIntake(db=db, engine=Engine(load_policy(settings.policy_file)),
-                        config=mail_config(settings), classifier=KeywordClassifier(),
-                        detector=LanguageDetector())
+                        config=config, classifier=KeywordClassifier(),
+                        detector=LanguageDetector(), replies=customer_replies(config))
     try:
         ticket = await intake.confirm_sender(number, agent=agent, now=datetime.now(UTC))
     except (TicketNotFound, ValueError) as exc:

@@ -20,7 +20,7 @@ import pytest
 from sqlalchemy import text
 from sqlmodel import col, select
 
-from bot.app import mail_config, make_classifier
+from bot.app import customer_replies, mail_config, make_classifier
 from bot.classify import Classifier
 from bot.classify.keywords import KeywordClassifier
 from bot.classify.language import LanguageDetector
@@ -259,8 +259,10 @@ async def test_two_workers_process_each_mail_exactly_once(postgres_db: Database,
 
     try:
         for database, classifier in zip(databases, classifiers, strict=True):
-            intake = MailIntake(db=database, engine=engine, config=mail_config(settings),
-                                classifier=classifier, detector=LanguageDetector())
+            config = mail_config(settings)
+            intake = MailIntake(db=database, engine=engine, config=config,
+                                classifier=classifier, detector=LanguageDetector(),
+                                replies=customer_replies(config))
             workers.append(MailWorker(intake, clock=clock, on_processed=lambda: None,
                                       concurrency=8))
         await asyncio.gather(*(worker.start() for worker in workers))

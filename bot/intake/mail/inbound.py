@@ -18,6 +18,7 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.cases.conversation import Conversation, ConversationConfig, TicketAnnouncer
+from bot.cases.customer_reply import CustomerReplies
 from bot.cases.floods import FloodLimits
 from bot.cases.replies import (
     mail_bytes,
@@ -118,8 +119,9 @@ class MailIntake:
 
     def __init__(self, *, db: Database, engine: Engine, config: MailConfig,
                  classifier: Classifier, detector: LanguageDetector,
-                 announcer: TicketAnnouncer | None = None) -> None:
+                 replies: CustomerReplies, announcer: TicketAnnouncer | None = None) -> None:
         self.db = db
+        self.replies = replies  # the way back to a ticket's customer, mail or Slack
         self.engine = engine
         self.config = config
         self.classifier = classifier
@@ -286,12 +288,10 @@ class MailIntake:
             ticket, result = await confirm_sender(session, engine=self.engine, number=number,
                                                   customer=customer, now=now,
                                                   actor=f"agent {agent}")
-            from bot.cases.customer_reply import customer_reply  # it builds on this module
-
             body = self.conversation.opened_text(ticket, result, customer, name="",
                                                  needs_triage="needs_triage" in ticket.flags)
-            reply = await customer_reply(session, ticket, mail=self.config,
-                                         key=f"sender-confirmed:{number}")
+            reply = await self.replies.customer_reply(session, ticket,
+                                                      key=f"sender-confirmed:{number}")
             if reply is not None:
                 await reply.queue_answer(
                     session, ticket, body, now=now, essential=True,

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.cases import deadlines
-from bot.cases.customer_reply import customer_reply
+from bot.cases.customer_reply import CustomerReplies
 from bot.cases.replies import local_deadline, render
 from bot.cases.service import (
     NotRetriageable,
@@ -25,7 +25,6 @@ from bot.cases.service import (
     retriage,
 )
 from bot.domain import Department, Language, Severity
-from bot.intake.mail.inbound import MailConfig
 from bot.intake.slack.triage import (
     ASSIGN,
     CONFIRM,
@@ -81,9 +80,9 @@ def parse_click(body: dict[str, Any]) -> Click | None:
 class TriageActions:
     """An agent's click: re-triage through the policy, update the post, tell the customer."""
 
-    def __init__(self, *, engine: Engine, mail: MailConfig, zone: ZoneInfo) -> None:
+    def __init__(self, *, engine: Engine, replies: CustomerReplies, zone: ZoneInfo) -> None:
         self.engine = engine
-        self.mail = mail
+        self.replies = replies
         self.zone = zone
 
     async def apply(self, session: AsyncSession, click: Click, now: datetime) -> str:
@@ -163,8 +162,8 @@ class TriageActions:
         """Queue a note to the customer in the ticket's own conversation (mail or Slack)."""
         body = render(template, Language(ticket.language), number=ticket.number,
                       channel=ticket.channel, **values)
-        reply = await customer_reply(session, ticket, mail=self.mail,
-                                     key=f"{template}:NT#{ticket.number}:{click.trigger}")
+        reply = await self.replies.customer_reply(
+            session, ticket, key=f"{template}:NT#{ticket.number}:{click.trigger}")
         if reply is None:
             log.warning("event=customer_unreachable ticket=%s note=%s", ticket.number, template)
             return
