@@ -30,8 +30,8 @@ from bench.email_intake import mail, texts
 from bot.app import build
 from bot.classify.keywords import KeywordClassifier
 from bot.config import Settings
-from bot.intake.mime import content_digest, message_id_of
-from bot.intake.outbound import Deliverer, MaildirOutbox
+from bot.intake.mail.mime import content_digest, message_id_of
+from bot.intake.mail.outbound import Deliverer, MaildirOutbox
 from models.messages import store_inbound
 
 

@@ -13,8 +13,8 @@ import time
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from bot.cli.policy_check import answer_lines
 from bot.config import DEFAULT_POLICY_FILE, load_policy
-from bot.policy_check import answer_lines
 from bot.sla.engine import Engine
 
 

@@ -95,8 +95,8 @@ async def leader_name(url: str) -> str:
 
 async def worker(url: str, path: Path, name: str) -> None:
     """One replica: the reminder loop only, until SIGTERM."""
-    from bot.notify import SlackFile
-    from bot.scheduler import ReminderLoop
+    from bot.jobs.notify import SlackFile
+    from bot.jobs.scheduler import ReminderLoop
     from models.leader import AdvisoryLock, Leadership, SoleInstance
 
     db = Database(url)

@@ -34,7 +34,7 @@ from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.cli_sla import status_rows  # noqa: E402
+from bot.cli.sla import status_rows  # noqa: E402
 from models import digest, messages, migrate, reminders, senders, tickets  # noqa: E402
 from models.db import Database  # noqa: E402
 from models.retention import clear_raw_batch  # noqa: E402

@@ -43,9 +43,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bot.app import Service, build  # noqa: E402
+from bot.cases.customers_csv import parse_customer_csv  # noqa: E402
 from bot.classify.keywords import KeywordClassifier  # noqa: E402
 from bot.config import Settings, load_policy  # noqa: E402
-from bot.customers_csv import parse_customer_csv  # noqa: E402
 from models import migrate  # noqa: E402
 from models.customers import upsert_customers  # noqa: E402
 from models.db import Database  # noqa: E402

@@ -16,7 +16,7 @@ from typing import Any
 import aiosmtplib
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from bot.intake.smtp_server import IntakeSMTP, SessionLimits
+from bot.intake.mail.smtp_server import IntakeSMTP, SessionLimits
 
 
 class Counting:

@@ -19,19 +19,21 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import __version__
-from bot.alerts import AlertConfig
+from bot.cases.customer_reply import CustomerReplies
+from bot.cases.customers_csv import plans_not_in_policy
+from bot.cases.floods import FloodLimits
+from bot.cases.service import keep_plan_terms
 from bot.classify import Classifier
 from bot.classify.keywords import KeywordClassifier
 from bot.classify.lazy import BackgroundLanguageDetector, LazyClassifier
 from bot.config import ConfigError, Settings, load_policy
-from bot.customers_csv import plans_not_in_policy
-from bot.digest_job import DailyDigest
-from bot.domain import Language
-from bot.floods import FloodLimits
+from bot.domain import Channel, Language
 from bot.http import http_runner
-from bot.inbound import MailConfig, MailIntake
-from bot.intake.email import SupportHandler, start_smtp
-from bot.intake.outbound import Deliverer, MaildirOutbox, SmtpRelay, Transport
+from bot.intake.mail.email import SupportHandler, start_smtp
+from bot.intake.mail.inbound import MailConfig, MailIntake
+from bot.intake.mail.outbound import Deliverer, MaildirOutbox, SmtpRelay, Transport
+from bot.intake.mail.route import MailRoute
+from bot.intake.mail.trust import SenderVerifier, dns_lookup, load_key_table
 from bot.intake.slack.app import SlackEndpoint, not_configured
 from bot.intake.slack.callback_actions import CallbackActions
 from bot.intake.slack.clicks import CLICKS, ClickIntake
@@ -46,17 +48,18 @@ from bot.intake.slack.outbox import (
     WebApiTransport,
 )
 from bot.intake.slack.reminders import SlackReminders
+from bot.intake.slack.route import SlackRoute
 from bot.intake.slack.socket_mode import SocketMode
 from bot.intake.slack.triage import TriagePoster
 from bot.intake.slack.triage_actions import TriageActions
 from bot.intake.slack.triage_thread import TriageThread
-from bot.intake.trust import SenderVerifier, dns_lookup, load_key_table
-from bot.notify import MailSide, Notifier, Router, SlackFile
-from bot.retention import DailyJobs, RetentionJob
-from bot.scheduler import ReminderLoop
-from bot.service import keep_plan_terms
+from bot.jobs.alerts import AlertConfig
+from bot.jobs.digest import DailyDigest
+from bot.jobs.notify import MailSide, Notifier, Router, SlackFile
+from bot.jobs.retention import DailyJobs, RetentionJob
+from bot.jobs.scheduler import ReminderLoop
+from bot.jobs.workers import MailWorker
 from bot.sla.engine import Engine
-from bot.workers import MailWorker
 from models import slack as slack_calls
 from models.customers import held_plans
 from models.db import Database
@@ -224,7 +227,7 @@ class Service:
                              thread=TriageThread(channel=settings.slack_triage_channel,
                                                  agents=settings.slack_agent_ids,
                                                  note_prefix=settings.slack_note_prefix,
-                                                 mail=self.intake.config))
+                                                 replies=self.intake.replies))
         self.slack_worker = MailWorker(intake, clock=self.clock, channel="slack", concurrency=16,
                                        on_processed=self.slack_deliverer.wake.set)
         loop, wake = asyncio.get_running_loop(), self.slack_deliverer.wake
@@ -239,7 +242,7 @@ class Service:
             self.slack = SlackEndpoint(settings=settings, db=self.db, clock=self.clock,
                                        on_stored=self.slack_worker.submit, identity=identity,
                                        triage=TriageActions(engine=self.engine,
-                                                            mail=self.intake.config,
+                                                            replies=self.intake.replies,
                                                             zone=self.engine.calendar.zone),
                                        customers=CustomerActions(
                                            conversation=self.intake.conversation,
@@ -481,6 +484,13 @@ def describe_verification(settings: Settings) -> str:
     return ", ".join(ways)
 
 
+def customer_replies(config: MailConfig) -> CustomerReplies:
+    """The way back to a ticket's customer on each channel; mail for any other channel."""
+    mail = MailRoute(config)
+    return CustomerReplies({Channel.EMAIL.value: mail, Channel.SLACK.value: SlackRoute()},
+                           fallback=mail)
+
+
 def mail_config(settings: Settings) -> MailConfig:
     """The mail settings the intake use case needs."""
     return MailConfig(
@@ -550,9 +560,11 @@ def build(settings: Settings, *, classifier: Classifier | None = None,
     announcer = (TriagePoster(channel=settings.slack_triage_channel, zone=engine.calendar.zone,
                               engine=engine)
                  if settings.slack_triage_channel else None)
-    intake = MailIntake(db=db, engine=engine, config=mail_config(settings),
+    config = mail_config(settings)
+    intake = MailIntake(db=db, engine=engine, config=config,
                         classifier=classifier or make_classifier(settings, detector=detector),
-                        detector=detector, announcer=announcer)
+                        detector=detector, replies=customer_replies(config),
+                        announcer=announcer)
     return Service(settings=settings, engine=engine, db=db, intake=intake, clock=clock)
 
 

@@ -9,7 +9,7 @@ from sqlalchemy import delete, func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.customers_csv import CustomerRecord
+from bot.cases.customers_csv import CustomerRecord
 from bot.errors import UserError
 from models.tables import Customer, CustomerEmail, CustomerPlan, CustomerSlack
 

@@ -82,7 +82,7 @@ def load_classifier(settings: Settings) -> ModelClassifier:
 
 def predict(settings: Settings, source: TextIO, out: TextIO) -> int:
     """JSON lines {"subject", "body"} in, one triage per line out; bad lines get an error."""
-    from bot.intake.language import LanguageDetector
+    from bot.classify.language import LanguageDetector
 
     classifier = load_classifier(settings)
     detector = LanguageDetector()

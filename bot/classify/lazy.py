@@ -16,8 +16,8 @@ from concurrent.futures import Future
 from typing import Protocol, runtime_checkable
 
 from bot.classify import Classifier
+from bot.classify.language import LanguageDetector
 from bot.domain import Language, Triage
-from bot.intake.language import LanguageDetector
 
 log = logging.getLogger(__name__)
 

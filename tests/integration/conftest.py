@@ -20,9 +20,9 @@ from sqlmodel import col, select
 
 import bot
 from bot.app import DEMO_DKIM_KEYS, Service, build
+from bot.cases.customers_csv import parse_customer_csv
 from bot.classify import Classifier
 from bot.config import Settings, load_policy
-from bot.customers_csv import parse_customer_csv
 from models import migrate
 from models.customers import upsert_customers
 from models.db import Database

@@ -12,9 +12,9 @@ from datetime import datetime
 from pathlib import Path
 
 import bot
-from bot.customers_csv import parse_customer_csv
+from bot.cases.customers_csv import parse_customer_csv
+from bot.cases.service import NewTicket, open_ticket
 from bot.domain import Channel, Department, Language, Severity
-from bot.service import NewTicket, open_ticket
 from bot.sla.engine import Engine
 from models.customers import find_by_email, upsert_customers
 from models.db import Database

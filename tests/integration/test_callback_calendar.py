@@ -12,7 +12,7 @@ from email.message import EmailMessage
 import icalendar
 from sqlmodel import col, select
 
-from bot.callbacks import callbacks_left, last_offer
+from bot.cases.callbacks import callbacks_left, last_offer
 from models.tables import CallbackBooking, Usage
 from tests.integration.conftest import Running, Slack
 from tests.integration.test_mail_callbacks import choose, first_answer

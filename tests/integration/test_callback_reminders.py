@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlmodel import col, select
 
-from bot import callbacks, deadlines
+from bot.cases import callbacks, deadlines
 from models.db import Database
 from models.tables import Message, Reminder
 from tests.integration.conftest import Clock, Running, make_settings, start_service

@@ -12,9 +12,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlmodel import col, select
 
-from bot import callbacks, deadlines
+from bot.cases import callbacks, deadlines
+from bot.cases.service import NewTicket, open_ticket
 from bot.domain import Channel, Department, Language, Severity
-from bot.service import NewTicket, open_ticket
 from bot.sla.engine import Engine
 from models.customers import find_by_email
 from models.db import Database

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from bot.cases.service import NewTicket, open_ticket
 from bot.classify.commands import training_set
 from bot.classify.feedback import agreement, agreement_report, confirmed_since
-from bot.cli_db import confirmed_examples
+from bot.cli.db import confirmed_examples
 from bot.config import Settings
 from bot.domain import Channel, Department, Language, Severity, Triage
-from bot.service import NewTicket, open_ticket
 from bot.sla.engine import Engine
 from models.db import Database
 from models.tables import Message, Ticket

@@ -10,8 +10,8 @@ from sqlmodel import select
 
 import bot
 from bot.app import StartupError, build
+from bot.cases.customers_csv import parse_customer_csv
 from bot.config import DEFAULT_POLICY_FILE
-from bot.customers_csv import parse_customer_csv
 from bot.sla.rules import Policy
 from models.customers import upsert_customers
 from models.db import Database

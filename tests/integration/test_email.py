@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import timedelta
 
-from bot.floods import FloodLimits
-from bot.sample_mail import sign_demo
+from bot.cases.floods import FloodLimits
+from bot.cli.sample_mail import sign_demo
 from tests.integration.conftest import Running
 from tests.unit.test_mime import load
 

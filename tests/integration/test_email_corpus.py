@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.intake.mime import content_digest, message_id_of
+from bot.intake.mail.mime import content_digest, message_id_of
 from tests.conftest import SHARED
 from tests.integration.conftest import Running
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 
-from bot.cli_db import mail_list
-from bot.intake.mime import content_digest
+from bot.cli.db import mail_list
+from bot.intake.mail.mime import content_digest
 from models.db import Database
 from models.messages import store_inbound
 from models.tables import Message

@@ -184,7 +184,7 @@ async def test_unverified_senders_lose_their_plan(
 async def test_the_relay_is_retried_for_as_long_as_it_defers_never_given_up(
     db: Database, sink: SmtpSink, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from bot.intake.outbound import Deliverer, SmtpRelay
+    from bot.intake.mail.outbound import Deliverer, SmtpRelay
 
     caplog.set_level(logging.INFO)
     clock = Clock()
@@ -229,7 +229,7 @@ async def outbound_in(db: Database) -> Message:
 async def test_a_maildir_that_cannot_be_written_is_retried_never_failed(
     db: Database, tmp_path: Path
 ) -> None:
-    from bot.intake.outbound import Deliverer, MaildirOutbox
+    from bot.intake.mail.outbound import Deliverer, MaildirOutbox
 
     clock = Clock()
     maildir = MaildirOutbox(tmp_path / "outbox")

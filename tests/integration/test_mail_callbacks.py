@@ -7,8 +7,8 @@ from datetime import datetime, timedelta
 
 from sqlmodel import select
 
-from bot import deadlines
-from bot.callbacks import last_offer
+from bot.cases import deadlines
+from bot.cases.callbacks import last_offer
 from models.callbacks import take_slot
 from models.tables import CallbackBooking, Ticket, Usage
 from tests.integration.conftest import Running

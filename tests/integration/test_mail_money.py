@@ -11,7 +11,7 @@ from datetime import timedelta
 
 from sqlmodel import col, select
 
-from bot.sample_mail import sign_demo
+from bot.cli.sample_mail import sign_demo
 from models.tables import AuditEvent, Ticket, Usage
 from tests.integration.conftest import Running
 from tests.integration.test_email import outage

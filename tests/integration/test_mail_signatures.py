@@ -17,7 +17,7 @@ from dkim.crypto import parse_pem_private_key
 
 import bot
 from bot.app import DEMO_DKIM_KEYS
-from bot.sample_mail import sign_demo
+from bot.cli.sample_mail import sign_demo
 from models.db import Database
 from tests.integration.conftest import Clock, Running, make_settings, start_service
 from tests.integration.test_mail_money import (

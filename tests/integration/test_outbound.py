@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlmodel import col, select
 
-from bot.intake.outbound import Deliverer, SmtpRelay
+from bot.intake.mail.outbound import Deliverer, SmtpRelay
 from models.db import Database
 from models.tables import Message
 from tests.fakes.smtp_sink import SmtpSink

@@ -12,7 +12,7 @@ from pathlib import Path
 from sqlalchemy import text
 from sqlmodel import col, select
 
-from bot.sample_mail import sign_demo
+from bot.cli.sample_mail import sign_demo
 from models.db import Database
 from models.tables import AuditEvent, CallbackBooking, Customer, CustomerEmail, Message, Ticket
 from tests.integration.conftest import (

@@ -12,8 +12,8 @@ import pytest
 
 import bot
 from bot.app import StartupError, build
+from bot.cases.customers_csv import parse_customer_csv
 from bot.config import DEFAULT_POLICY_FILE, load_policy
-from bot.customers_csv import parse_customer_csv
 from bot.intake.slack.triage import SEVERITY
 from models import migrate
 from models.customers import upsert_customers

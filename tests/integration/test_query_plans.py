@@ -19,10 +19,10 @@ from sqlalchemy import event, insert, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import select
 
-from bot.cli_db import tickets_list
-from bot.cli_sla import status_rows
-from bot.digest_job import DailyDigest
-from bot.retention import remove_expired_raw
+from bot.cli.db import tickets_list
+from bot.cli.sla import status_rows
+from bot.jobs.digest import DailyDigest
+from bot.jobs.retention import remove_expired_raw
 from models import reminders
 from models.db import Database
 from models.tables import CustomerEmail, Message, Reminder, Ticket

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from sqlmodel import col, select
 
-from bot import deadlines
 from bot.app import Service, build, utc_now
+from bot.cases import deadlines
 from bot.domain import Severity
 from models.db import Database
 from models.tables import Message, Reminder, Ticket

@@ -10,9 +10,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlmodel import col, select
 
-from bot import deadlines
+from bot.cases import deadlines
+from bot.cases.service import NewTicket, open_ticket, record_consent
 from bot.domain import Channel, Department, Language, Severity, TicketStatus
-from bot.service import NewTicket, open_ticket, record_consent
 from bot.sla.engine import Engine
 from models import reminders as repo
 from models.db import Database

@@ -4,7 +4,7 @@ reply is the answer); on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-from bot import deadlines
+from bot.cases import deadlines
 from models.tables import Ticket
 from tests.integration.conftest import Running
 from tests.integration.test_email import outage

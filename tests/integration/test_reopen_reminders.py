@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from sqlmodel import col, select
 
-from bot import deadlines
+from bot.cases import deadlines
 from bot.intake.slack.triage import WAIT
 from models.db import Database
 from models.tables import Reminder, Ticket

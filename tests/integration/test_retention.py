@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from sqlmodel import col, func, select
 
-from bot import deadlines
-from bot.retention import remove_expired_raw
+from bot.cases import deadlines
+from bot.jobs.retention import remove_expired_raw
 from models.db import Database
 from models.tables import AuditEvent, Message, Ticket
 from tests.integration.conftest import MONDAY_10, Clock, Running, make_settings, start_service
@@ -60,7 +60,7 @@ async def test_raw_of_a_ticket_closed_beyond_the_period_is_removed_the_rest_kept
     async with running.db.reader() as session:
         audit_before = (await session.exec(select(func.count()).select_from(AuditEvent))).one()
     before = {n: await raw_kept(running.db, n) for n in (old, recent, still_open, None)}
-    caplog.set_level(logging.INFO, logger="bot.retention")
+    caplog.set_level(logging.INFO, logger="bot.jobs.retention")
 
     removed = await remove_expired_raw(running.db, now=MONDAY_10 + timedelta(days=91), days=90,
                                        batch=1)

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot import deadlines
+from bot.cases import deadlines
 from bot.config import DEFAULT_POLICY_FILE
 from bot.domain import Severity
 from bot.sla.engine import Engine

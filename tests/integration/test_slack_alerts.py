@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.alerts import notify_managers
 from bot.app import alert_config
+from bot.jobs.alerts import notify_managers
 from models.customers import get_customer
 from models.db import Database
 from models.tickets import get_ticket, ticket_history

@@ -11,9 +11,9 @@ from typing import Any
 
 from sqlmodel import select
 
+from bot.cases.service import record_first_response
 from bot.intake.slack.consent_blocks import DECLINE
 from bot.intake.slack.triage import DEPARTMENT, PREMIER, SEVERITY
-from bot.service import record_first_response
 from models.tables import CallbackBooking, Ticket
 from models.tickets import ticket_history
 from tests.integration.conftest import AGENT, Running, Slack

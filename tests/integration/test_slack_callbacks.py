@@ -12,9 +12,9 @@ from typing import Any
 
 from sqlmodel import col, select
 
-from bot import callbacks
+from bot.cases import callbacks
+from bot.cases.replies import local_deadline, words
 from bot.domain import Language
-from bot.intake.replies import local_deadline, words
 from bot.intake.slack.blocks import CHOICES_BLOCK
 from models.slack import list_calls
 from models.tables import CallbackBooking, SlackCall, Ticket

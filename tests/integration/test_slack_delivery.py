@@ -17,11 +17,11 @@ import pytest
 from pydantic import SecretStr
 from sqlmodel import col, select
 
-from bot.cli import parser
-from bot.cli_db import CommandError
-from bot.cli_outbox import outbox_list, outbox_retry
+from bot.cases.customers_csv import parse_customer_csv
+from bot.cli.db import CommandError
+from bot.cli.main import parser
+from bot.cli.outbox import outbox_list, outbox_retry
 from bot.config import load_policy
-from bot.customers_csv import parse_customer_csv
 from models.customers import upsert_customers
 from models.db import Database
 from models.slack import list_calls, queue_call

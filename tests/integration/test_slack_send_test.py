@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli_slack import DEMO_TRIAGE_CHANNEL
+from bot.cli.slack import DEMO_TRIAGE_CHANNEL
 from models.db import Database
 from tests.conftest import child_cwd, child_env
 from tests.integration.test_service import BIN, cli, free_port

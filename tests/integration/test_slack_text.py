@@ -7,8 +7,8 @@ from __future__ import annotations
 import asyncio
 import time
 
+from bot.cases.customer_reply import signed
 from bot.domain import Language
-from bot.intake.customer_reply import signed
 from bot.intake.slack.text import unescape
 from models.tables import Message
 from tests.fakes.slack_api import Call

@@ -7,7 +7,7 @@ import asyncio
 import json
 import time
 
-from bot.deadlines import close
+from bot.cases.deadlines import close
 from bot.intake.slack.triage import ASSIGN, CONFIRM, DEPARTMENT, PREMIER, SEVERITY, WAIT
 from models.tables import Ticket
 from models.tickets import allowance_used, ticket_history

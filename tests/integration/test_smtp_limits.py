@@ -273,7 +273,7 @@ async def greeting_from(port: int, source: str) -> tuple[Dialog, str]:
 async def test_connections_beyond_the_per_client_limit_get_421(
     sqlite_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="bot.intake.smtp_server")
+    caplog.set_level(logging.INFO, logger="bot.intake.mail.smtp_server")
     async with serving(tmp_path, sqlite_url, smtp_max_connections_per_client=1) as running:
         port = running.service.smtp_port
         first, first_greeting = await greeting_from(port, "127.0.0.1")
@@ -350,7 +350,7 @@ async def test_auth_is_offered_with_configured_users(sqlite_url: str, tmp_path: 
 async def test_every_refusal_is_logged_with_peer_and_reason(
     sqlite_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="bot.intake.smtp_server")
+    caplog.set_level(logging.INFO, logger="bot.intake.mail.smtp_server")
     async with serving(tmp_path, sqlite_url) as running:
         code, _ = await running.send(outage(), to=("sales@nettask.de",))
     [line] = [r.getMessage() for r in caplog.records if "event=smtp_refused" in r.getMessage()]

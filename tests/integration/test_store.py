@@ -12,9 +12,9 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel, col, select
 
-from bot.customers_csv import CustomerRecord
+from bot.cases.customers_csv import CustomerRecord
+from bot.cases.service import NewTicket, open_ticket, record_consent
 from bot.domain import Channel, Department, Language, Severity, TicketStatus
-from bot.service import NewTicket, open_ticket, record_consent
 from bot.sla.engine import Engine
 from models import customers, migrate, senders, tickets
 from models.db import Database

@@ -20,17 +20,17 @@ import pytest
 from sqlalchemy import text
 from sqlmodel import col, select
 
-from bot.app import mail_config, make_classifier
+from bot.app import customer_replies, mail_config, make_classifier
 from bot.classify import Classifier
 from bot.classify.keywords import KeywordClassifier
+from bot.classify.language import LanguageDetector
 from bot.classify.lazy import LazyClassifier
 from bot.config import Settings
 from bot.domain import Triage
-from bot.inbound import MailIntake
-from bot.intake.language import LanguageDetector
-from bot.intake.mime import content_digest
+from bot.intake.mail.inbound import MailIntake
+from bot.intake.mail.mime import content_digest
+from bot.jobs.workers import MailWorker
 from bot.sla.engine import Engine
-from bot.workers import MailWorker
 from models import migrate
 from models.db import Database
 from models.messages import store_inbound
@@ -259,8 +259,10 @@ async def test_two_workers_process_each_mail_exactly_once(postgres_db: Database,
 
     try:
         for database, classifier in zip(databases, classifiers, strict=True):
-            intake = MailIntake(db=database, engine=engine, config=mail_config(settings),
-                                classifier=classifier, detector=LanguageDetector())
+            config = mail_config(settings)
+            intake = MailIntake(db=database, engine=engine, config=config,
+                                classifier=classifier, detector=LanguageDetector(),
+                                replies=customer_replies(config))
             workers.append(MailWorker(intake, clock=clock, on_processed=lambda: None,
                                       concurrency=8))
         await asyncio.gather(*(worker.start() for worker in workers))

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.alerts import ManagerAlert, duration
+from bot.jobs.alerts import ManagerAlert, duration
 
 BERLIN = ZoneInfo("Europe/Berlin")
 DUE = datetime(2026, 11, 23, 13, 0, tzinfo=UTC)

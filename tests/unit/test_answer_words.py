@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
+from bot.cases.replies import business_hours, render
 from bot.domain import Language
-from bot.intake.replies import business_hours, render
 from bot.sla.rules import BusinessHoursRule, Policy
 
 WINTER = datetime(2026, 11, 23, 9, tzinfo=UTC)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.callbacks import callback_change
+from bot.cases.callbacks import callback_change
 
 
 @pytest.mark.parametrize(("text", "wanted"), [

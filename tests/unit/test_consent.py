@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.consent import Answer, read_answer
+from bot.cases.consent import Answer, read_answer
 
 
 @pytest.mark.parametrize(("text", "expected"), [

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.consent import Answer, read_answer
+from bot.cases.consent import Answer, read_answer
 
 GERMAN = [
     "Nein", "Nein danke", "Nein, danke.", "NEIN!", "Nee", "Nee, lass mal.", "Nö", "nö danke",

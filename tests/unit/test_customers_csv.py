@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 import bot
-from bot.customers_csv import CustomerCsvError, parse_customer_csv, plans_not_in_policy
+from bot.cases.customers_csv import CustomerCsvError, parse_customer_csv, plans_not_in_policy
 from bot.sla.rules import Policy
 
 HEADER = "number,name,emails,slack,contact_24_7,dehosted,m365\n"

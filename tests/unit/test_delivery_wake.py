@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from bot.delivery import DeliveryLoop
+from bot.jobs.delivery import DeliveryLoop
 
 
 class Rounds(DeliveryLoop):

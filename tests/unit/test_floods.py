@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from bot.floods import FloodLimits, Join, Opened, decide, near_duplicate
+from bot.cases.floods import FloodLimits, Join, Opened, decide, near_duplicate
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 LIMITS = FloodLimits(window=timedelta(hours=1), max_per_sender=3, max_per_customer=5,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.intake.loops import judge
-from bot.intake.mime import parse
+from bot.intake.mail.loops import judge
+from bot.intake.mail.mime import parse
 from tests.unit.test_mime import load
 
 OURS = ("support@nettask.de",)

@@ -6,7 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from bot.intake.mime import content_digest, decode_text, message_id_of, normalise_subject, parse
+from bot.intake.mail.mime import (
+    content_digest,
+    decode_text,
+    message_id_of,
+    normalise_subject,
+    parse,
+)
 
 MAIL = Path(__file__).resolve().parents[1] / "mail"
 

@@ -9,7 +9,7 @@ from itertools import product as cartesian
 
 import pytest
 
-from bot.cli import main
+from bot.cli.main import main
 from bot.sla.rules import Policy
 
 ANSWER_KEYS = ["entitled", "billable", "price_eur", "included_left", "target_hours", "clock",

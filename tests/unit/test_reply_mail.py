@@ -13,9 +13,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bot.cases.replies import as_message, mail_bytes
 from bot.domain import Language
-from bot.intake.mime import parse
-from bot.intake.replies import as_message, mail_bytes
+from bot.intake.mail.mime import parse
 
 NOW = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
 BODY = ("Guten Tag Frau Müller,\n\nwir haben Ihre Anfrage als NT#1234 aufgenommen. "

@@ -7,8 +7,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from bot.cases.replies import words
 from bot.domain import Language
-from bot.intake.replies import words
 from bot.intake.slack.consent_blocks import (
     CONFIRM,
     DECLINE,

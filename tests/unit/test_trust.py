@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from bot.app import DEMO_DKIM_KEYS
-from bot.intake.trust import (
+from bot.cli.sample_mail import sign_demo
+from bot.intake.mail.trust import (
     SenderVerifier,
     aligned,
     dns_lookup,
@@ -13,7 +14,6 @@ from bot.intake.trust import (
     signed_instances,
     topmost_results,
 )
-from bot.sample_mail import sign_demo
 from tests.fakes.dns_stub import DnsStub
 
 KEYS = load_key_table(DEMO_DKIM_KEYS)

@@ -5,17 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from bot.cases.mrkdwn import escape as escape  # defined there: use cases escape notes too
 from bot.domain import Choice
 from bot.intake.slack.text import SECTION_LIMIT, split
-
-# Slack reads &, < and > as control characters: <!channel>, <@U123> and <https://x|label> ping
-# people or disguise links. Escaping these three is all Slack asks for.
-_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
-
-
-def escape(text: str) -> str:
-    """Customer text made inert for mrkdwn: no mentions, no disguised links."""
-    return text.translate(_ESCAPES)
 
 
 def excerpt(text: str, *, lines: int = 5, limit: int = 600) -> str:

@@ -12,8 +12,8 @@ from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot import callbacks
-from bot.callbacks import (
+from bot.cases import callbacks
+from bot.cases.callbacks import (
     BOOK_SLOT,
     BOOKABLE,
     CANCEL_BOOKING,
@@ -21,8 +21,8 @@ from bot.callbacks import (
     CallbackError,
     NotBookable,
 )
+from bot.cases.replies import local_deadline, render, words
 from bot.domain import Choice, Language
-from bot.intake.replies import local_deadline, render, words
 from bot.intake.slack.blocks import CHOICES_BLOCK, choice_of, is_id, section
 from bot.intake.slack.customer_evidence import (
     Expected,

@@ -7,8 +7,8 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from bot.cases.replies import render, words
 from bot.domain import Language
-from bot.intake.replies import render, words
 from bot.intake.slack.blocks import actions, button, context, escape, is_id, section
 
 CONFIRM, DECLINE = "consent_confirm", "consent_decline"

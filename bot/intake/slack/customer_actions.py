@@ -16,9 +16,9 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.conversation import Conversation
+from bot.cases.conversation import Conversation
+from bot.cases.replies import words
 from bot.domain import Language, TicketStatus
-from bot.intake.replies import words
 from bot.intake.slack.blocks import escape
 from bot.intake.slack.consent_blocks import CONFIRM, DECLINE, answered_blocks, parse_value
 from bot.intake.slack.customer_evidence import (

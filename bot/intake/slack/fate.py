@@ -13,8 +13,8 @@ from email.utils import format_datetime, formataddr
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.cases.replies import OUR_HEADER
 from bot.domain import Channel
-from bot.intake.loops import OUR_HEADER
 from models.customers import get_customer
 from models.messages import find
 from models.slack import queue_triage_note

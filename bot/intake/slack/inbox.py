@@ -9,14 +9,14 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.cases.conversation import Conversation
 from bot.classify import Classifier
-from bot.conversation import Conversation
+from bot.classify.language import LanguageDetector
 from bot.domain import Channel, Choice, IncomingMessage, Language, Triage
-from bot.intake.language import LanguageDetector
 from bot.intake.slack.blocks import buttons, message_parts, section
 from bot.intake.slack.consent_blocks import quote_blocks
 from bot.intake.slack.directory import SlackDirectory, SlackUser
@@ -30,15 +30,13 @@ from bot.intake.slack.events import (
     parse_message,
 )
 from bot.intake.slack.text import mentioned_users
+from bot.intake.slack.triage_thread import TriageThread
 from models.customers import CustomerView, find_by_email, find_by_slack, slack_team_owner
 from models.db import Database
 from models.messages import lock_message, record_failure, store_inbound
 from models.slack import QUOTE, link_event, queue_call, take_event
 from models.tables import Message, Ticket
 from models.tickets import audit
-
-if TYPE_CHECKING:  # the triage thread sends through SlackReply, defined here
-    from bot.intake.slack.triage_thread import TriageThread
 
 log = logging.getLogger(__name__)
 

@@ -29,8 +29,8 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.delivery import DeliveryLoop
 from bot.intake.slack.pacing import Pacer
+from bot.jobs.delivery import DeliveryLoop
 from models.db import Database
 from models.slack import THREAD_OF, TS_OF, call_by_key, head_calls, lock_call
 from models.tables import SlackCall

@@ -11,12 +11,12 @@ from datetime import datetime
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.alerts import AlertConfig, notify_managers
-from bot.deadlines import ticket_clock
+from bot.cases.deadlines import ticket_clock
+from bot.cases.replies import local_deadline, render
 from bot.domain import Audience, Channel, Language
-from bot.intake.replies import local_deadline, render
 from bot.intake.slack.blocks import escape, section
-from bot.notify import summary
+from bot.jobs.alerts import AlertConfig, notify_managers
+from bot.jobs.notify import summary
 from bot.sla.engine import Engine
 from bot.sla.reminders import next_expected
 from models.customers import get_customer

@@ -14,11 +14,11 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.cases.replies import local_deadline
+from bot.cases.service import premier_left
 from bot.domain import Department, Language, Severity, TicketStatus, Triage
-from bot.intake.replies import local_deadline
 from bot.intake.slack.blocks import escape, excerpt, quoted_parts, section
 from bot.intake.slack.text import SECTION_LIMIT
-from bot.service import premier_left
 from bot.sla.engine import Assessment, Engine
 from models.customers import CustomerView, get_customer
 from models.slack import in_triage_thread, on_triage_post, queue_call

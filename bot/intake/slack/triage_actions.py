@@ -15,11 +15,16 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot import deadlines
+from bot.cases import deadlines
+from bot.cases.customer_reply import CustomerReplies
+from bot.cases.replies import local_deadline, render
+from bot.cases.service import (
+    NotRetriageable,
+    TicketNotFound,
+    escalate_premier,
+    retriage,
+)
 from bot.domain import Department, Language, Severity
-from bot.inbound import MailConfig
-from bot.intake.customer_reply import customer_reply
-from bot.intake.replies import local_deadline, render
 from bot.intake.slack.triage import (
     ASSIGN,
     CONFIRM,
@@ -29,12 +34,6 @@ from bot.intake.slack.triage import (
     SEVERITY,
     WAIT,
     post_as_it_stands,
-)
-from bot.service import (
-    NotRetriageable,
-    TicketNotFound,
-    escalate_premier,
-    retriage,
 )
 from bot.sla.engine import Engine
 from models.slack import queue_call
@@ -81,9 +80,9 @@ def parse_click(body: dict[str, Any]) -> Click | None:
 class TriageActions:
     """An agent's click: re-triage through the policy, update the post, tell the customer."""
 
-    def __init__(self, *, engine: Engine, mail: MailConfig, zone: ZoneInfo) -> None:
+    def __init__(self, *, engine: Engine, replies: CustomerReplies, zone: ZoneInfo) -> None:
         self.engine = engine
-        self.mail = mail
+        self.replies = replies
         self.zone = zone
 
     async def apply(self, session: AsyncSession, click: Click, now: datetime) -> str:
@@ -163,8 +162,8 @@ class TriageActions:
         """Queue a note to the customer in the ticket's own conversation (mail or Slack)."""
         body = render(template, Language(ticket.language), number=ticket.number,
                       channel=ticket.channel, **values)
-        reply = await customer_reply(session, ticket, mail=self.mail,
-                                     key=f"{template}:NT#{ticket.number}:{click.trigger}")
+        reply = await self.replies.customer_reply(
+            session, ticket, key=f"{template}:NT#{ticket.number}:{click.trigger}")
         if reply is None:
             log.warning("event=customer_unreachable ticket=%s note=%s", ticket.number, template)
             return

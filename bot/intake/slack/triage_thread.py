@@ -9,10 +9,9 @@ from datetime import datetime
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.inbound import MailConfig
-from bot.intake.customer_reply import queue_person_answer
+from bot.cases.customer_reply import CustomerReplies
+from bot.cases.service import record_first_response
 from bot.intake.slack.events import SlackMessage
-from bot.service import record_first_response
 from models.slack import queue_call, ticket_of_post
 from models.tables import Message
 from models.tickets import audit, get_ticket
@@ -27,11 +26,11 @@ class TriageThread:
     """What a message in the triage channel does."""
 
     def __init__(self, *, channel: str, agents: frozenset[str], note_prefix: str,
-                 mail: MailConfig) -> None:
+                 replies: CustomerReplies) -> None:
         self.channel = channel
         self.agents = agents
         self.note_prefix = note_prefix.lower()
-        self.mail = mail
+        self.replies = replies
 
     def is_ours(self, message: SlackMessage) -> bool:
         """A message in the triage channel (handled here, never as a customer's)."""
@@ -62,8 +61,8 @@ class TriageThread:
                         now=now, message=row.external_id)
             await self._confirm(session, row, message, NOTE, now)
             return
-        channel = await queue_person_answer(
-            session, ticket, row.text, mail=self.mail, key=f"agent-answer:{row.external_id}",
+        channel = await self.replies.queue_person_answer(
+            session, ticket, row.text, key=f"agent-answer:{row.external_id}",
             agent_name=message.author_name, now=now)
         if channel is None:
             row.reason = "the ticket's customer cannot be reached on its channel"

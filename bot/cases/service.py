@@ -14,7 +14,7 @@ from decimal import Decimal
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.deadlines import cancel, plan_reminders, record_first_answer, reschedule
+from bot.cases.deadlines import cancel, plan_reminders, record_first_answer, reschedule
 from bot.domain import Channel, Clock, Department, Language, Severity, TicketStatus, Triage
 from bot.sla.allowances import premier_escalation, usage_month
 from bot.sla.engine import Assessment, Case, Engine

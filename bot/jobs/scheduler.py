@@ -24,9 +24,9 @@ from typing import Protocol
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.date import DateTrigger
 
-from bot.deadlines import record_breach
+from bot.cases.deadlines import record_breach
 from bot.domain import TicketStatus
-from bot.notify import Notifier
+from bot.jobs.notify import Notifier
 from models import reminders as repo
 from models.db import Database
 from models.leader import Leadership

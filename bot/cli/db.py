@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from bot.cases.customers_csv import parse_customer_csv, plans_not_in_policy
 from bot.config import Settings, load_policy
-from bot.customers_csv import parse_customer_csv, plans_not_in_policy
 from bot.errors import UserError
 from models import customers as customer_repo
 from models import messages as message_repo
@@ -270,18 +270,19 @@ async def tickets_confirm_sender(db: Database, settings: Settings, number: int,
     """An agent vouches for an unverified sender: the ticket is priced and answered now."""
     from datetime import UTC, datetime
 
-    from bot.app import mail_config
+    from bot.app import customer_replies, mail_config
+    from bot.cases.service import TicketNotFound
     from bot.classify.keywords import KeywordClassifier
+    from bot.classify.language import LanguageDetector
     from bot.config import load_policy
-    from bot.inbound import MailIntake
-    from bot.intake.language import LanguageDetector
-    from bot.service import TicketNotFound
+    from bot.intake.mail.inbound import MailIntake
     from bot.sla.engine import Engine
 
     await _require_schema(db)
+    config = mail_config(settings)
     intake = MailIntake(db=db, engine=Engine(load_policy(settings.policy_file)),
-                        config=mail_config(settings), classifier=KeywordClassifier(),
-                        detector=LanguageDetector())
+                        config=config, classifier=KeywordClassifier(),
+                        detector=LanguageDetector(), replies=customer_replies(config))
     try:
         ticket = await intake.confirm_sender(number, agent=agent, now=datetime.now(UTC))
     except (TicketNotFound, ValueError) as exc:

@@ -9,9 +9,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from bot.intake.mime import ParsedMail
+from bot.cases.replies import OUR_HEADER as OUR_HEADER  # defined with the mails that carry it
+from bot.intake.mail.mime import ParsedMail
 
-OUR_HEADER = "x-nettask-intake"  # set on every mail we send
 ROBOT_LOCALPARTS = re.compile(
     r"^(mailer-daemon|postmaster|no-?reply|do-?not-?reply|donotreply|bounces?|"
     r"listserv|majordomo|mail-?daemon)([+.-].*)?$",

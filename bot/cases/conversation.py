@@ -13,7 +13,7 @@ from typing import Protocol
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.callbacks import (
+from bot.cases.callbacks import (
     CallbackError,
     NotBookable,
     book,
@@ -27,12 +27,12 @@ from bot.callbacks import (
     slot_choice,
     slot_choices,
 )
-from bot.consent import Answer, read_answer
-from bot.deadlines import reopen, resume
+from bot.cases.consent import Answer, read_answer
+from bot.cases.deadlines import reopen, resume
+from bot.cases.floods import FloodLimits, Join, Opened, decide
+from bot.cases.replies import business_hours, local_deadline, render
+from bot.cases.service import NewTicket, choose_product, open_ticket, record_consent
 from bot.domain import Channel, Choice, IncomingMessage, Language, TicketStatus, Triage
-from bot.floods import FloodLimits, Join, Opened, decide
-from bot.intake.replies import business_hours, local_deadline, render
-from bot.service import NewTicket, choose_product, open_ticket, record_consent
 from bot.sla.engine import Assessment, Engine
 from models.callbacks import active_booking
 from models.customers import CustomerView

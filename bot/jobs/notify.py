@@ -18,9 +18,9 @@ from typing import Protocol
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.deadlines import ticket_clock
+from bot.cases.deadlines import ticket_clock
+from bot.cases.replies import local_deadline, mail_bytes, new_message_id, render, reply_subject
 from bot.domain import Audience, Channel, Language
-from bot.intake.replies import local_deadline, mail_bytes, new_message_id, render, reply_subject
 from bot.sla.engine import Engine
 from bot.sla.reminders import next_expected
 from models.tables import CallbackBooking, Customer, Message, Reminder, Ticket

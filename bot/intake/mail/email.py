@@ -13,8 +13,8 @@ from typing import Any
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from bot.config import Settings
-from bot.intake.mime import content_digest, message_id_of
-from bot.intake.smtp_server import IntakeSMTP, SessionLimits
+from bot.intake.mail.mime import content_digest, message_id_of
+from bot.intake.mail.smtp_server import IntakeSMTP, SessionLimits
 from models.db import Database
 from models.group import GroupCommit
 from models.messages import store_inbound

@@ -16,9 +16,8 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.cases.replies import OUR_HEADER, local_deadline
 from bot.domain import Channel, Language
-from bot.intake.loops import OUR_HEADER
-from bot.intake.replies import local_deadline
 from bot.intake.slack.blocks import escape, section
 from models.customers import CustomerView
 from models.messages import find

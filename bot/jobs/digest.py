@@ -17,8 +17,8 @@ from pathlib import Path
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.cases.replies import mail_bytes
 from bot.domain import Channel, Language
-from bot.intake.replies import mail_bytes
 from bot.intake.slack.blocks import message_parts, section
 from bot.sla.digest import build, day_bounds, next_run, render
 from bot.sla.engine import Engine

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from bot.scheduler import DailyJob
+from bot.jobs.scheduler import DailyJob
 from bot.sla.digest import next_run
 from models.db import Database
 from models.retention import clear_raw_batch

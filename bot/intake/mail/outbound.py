@@ -17,7 +17,7 @@ from urllib.parse import unquote, urlsplit
 
 import aiosmtplib
 
-from bot.delivery import DeliveryLoop
+from bot.jobs.delivery import DeliveryLoop
 from models.db import Database
 from models.messages import due_outbound, lock_message
 from models.tables import Message

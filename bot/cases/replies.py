@@ -16,9 +16,9 @@ from zoneinfo import ZoneInfo
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from bot.domain import Language
-from bot.intake.loops import OUR_HEADER
 from bot.sla.rules import BusinessHoursRule
 
+OUR_HEADER = "x-nettask-intake"  # set on every mail we send (loops.py spots it coming back)
 MAX_LINE = 78  # RFC 5322's recommended line length
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 _env = Environment(loader=FileSystemLoader(TEMPLATES), undefined=StrictUndefined,

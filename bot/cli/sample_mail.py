@@ -9,7 +9,7 @@ from pathlib import Path
 
 import dkim
 
-DEMO = Path(__file__).with_name("demo")
+DEMO = Path(__file__).parent.parent / "demo"
 DEMO_SELECTOR = b"demo"
 SIGNED_HEADERS = [b"from", b"to", b"subject", b"date", b"message-id", b"reply-to",
                   b"in-reply-to", b"references", b"content-type"]

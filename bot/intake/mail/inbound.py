@@ -17,24 +17,25 @@ from datetime import datetime, timedelta
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.classify import Classifier
-from bot.classify.lazy import triage_of
-from bot.conversation import Conversation, ConversationConfig, TicketAnnouncer
-from bot.domain import Channel, Choice, IncomingMessage, Language, TicketStatus, Triage
-from bot.floods import FloodLimits
-from bot.intake.language import LanguageDetector
-from bot.intake.loops import Verdict, judge
-from bot.intake.mime import ParsedMail, normalise_subject, parse
-from bot.intake.replies import (
+from bot.cases.conversation import Conversation, ConversationConfig, TicketAnnouncer
+from bot.cases.customer_reply import CustomerReplies
+from bot.cases.floods import FloodLimits
+from bot.cases.replies import (
     mail_bytes,
     new_message_id,
     reply_subject,
 )
-from bot.intake.trust import SenderVerifier, Trust
-from bot.service import (
+from bot.cases.service import (
     TicketNotFound,
     confirm_sender,
 )
+from bot.classify import Classifier
+from bot.classify.language import LanguageDetector
+from bot.classify.lazy import triage_of
+from bot.domain import Channel, Choice, IncomingMessage, Language, TicketStatus, Triage
+from bot.intake.mail.loops import Verdict, judge
+from bot.intake.mail.mime import ParsedMail, normalise_subject, parse
+from bot.intake.mail.trust import SenderVerifier, Trust
 from bot.sla.engine import Engine
 from models.customers import CustomerView, find_by_email, get_customer
 from models.db import Database
@@ -118,8 +119,9 @@ class MailIntake:
 
     def __init__(self, *, db: Database, engine: Engine, config: MailConfig,
                  classifier: Classifier, detector: LanguageDetector,
-                 announcer: TicketAnnouncer | None = None) -> None:
+                 replies: CustomerReplies, announcer: TicketAnnouncer | None = None) -> None:
         self.db = db
+        self.replies = replies  # the way back to a ticket's customer, mail or Slack
         self.engine = engine
         self.config = config
         self.classifier = classifier
@@ -286,12 +288,10 @@ class MailIntake:
             ticket, result = await confirm_sender(session, engine=self.engine, number=number,
                                                   customer=customer, now=now,
                                                   actor=f"agent {agent}")
-            from bot.intake.customer_reply import customer_reply  # it builds on this module
-
             body = self.conversation.opened_text(ticket, result, customer, name="",
                                                  needs_triage="needs_triage" in ticket.flags)
-            reply = await customer_reply(session, ticket, mail=self.config,
-                                         key=f"sender-confirmed:{number}")
+            reply = await self.replies.customer_reply(session, ticket,
+                                                      key=f"sender-confirmed:{number}")
             if reply is not None:
                 await reply.queue_answer(
                     session, ticket, body, now=now, essential=True,

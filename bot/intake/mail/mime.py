@@ -18,7 +18,7 @@ from email.utils import parseaddr
 
 from mailparser_reply import EmailReplyParser
 
-from bot.intake.htmltext import html_to_text
+from bot.intake.mail.htmltext import html_to_text
 
 MSGID = re.compile(r"<[^<>\s]+>")
 MAX_ID = 998  # the longest Message-ID the store keeps (RFC 5322 line length)

@@ -22,7 +22,7 @@ from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot import deadlines
+from bot.cases import deadlines
 from bot.errors import UserError
 from models import people as repo
 from models.db import Database

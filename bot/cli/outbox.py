@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from bot.cli_db import CommandError, _require_schema, _when
+from bot.cli.db import CommandError, _require_schema, _when
 from bot.config import Settings
 from models.db import Database
 from models.outboxes import list_outbox, requeue_mail, requeue_slack

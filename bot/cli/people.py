@@ -10,10 +10,10 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
-from bot.cli_db import CommandError, _require_schema
+from bot.cases.people import erase, export
+from bot.cli.db import CommandError, _require_schema
 from bot.config import Settings
-from bot.people import erase, export
-from bot.retention import remove_expired_raw
+from bot.jobs.retention import remove_expired_raw
 from models.db import Database
 
 

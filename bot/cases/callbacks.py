@@ -18,9 +18,9 @@ from zoneinfo import ZoneInfo
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.consent import first_lines
-from bot.domain import Audience, Channel, Choice, Language, TicketStatus
-from bot.intake.replies import (
+from bot.cases.consent import first_lines
+from bot.cases.mrkdwn import escape
+from bot.cases.replies import (
     as_message,
     local_deadline,
     mail_bytes,
@@ -28,7 +28,7 @@ from bot.intake.replies import (
     render,
     reply_subject,
 )
-from bot.intake.slack.blocks import escape
+from bot.domain import Audience, Channel, Choice, Language, TicketStatus
 from bot.sla.allowances import usage_month
 from bot.sla.callbacks import bookable, offer
 from bot.sla.engine import Engine

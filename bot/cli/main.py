@@ -48,7 +48,7 @@ def _slack_demo(settings: Settings) -> Settings:
 
     from pydantic import SecretStr
 
-    from bot.cli_slack import DEMO_SIGNING_SECRET, DEMO_TRIAGE_CHANNEL
+    from bot.cli.slack import DEMO_SIGNING_SECRET, DEMO_TRIAGE_CHANNEL
 
     update: dict[str, object] = {}
     if not settings.slack_signing_secret.get_secret_value():
@@ -64,7 +64,7 @@ def _slack_demo(settings: Settings) -> Settings:
 def _slack_send_test(args: argparse.Namespace, settings: Settings) -> int:
     import time
 
-    from bot.cli_slack import DEMO_CHANNEL, describe, post_event, sample_event
+    from bot.cli.slack import DEMO_CHANNEL, describe, post_event, sample_event
 
     now = time.time()
     body, ts = sample_event(now)
@@ -97,7 +97,7 @@ def _work(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _policy_check(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.policy_check import answer_lines
+    from bot.cli.policy_check import answer_lines
     from bot.sla.engine import Engine
 
     engine = Engine(load_policy(settings.policy_file))
@@ -115,20 +115,20 @@ Command = Callable[..., Coroutine[Any, Any, str]]
 
 
 def _run_db(func: Command, settings: Settings, *args: object) -> str:
-    from bot.cli_db import run_with_db
+    from bot.cli.db import run_with_db
 
     return asyncio.run(run_with_db(settings, func, *args))
 
 
 def _db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.cli_db import db_upgrade
+    from bot.cli.db import db_upgrade
 
     print(_run_db(db_upgrade, settings))
     return EXIT_OK
 
 
 def _customers_import(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.cli_db import customers_import
+    from bot.cli.db import customers_import
 
     text = _read_csv(args)
     print(_run_db(customers_import, settings, text, args.if_empty, args.deactivate_missing))
@@ -137,7 +137,7 @@ def _customers_import(args: argparse.Namespace, settings: Settings) -> int:
 
 def _read_csv(args: argparse.Namespace) -> str:
     if args.demo:
-        return Path(__file__).with_name("demo_customers.csv").read_text(encoding="utf-8")
+        return (Path(__file__).parent.parent / "demo_customers.csv").read_text(encoding="utf-8")
     if not args.file:
         raise CliError("name a CSV file, or use --demo")
     try:
@@ -147,28 +147,28 @@ def _read_csv(args: argparse.Namespace) -> str:
 
 
 def _customers_list(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.cli_db import customers_list
+    from bot.cli.db import customers_list
 
     print(_run_db(customers_list, settings, args.json))
     return EXIT_OK
 
 
 def _tickets_list(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.cli_db import tickets_list
+    from bot.cli.db import tickets_list
 
     print(_run_db(tickets_list, settings, args.json))
     return EXIT_OK
 
 
 def _tickets_confirm_sender(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.cli_db import tickets_confirm_sender
+    from bot.cli.db import tickets_confirm_sender
 
     print(_run_db(tickets_confirm_sender, settings, args.number, args.agent))
     return EXIT_OK
 
 
 def _tickets_show(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.cli_db import tickets_show
+    from bot.cli.db import tickets_show
 
     print(_run_db(tickets_show, settings, args.number, args.json))
     return EXIT_OK
@@ -183,8 +183,8 @@ async def _sla_status_text(db: Any, settings: Settings, as_json: bool) -> str:
     from datetime import UTC, datetime
     from zoneinfo import ZoneInfo
 
-    from bot.cli_db import _require_schema
-    from bot.cli_sla import render, status_rows
+    from bot.cli.db import _require_schema
+    from bot.cli.sla import render, status_rows
 
     await _require_schema(db)
     zone = ZoneInfo(load_policy(settings.policy_file).business_hours.timezone)
@@ -192,21 +192,21 @@ async def _sla_status_text(db: Any, settings: Settings, as_json: bool) -> str:
 
 
 def _mail_list(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.cli_db import mail_list
+    from bot.cli.db import mail_list
 
     print(_run_db(mail_list, settings, args.json))
     return EXIT_OK
 
 
 def _outbox_list(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.cli_outbox import outbox_list
+    from bot.cli.outbox import outbox_list
 
     print(_run_db(outbox_list, settings, args.json, args.all))
     return EXIT_OK
 
 
 def _outbox_retry(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.cli_outbox import outbox_retry
+    from bot.cli.outbox import outbox_retry
 
     print(_run_db(outbox_retry, settings, args.ids, args.failed))
     return EXIT_OK
@@ -215,8 +215,8 @@ def _outbox_retry(args: argparse.Namespace, settings: Settings) -> int:
 def _mail_send_test(args: argparse.Namespace, settings: Settings) -> int:
     import smtplib
 
-    from bot.cli_db import wait_for_reply
-    from bot.sample_mail import sample_mail, sign_demo
+    from bot.cli.db import wait_for_reply
+    from bot.cli.sample_mail import sample_mail, sign_demo
 
     mail = sample_mail(settings.support_mailboxes[0])
     raw = mail.as_bytes(policy=mail.policy.clone(linesep="\r\n"))
@@ -236,7 +236,7 @@ def _mail_send_test(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _db_backup(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.backup import backup
+    from bot.cli.backup import backup
 
     print(backup(settings.database_url.get_secret_value(), Path(args.path),
                  bin_dir=settings.pg_bin_dir))
@@ -244,7 +244,7 @@ def _db_backup(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _db_restore(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.backup import restore
+    from bot.cli.backup import restore
 
     print(restore(settings.database_url.get_secret_value(), Path(args.path),
                   bin_dir=settings.pg_bin_dir))
@@ -252,21 +252,21 @@ def _db_restore(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _retention_run(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.cli_people import retention_run
+    from bot.cli.people import retention_run
 
     print(_run_db(retention_run, settings, datetime.now(UTC)))
     return EXIT_OK
 
 
 def _people_export(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.cli_people import people_export
+    from bot.cli.people import people_export
 
     print(_run_db(people_export, settings, args.address, datetime.now(UTC)))
     return EXIT_OK
 
 
 def _people_erase(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.cli_people import people_erase
+    from bot.cli.people import people_erase
 
     print(_run_db(people_erase, settings, args.address, args.agent, args.close_open,
                   datetime.now(UTC)))
@@ -291,7 +291,7 @@ def _classify_train(args: argparse.Namespace, settings: Settings) -> int:
 
     extra = []
     if args.include_confirmed:
-        from bot.cli_db import load_confirmed
+        from bot.cli.db import load_confirmed
 
         extra = asyncio.run(load_confirmed(settings))
         print(f"adding {len(extra)} triage decisions confirmed or corrected by agents")

@@ -1,0 +1,2 @@
+"""The mail channel: SMTP server, MIME parsing, loops, sender trust, inbound processing,
+the reply channel and the outbound relay."""
