@@ -11,37 +11,24 @@ from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import event, func, update
-from sqlalchemy.orm import Session
+from sqlalchemy import func, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from models.commit_hooks import CommitHooks, Hook
 from models.tables import Reminder, Ticket
 
-Hook = Callable[[], None]
-_hooks: list[Hook] = []
-_HOOKED = "reminders_changed"
+_changed_hooks = CommitHooks("reminders_changed")
 
 
 def on_change(hook: Hook) -> Callable[[], None]:
     """Run `hook` after every commit that changed reminder rows; returns the unsubscriber."""
-    _hooks.append(hook)
-    return lambda: _hooks.remove(hook) if hook in _hooks else None
+    return _changed_hooks.subscribe(hook)
 
 
 def changed(session: AsyncSession) -> None:
     """Note that this transaction changed reminder rows: the hooks run after it commits."""
-    sync = session.sync_session
-    if sync.info.get(_HOOKED):
-        return
-    sync.info[_HOOKED] = True
-
-    def fire(committed: Session) -> None:
-        committed.info.pop(_HOOKED, None)
-        for hook in list(_hooks):
-            hook()
-
-    event.listen(sync, "after_commit", fire, once=True)
+    _changed_hooks.note(session)
 
 
 def _pending() -> list[Any]:

@@ -7,41 +7,24 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import event, func, or_
+from sqlalchemy import func, or_
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from models.commit_hooks import CommitHooks, Hook
 from models.tables import SlackCall, SlackEvent
 
 QUOTE = "quote:"  # key prefix of the posts that ask a customer to confirm a price
 
-Hook = Callable[[], None]
-_hooks: list[Hook] = []
-_HOOKED = "slack_call_queued"
+_queued_hooks = CommitHooks("slack_call_queued")
 
 
 def on_queued(hook: Hook) -> Callable[[], None]:
     """Run `hook` after every commit that queued a Web API call (the outbox delivers at once
     instead of on its timer); returns the unsubscriber. Process-wide, as the reminders' hooks:
     the sessions that queue calls (events, clicks, reminders) do not know the outbox."""
-    _hooks.append(hook)
-    return lambda: _hooks.remove(hook) if hook in _hooks else None
-
-
-def _queued(session: AsyncSession) -> None:
-    sync = session.sync_session
-    if sync.info.get(_HOOKED):
-        return
-    sync.info[_HOOKED] = True
-
-    def fire(committed: Session) -> None:
-        committed.info.pop(_HOOKED, None)
-        for hook in list(_hooks):
-            hook()
-
-    event.listen(sync, "after_commit", fire, once=True)
+    return _queued_hooks.subscribe(hook)
 
 
 def _insert(session: AsyncSession) -> Any:
@@ -90,7 +73,7 @@ async def queue_call(session: AsyncSession, *, key: str, method: str, args: dict
     )
     queued = (await session.exec(statement)).first() is not None
     if queued:
-        _queued(session)
+        _queued_hooks.note(session)
     return queued
 
 
