@@ -4,14 +4,16 @@ and polling for conditions with a timeout."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
 
 import bot
+from bot.app import Service, build, utc_now
 from bot.cases.customers_csv import parse_customer_csv
 from bot.cases.service import NewTicket, open_ticket
 from bot.domain import Channel, Department, Language, Severity
@@ -19,6 +21,7 @@ from bot.sla.engine import Engine
 from models.customers import find_by_email, upsert_customers
 from models.db import Database
 from models.tables import Reminder, Ticket
+from tests.integration.conftest import make_settings
 
 DEMO_POLICY = Path(bot.__file__).with_name("policy-demo.toml")
 # severity A: 0.002 h = 7.2 s; B: 14.4 s; C: 21.6 s (every day open, plans at 0.002 h)
@@ -35,6 +38,21 @@ def seconds_policy(tmp_path: Path) -> Path:
     path = tmp_path / "policy-seconds.toml"
     path.write_text(text, encoding="utf-8")
     return path
+
+
+@contextlib.asynccontextmanager
+async def seconds_service(tmp_path: Path, database_url: str) -> AsyncIterator[Service]:
+    """The service on the seconds policy (real time), its demo customers loaded, started."""
+    settings = make_settings(tmp_path, database_url, policy_file=seconds_policy(tmp_path),
+                             slack_outbox_file=tmp_path / "slack.jsonl",
+                             managers_email="leitung@nettask.de", reminder_refresh_seconds=30)
+    running = build(settings, clock=utc_now)
+    await load_demo_customers(running.db, running.engine, utc_now())
+    await running.start()
+    try:
+        yield running
+    finally:
+        await running.stop()
 
 
 async def load_demo_customers(db: Database, engine: Engine, now: datetime) -> None:

@@ -11,31 +11,25 @@ from pathlib import Path
 import pytest
 from sqlmodel import col, select
 
-from bot.app import Service, build, utc_now
+from bot.app import Service, utc_now
 from bot.sla.digest import build as build_digest
 from models import digest as digest_repo
 from models.db import Database
 from models.tables import AuditEvent, Reminder, Ticket
-from tests.integration.conftest import make_settings
 from tests.integration.reminder_kit import (
-    load_demo_customers,
     open_ticket_now,
     poll,
-    seconds_policy,
+    seconds_service,
 )
+
+pytestmark = pytest.mark.slow  # waits out a reminder window of seconds
 
 
 @pytest.fixture
 async def service(db: Database, database_url: str, tmp_path: Path) -> AsyncIterator[Service]:
     await db.dispose()
-    settings = make_settings(tmp_path, database_url, policy_file=seconds_policy(tmp_path),
-                             slack_outbox_file=tmp_path / "slack.jsonl",
-                             managers_email="leitung@nettask.de", reminder_refresh_seconds=30)
-    running = build(settings, clock=utc_now)
-    await load_demo_customers(running.db, running.engine, utc_now())
-    await running.start()
-    yield running
-    await running.stop()
+    async with seconds_service(tmp_path, database_url) as running:
+        yield running
 
 
 async def fresh(service: Service, number: int | None) -> Ticket:

@@ -13,18 +13,16 @@ from pathlib import Path
 import pytest
 from sqlmodel import col, select
 
-from bot.app import Service, build, utc_now
+from bot.app import Service, utc_now
 from bot.cases import deadlines
 from bot.domain import Severity
 from models.db import Database
 from models.tables import Message, Reminder, Ticket
-from tests.integration.conftest import make_settings
 from tests.integration.reminder_kit import (
     is_pending,
-    load_demo_customers,
     open_ticket_now,
     poll,
-    seconds_policy,
+    seconds_service,
     times_posted,
 )
 
@@ -36,14 +34,8 @@ pytestmark = pytest.mark.slow  # waits out reminder windows of seconds
 @pytest.fixture
 async def service(db: Database, database_url: str, tmp_path: Path) -> AsyncIterator[Service]:
     await db.dispose()
-    settings = make_settings(tmp_path, database_url, policy_file=seconds_policy(tmp_path),
-                             slack_outbox_file=tmp_path / "slack.jsonl",
-                             managers_email="leitung@nettask.de", reminder_refresh_seconds=30)
-    running = build(settings, clock=utc_now)
-    await load_demo_customers(running.db, running.engine, utc_now())
-    await running.start()
-    yield running
-    await running.stop()
+    async with seconds_service(tmp_path, database_url) as running:
+        yield running
 
 
 async def reminders_of(service: Service, number: int | None) -> list[Reminder]:
