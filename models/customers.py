@@ -141,41 +141,35 @@ async def _refuse_clashes(session: AsyncSession, records: list[CustomerRecord]) 
 async def _shared_teams(session: AsyncSession, records: list[CustomerRecord]) -> list[str]:
     """A sentence per Slack team that would belong to more than one customer: a user of one
     customer's workspace would be taken for the customer in another's channel."""
-    holders: dict[str, set[str]] = {}
-    for record in records:
-        for team, _ in record.slack:
-            holders.setdefault(team, set()).add(record.number)
-    if holders:
-        rows = await session.exec(
-            select(CustomerSlack.team_id, Customer.number)
-            .join(Customer, col(Customer.id) == col(CustomerSlack.customer_id))
-            .where(col(CustomerSlack.team_id).in_(list(holders)))
-        )
-        for team, number in rows.all():
-            holders[team].add(number)
-    return [f"slack team {team} would belong to customers {', '.join(sorted(numbers))} "
-            "(one Slack team, one customer)"
-            for team, numbers in holders.items() if len(numbers) > 1]
+    return await _shared(session, "team", [(r.number, team) for r in records
+                                           for team, _ in r.slack])
 
 
 async def _shared_channels(session: AsyncSession, records: list[CustomerRecord]) -> list[str]:
     """A sentence per Slack channel that would belong to more than one customer (under any
     teams): a message there would be taken for one customer's while it may be the other's."""
+    return await _shared(session, "channel", [(r.number, channel) for r in records
+                                              for _, channel in r.slack])
+
+
+async def _shared(session: AsyncSession, kind: str, held: list[tuple[str, str]]) -> list[str]:
+    """A sentence per Slack team or channel (`kind`) held by more than one customer, counting
+    the (customer number, id) pairs of the file and those already in the store."""
     holders: dict[str, set[str]] = {}
-    for record in records:
-        for _, channel in record.slack:
-            holders.setdefault(channel, set()).add(record.number)
+    for number, slack_id in held:
+        holders.setdefault(slack_id, set()).add(number)
+    column = col(CustomerSlack.team_id if kind == "team" else CustomerSlack.channel_id)
     if holders:
         rows = await session.exec(
-            select(CustomerSlack.channel_id, Customer.number)
+            select(column, Customer.number)
             .join(Customer, col(Customer.id) == col(CustomerSlack.customer_id))
-            .where(col(CustomerSlack.channel_id).in_(list(holders)))
+            .where(column.in_(list(holders)))
         )
-        for channel, number in rows.all():
-            holders[channel].add(number)
-    return [f"slack channel {channel} would belong to customers {', '.join(sorted(numbers))} "
-            "(one channel, one customer)"
-            for channel, numbers in holders.items() if len(numbers) > 1]
+        for slack_id, number in rows.all():
+            holders[slack_id].add(number)
+    return [f"slack {kind} {slack_id} would belong to customers {', '.join(sorted(numbers))} "
+            f"(one {'Slack team' if kind == 'team' else 'channel'}, one customer)"
+            for slack_id, numbers in holders.items() if len(numbers) > 1]
 
 
 async def held_plans(session: AsyncSession) -> list[tuple[str, str, str]]:
