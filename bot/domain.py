@@ -25,6 +25,7 @@ class Language(StrEnum):
 class Channel(StrEnum):
     EMAIL = "email"
     SLACK = "slack"
+    WEB = "web"
 
 
 class Clock(StrEnum):

@@ -273,3 +273,80 @@ class SeenSignature(SQLModel, table=True):
     key: str = Field(primary_key=True, max_length=64)  # sha256 of "b=..." or "id:sender:mid"
     message_id: int = Field(foreign_key="message.id")  # the mail that showed it first
     seen_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class WebVisitor(SQLModel, table=True):
+    """One browser that opened the web chat: its token (hashed), who it is proven to be.
+
+    `verified_by`: "" (nobody), "identity" (a valid portal identity), "code" (the six-digit
+    code mailed to `email` was typed). Only a verified visitor's messages are evidence for
+    the money rule."""
+
+    __tablename__ = "webchat_visitor"
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(unique=True, max_length=64)  # sha256 hex of the browser's token
+    language: str = Field(default="de", max_length=2)
+    name: str = Field(default="", max_length=200)
+    email: str = Field(default="", max_length=320)  # given or from the identity; "" if none
+    customer_id: int | None = Field(default=None, foreign_key="customer.id", index=True)
+    verified_by: str = Field(default="", max_length=16)
+    verified_at: datetime | None = _instant()
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    last_seen_at: datetime | None = _instant()
+
+
+class WebItem(SQLModel, table=True):
+    """One line of a web-chat conversation, as the widget shows it.
+
+    direction "in": the visitor wrote it (`kind` "text") or clicked a button (`kind` "choice",
+    `action`/`value` set); its pipeline row is `message_id`. direction "out": our answer, a
+    status note or an agent's reply (`kind` "text" or "note"), `choices` its buttons as JSON.
+    """
+
+    __tablename__ = "webchat_item"
+    __table_args__ = (
+        # a resent message (same client id) is stored once
+        UniqueConstraint("visitor_id", "client_id", name="uq_webchat_item_client"),
+        # what the push loop has not sent yet, and the mail fallback's unseen answers
+        Index("ix_webchat_item_direction_id", "direction", "id"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    visitor_id: int = Field(foreign_key="webchat_visitor.id", index=True)
+    direction: str = Field(max_length=3)  # "in" or "out"
+    kind: str = Field(default="text", max_length=8)  # text, choice, note
+    client_id: str | None = Field(default=None, max_length=64)  # the widget's id ("in" only)
+    key: str | None = Field(default=None, unique=True, max_length=200)  # "out": idempotency
+    message_id: int | None = Field(default=None, foreign_key="message.id", index=True)
+    ticket_number: int | None = Field(default=None, foreign_key="ticket.number", index=True)
+    text: str = Field(default="", sa_column=Column(Text, nullable=False))
+    choices: str = Field(default="", sa_column=Column(Text, nullable=False))  # JSON list or ""
+    action: str = Field(default="", max_length=64)  # a clicked choice's action
+    value: str = Field(default="", max_length=200)  # a clicked choice's value
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    seen_at: datetime | None = _instant()  # "out": the widget showed it in an open panel
+    mailed_at: datetime | None = _instant()  # "out": sent by mail too (visitor away)
+
+
+class WebCode(SQLModel, table=True):
+    """A six-digit code mailed to an address a visitor gave; typing it verifies the visitor."""
+
+    __tablename__ = "webchat_code"
+    id: int | None = Field(default=None, primary_key=True)
+    visitor_id: int = Field(foreign_key="webchat_visitor.id", index=True)
+    email: str = Field(max_length=320)
+    code_hash: str = Field(max_length=64)  # sha256 hex of visitor id, code and a server secret
+    tries_left: int = 5
+    expires_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    used_at: datetime | None = _instant()
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class WebIdentityUse(SQLModel, table=True):
+    """A portal identity's id (its `jti`), bound to the first visitor that showed it: shown by
+    another visitor it proves nothing (a replay)."""
+
+    __tablename__ = "webchat_identity"
+    jti: str = Field(primary_key=True, max_length=64)
+    visitor_id: int = Field(foreign_key="webchat_visitor.id")
+    expires_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    seen_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
