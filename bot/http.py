@@ -9,6 +9,7 @@ from sqlalchemy import text
 
 from bot import __version__
 from bot.config import Settings
+from bot.intake.web.pages import DemoIdentity, add_chat_pages
 from models.db import Database
 from models.migrate import current_revision, head_revision
 
@@ -21,6 +22,25 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 # the outboxes' state for /health, and whether they are healthy
 OutboxState = Callable[[], Awaitable[tuple[dict[str, object], bool]]]
 OUTBOX_KEY: web.AppKey[OutboxState] = web.AppKey("outbox_state")
+
+
+# The service's pages run only our own files: no inline script or style, no other origin, no
+# framing; the chat's socket is the one connection they open.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self' ws: wss:; object-src 'none'; base-uri 'none'; form-action 'self'; "
+    "frame-ancestors 'none'"
+)
+
+
+@web.middleware
+async def security_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every response gets the Content-Security-Policy and X-Content-Type-Options nosniff."""
+    response = await handler(request)
+    if not response.prepared:  # a WebSocket (or a stream) has sent its headers already
+        response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
 
 
 async def database_state(db: Database) -> dict[str, object]:
@@ -60,9 +80,10 @@ async def health(request: web.Request) -> web.Response:
 def make_http_app(db: Database, *, max_request_bytes: int = 1024 * 1024,
                   model_state: ModelState | None = None, slack_events: Handler | None = None,
                   slack_state: SlackState | None = None,
-                  outbox_state: OutboxState | None = None) -> web.Application:
+                  outbox_state: OutboxState | None = None,
+                  chat_identity: DemoIdentity | None = None) -> web.Application:
     """The aiohttp application with every route of the service."""
-    app = web.Application(client_max_size=max_request_bytes)
+    app = web.Application(client_max_size=max_request_bytes, middlewares=[security_headers])
     if outbox_state is not None:
         app[OUTBOX_KEY] = outbox_state
     app[DB_KEY] = db
@@ -72,13 +93,15 @@ def make_http_app(db: Database, *, max_request_bytes: int = 1024 * 1024,
         app[SLACK_KEY] = slack_state
     if slack_events is not None:
         app.router.add_post("/slack/events", slack_events)
+    add_chat_pages(app, chat_identity)
     return app
 
 
 def http_runner(settings: Settings, db: Database, *, model_state: ModelState | None = None,
                 slack_events: Handler | None = None,
                 slack_state: SlackState | None = None,
-                outbox_state: OutboxState | None = None) -> web.AppRunner:
+                outbox_state: OutboxState | None = None,
+                chat_identity: DemoIdentity | None = None) -> web.AppRunner:
     """The runner with the server's limits: a client that has not sent a whole request head
     within HTTP_HEADER_TIMEOUT_SECONDS of connecting (or of its last response) is dropped."""
     # aiohttp's keep-alive timer runs from the connection's start and closes a connection that
@@ -86,6 +109,7 @@ def http_runner(settings: Settings, db: Database, *, model_state: ModelState | N
     return web.AppRunner(
         make_http_app(db, max_request_bytes=settings.http_max_request_bytes,
                       model_state=model_state, slack_events=slack_events,
-                      slack_state=slack_state, outbox_state=outbox_state),
+                      slack_state=slack_state, outbox_state=outbox_state,
+                      chat_identity=chat_identity),
         access_log=None, keepalive_timeout=settings.http_header_timeout_seconds,
     )

@@ -1,0 +1,1 @@
+"""The web chat: the widget, its pages, the socket and the conversation."""
