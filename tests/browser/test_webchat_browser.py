@@ -1,0 +1,193 @@
+"""The web chat in a real browser, as a person uses it: /chat/demo in Debian's Chromium against the
+running service (WebSocket, store, pipeline, fake Slack), on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.async_api import BrowserContext, Locator, Page, expect
+
+from tests.browser.conftest import Chat, StartChat
+
+pytestmark = pytest.mark.browser
+
+XSS = "<img src=x onerror=alert(1)>"
+
+
+async def open_chat(page: Page) -> None:
+    """Open the panel and wait until the socket said welcome."""
+    await page.get_by_role("button", name="Chat mit dem Support").click()
+    await expect(page.get_by_role("dialog", name="NetTask Support")).to_be_visible()
+    await expect(page.locator(".ntw-status")).to_have_text("Verbunden")
+
+
+async def write(page: Page, text: str) -> None:
+    await page.get_by_label("Ihre Nachricht").fill(text)
+    await page.get_by_label("Ihre Nachricht").press("Enter")
+
+
+def mine(page: Page, text: str) -> Locator:
+    return page.locator(".ntw-in .ntw-body", has_text=text)
+
+
+async def stored(page: Page, text: str) -> None:
+    """The visitor's message is acknowledged: no longer shown as sending."""
+    bubble = page.locator(".ntw-in", has=page.locator(".ntw-body", has_text=text))
+    await expect(bubble).to_have_count(1)
+    await expect(bubble).not_to_have_class("ntw-pending")
+    await expect(bubble).to_have_attribute("data-id", r"^\d+$")
+
+
+async def test_a_message_written_on_the_demo_page_shows_its_ticket_number(
+        start_chat: StartChat, context: BrowserContext) -> None:
+    chat = await start_chat()
+    page = await chat.page(context)
+    await open_chat(page)
+    await write(page, "Unser Drucker im Büro druckt nicht mehr.")
+    await stored(page, "Unser Drucker im Büro druckt nicht mehr.")
+    [ticket] = await chat.until(chat.tickets)
+    await expect(page.locator(".ntw-out .ntw-meta").first).to_contain_text(f"NT#{ticket.number}")
+
+
+async def test_html_in_a_message_is_shown_as_text_and_never_runs(
+        start_chat: StartChat, context: BrowserContext) -> None:
+    chat = await start_chat()
+    page = await chat.page(context)
+    dialogs: list[str] = []
+    page.on("dialog", lambda dialog: dialogs.append(dialog.message))
+    await open_chat(page)
+    await write(page, XSS)
+    await stored(page, XSS)
+    await page.reload()
+    await open_chat(page)  # the history from the server, rendered again
+    await expect(page.locator(".ntw-in .ntw-body")).to_have_text([f"Sie: {XSS}"])
+    assert await page.locator("img").count() == 0
+    assert dialogs == []
+
+
+async def test_the_stored_message_is_the_typed_text(start_chat: StartChat,
+                                                    context: BrowserContext) -> None:
+    chat = await start_chat()
+    page = await chat.page(context)
+    await open_chat(page)
+    await write(page, XSS)
+    await stored(page, XSS)
+    assert [item.text for item in await chat.in_items()] == [XSS]
+
+
+async def test_a_reload_keeps_the_history(start_chat: StartChat,
+                                          context: BrowserContext) -> None:
+    chat = await start_chat()
+    page = await chat.page(context)
+    await open_chat(page)
+    await write(page, "Erste Nachricht")
+    await stored(page, "Erste Nachricht")
+    await expect(page.locator(".ntw-out")).not_to_have_count(0)  # our answer with the number
+    before = await page.locator(".ntw-item .ntw-body").all_text_contents()
+    await page.reload()
+    await open_chat(page)
+    await expect(page.locator(".ntw-item .ntw-body")).to_have_text(before)
+
+
+async def test_a_new_tab_shows_the_same_history(start_chat: StartChat,
+                                                context: BrowserContext) -> None:
+    chat = await start_chat()
+    page = await chat.page(context)
+    await open_chat(page)
+    await write(page, "Aus dem ersten Tab")
+    await stored(page, "Aus dem ersten Tab")
+    other = await chat.page(context)
+    await open_chat(other)
+    await expect(mine(other, "Aus dem ersten Tab")).to_have_count(1)
+
+
+async def test_messages_typed_while_offline_arrive_once_when_the_network_returns(
+        start_chat: StartChat, context: BrowserContext) -> None:
+    chat = await start_chat()
+    page = await chat.page(context)
+    await open_chat(page)
+    await write(page, "vor dem Schnitt")
+    await stored(page, "vor dem Schnitt")
+    await context.set_offline(True)
+    await expect(page.locator(".ntw-status")).to_contain_text("Keine Verbindung")
+    await write(page, "im Tunnel 1")
+    await write(page, "im Tunnel 2")
+    await expect(page.locator(".ntw-pending")).to_have_count(2)
+    await context.set_offline(False)
+    await expect(page.locator(".ntw-status")).to_have_text("Verbunden", timeout=40_000)
+    await stored(page, "im Tunnel 1")
+    await stored(page, "im Tunnel 2")
+    texts = [item.text for item in await chat.in_items()]
+    assert texts == ["vor dem Schnitt", "im Tunnel 1", "im Tunnel 2"]
+
+
+async def test_a_message_queued_offline_survives_a_reload_and_arrives_once(
+        start_chat: StartChat, context: BrowserContext) -> None:
+    chat = await start_chat()
+    page = await chat.page(context)
+    await open_chat(page)
+    await context.set_offline(True)
+    await expect(page.locator(".ntw-status")).to_contain_text("Keine Verbindung")
+    await write(page, "offline geschrieben, dann neu geladen")
+    await expect(page.locator(".ntw-pending")).to_have_count(1)
+    await context.set_offline(False)
+    await page.reload()  # the queue is in localStorage: the reloaded page sends it
+    await open_chat(page)
+    await stored(page, "offline geschrieben, dann neu geladen")
+    texts = [item.text for item in await chat.in_items()]
+    assert texts == ["offline geschrieben, dann neu geladen"]
+
+
+async def test_keyboard_only_opens_writes_and_closes(start_chat: StartChat,
+                                                     context: BrowserContext) -> None:
+    chat = await start_chat()
+    page = await chat.page(context)
+    launcher = page.get_by_role("button", name="Chat mit dem Support")
+    for _ in range(40):  # Tab through the portal's links to the launcher
+        await page.keyboard.press("Tab")
+        if await launcher.evaluate("node => node === document.activeElement"):
+            break
+    await expect(launcher).to_be_focused()
+    outline = await launcher.evaluate("node => getComputedStyle(node).outlineStyle")
+    assert outline != "none"  # the focus is visible
+    await page.keyboard.press("Enter")
+    await expect(page.get_by_role("dialog", name="NetTask Support")).to_be_visible()
+    await expect(page.get_by_label("Ihre Nachricht")).to_be_focused()
+    await expect(page.locator(".ntw-status")).to_have_text("Verbunden")
+    await page.keyboard.type("Nur mit der Tastatur geschrieben")
+    await page.keyboard.press("Enter")
+    await stored(page, "Nur mit der Tastatur geschrieben")
+    await page.keyboard.press("Escape")
+    await expect(page.get_by_role("dialog", name="NetTask Support")).to_be_hidden()
+    await expect(launcher).to_be_focused()
+    await expect(launcher).to_have_attribute("aria-expanded", "false")
+
+
+async def test_the_panel_fills_a_phone_screen(start_chat: StartChat,
+                                              context: BrowserContext) -> None:
+    chat = await start_chat()
+    page = await chat.page(context)
+    await page.set_viewport_size({"width": 360, "height": 740})
+    await open_chat(page)
+    box = await page.get_by_role("dialog", name="NetTask Support").bounding_box()
+    assert box == {"x": 0, "y": 0, "width": 360, "height": 740}
+
+
+async def test_the_panel_is_380_pixels_wide_at_the_bottom_right_on_a_desktop(
+        start_chat: StartChat, context: BrowserContext) -> None:
+    chat = await start_chat()
+    page = await chat.page(context)
+    await open_chat(page)
+    box = await page.get_by_role("dialog", name="NetTask Support").bounding_box()
+    assert box is not None
+    assert box["width"] == 380
+    assert box["x"] + box["width"] == 1280 - 24
+    assert box["y"] + box["height"] < 800
+
+
+async def test_the_log_is_a_polite_live_region(start_chat: StartChat,
+                                               context: BrowserContext) -> None:
+    chat = await start_chat()
+    page = await chat.page(context)
+    await open_chat(page)
+    log = page.get_by_role("log", name="Nachrichten")
+    await expect(log).to_have_attribute("aria-live", "polite")
