@@ -81,6 +81,7 @@ def make_http_app(db: Database, *, max_request_bytes: int = 1024 * 1024,
                   model_state: ModelState | None = None, slack_events: Handler | None = None,
                   slack_state: SlackState | None = None,
                   outbox_state: OutboxState | None = None,
+                  chat_socket: Handler | None = None,
                   chat_identity: DemoIdentity | None = None) -> web.Application:
     """The aiohttp application with every route of the service."""
     app = web.Application(client_max_size=max_request_bytes, middlewares=[security_headers])
@@ -93,6 +94,8 @@ def make_http_app(db: Database, *, max_request_bytes: int = 1024 * 1024,
         app[SLACK_KEY] = slack_state
     if slack_events is not None:
         app.router.add_post("/slack/events", slack_events)
+    if chat_socket is not None:
+        app.router.add_get("/chat/ws", chat_socket)  # the web chat (docs/webchat-protocol.md)
     add_chat_pages(app, chat_identity)
     return app
 
@@ -101,6 +104,7 @@ def http_runner(settings: Settings, db: Database, *, model_state: ModelState | N
                 slack_events: Handler | None = None,
                 slack_state: SlackState | None = None,
                 outbox_state: OutboxState | None = None,
+                chat_socket: Handler | None = None,
                 chat_identity: DemoIdentity | None = None) -> web.AppRunner:
     """The runner with the server's limits: a client that has not sent a whole request head
     within HTTP_HEADER_TIMEOUT_SECONDS of connecting (or of its last response) is dropped."""
@@ -110,6 +114,7 @@ def http_runner(settings: Settings, db: Database, *, model_state: ModelState | N
         make_http_app(db, max_request_bytes=settings.http_max_request_bytes,
                       model_state=model_state, slack_events=slack_events,
                       slack_state=slack_state, outbox_state=outbox_state,
+                      chat_socket=chat_socket,
                       chat_identity=chat_identity),
         access_log=None, keepalive_timeout=settings.http_header_timeout_seconds,
     )

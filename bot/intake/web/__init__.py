@@ -1,1 +1,1 @@
-"""The web chat: the widget, its pages, the socket and the conversation."""
+"""The web chat channel: the portal widget's WebSocket, its visitors and their conversation."""
