@@ -54,6 +54,7 @@ from bot.intake.slack.triage import TriagePoster
 from bot.intake.slack.triage_actions import TriageActions
 from bot.intake.slack.triage_thread import TriageThread
 from bot.intake.web.hub import Hub
+from bot.intake.web.pages import demo_identity
 from bot.intake.web.socket import ChatConfig, ChatSocket
 from bot.jobs.alerts import AlertConfig
 from bot.jobs.digest import DailyDigest
@@ -164,7 +165,10 @@ class Service:
             settings, self.db, model_state=lambda: model_state(self.intake.classifier),
             slack_events=events,
             slack_state=lambda: slack_state(settings, self.socket),
-            outbox_state=self.outbox_health, chat_socket=chat.handle)
+            outbox_state=self.outbox_health, chat_socket=chat.handle,
+            chat_identity=demo_identity(
+                secret=settings.webchat_identity_secret.get_secret_value(), db=self.db,
+                clock=self.clock))
         await self.runner.setup()
         site = web.TCPSite(self.runner, settings.http_host, settings.http_port)
         await site.start()

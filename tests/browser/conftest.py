@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright
+from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
 from sqlmodel import col, select
 
 import bot
@@ -36,6 +36,7 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
          "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 IDENTITY_SECRET = "browser-test-identity-secret"
 WAIT_MS = 15_000  # how long an expectation may take before the test fails
+expect.set_options(timeout=WAIT_MS)
 
 
 @pytest.fixture

@@ -3,10 +3,12 @@ running service (WebSocket, store, pipeline, fake Slack), on SQLite and PostgreS
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.async_api import BrowserContext, Locator, Page, expect
 
-from tests.browser.conftest import Chat, StartChat
+from tests.browser.conftest import StartChat
 
 pytestmark = pytest.mark.browser
 
@@ -34,7 +36,7 @@ async def stored(page: Page, text: str) -> None:
     bubble = page.locator(".ntw-in", has=page.locator(".ntw-body", has_text=text))
     await expect(bubble).to_have_count(1)
     await expect(bubble).not_to_have_class("ntw-pending")
-    await expect(bubble).to_have_attribute("data-id", r"^\d+$")
+    await expect(bubble).to_have_attribute("data-id", re.compile(r"^\d+$"))
 
 
 async def test_a_message_written_on_the_demo_page_shows_its_ticket_number(

@@ -465,7 +465,7 @@
     root.classList.add("ntw-open");
     launcher.setAttribute("aria-expanded", "true");
     scrollDown();
-    (emailForm.hidden ? (codeForm.hidden ? textarea : codeInput) : emailInput).focus();
+    textarea.focus();  // writing is what people open a chat for; the address prompt is above
     markSeen();
   }
 
