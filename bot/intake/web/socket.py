@@ -15,10 +15,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from aiohttp import WSMsgType, web
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.config import Settings
 from bot.intake.web.frames import MAX_FRAME_BYTES, BadFrame, Frame, error, item_body, parse
 from bot.intake.web.hub import Conn, Hub
+from bot.intake.web.identity import IdentityInvalid, check
+from bot.intake.web.verify import accept_identity
 from models.db import Database
 from models.tables import WebVisitor
 from models.webchat import (
@@ -156,10 +159,24 @@ class ChatSocket:
                  view["verified"], len(items))
         return conn
 
-    async def prove(self, session: Any, visitor: WebVisitor, identity: str | None,
+    async def prove(self, session: AsyncSession, visitor: WebVisitor, identity: str | None,
                     now: datetime) -> bool:
-        """Check a `hello`'s identity; True when one was given and refused."""
-        return False
+        """Check a `hello`'s identity; True when one was given and refused (the visitor stays
+        as it was: a forged identity proves nothing, it also takes nothing away)."""
+        if identity is None:
+            return False
+        try:
+            claims = check(identity, secret=self.config.identity_secret, now=now,
+                           max_seconds=self.config.identity_max_seconds)
+            reason = await accept_identity(session, visitor=visitor, claims=claims, now=now)
+        except IdentityInvalid as exc:
+            reason = str(exc)
+        if reason is None:
+            log.info("event=webchat_identity_verified visitor=%s customer=%s", visitor.id,
+                     visitor.customer_id)
+            return False
+        log.warning("event=webchat_identity_refused visitor=%s reason=%r", visitor.id, reason)
+        return True
 
     async def _frame(self, conn: Conn, data: str) -> None:
         """One frame after the hello: a defined answer for each, the socket stays usable."""
