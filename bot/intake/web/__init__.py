@@ -1,0 +1,1 @@
+"""The web chat channel: the socket, and the conversation (inbox, reply, actions)."""
