@@ -53,6 +53,7 @@ from bot.intake.slack.socket_mode import SocketMode
 from bot.intake.slack.triage import TriagePoster
 from bot.intake.slack.triage_actions import TriageActions
 from bot.intake.slack.triage_thread import TriageThread
+from bot.intake.web.actions import WebActions
 from bot.intake.web.inbox import WebIntake
 from bot.intake.web.reply import WebAnswerRoute
 from bot.jobs.alerts import AlertConfig
@@ -281,8 +282,10 @@ class Service:
     async def _start_web(self) -> None:
         """The web chat's worker: resumes what was stored before a crash, then takes what the
         socket stores (its `submit`)."""
-        intake = WebIntake(db=self.db, conversation=self.intake.conversation,
+        conversation = self.intake.conversation
+        intake = WebIntake(db=self.db, conversation=conversation,
                            classifier=self.intake.classifier, detector=self.intake.detector,
+                           choices=WebActions(conversation=conversation, engine=self.engine),
                            max_attempts=self.settings.processing_max_attempts)
 
         def processed() -> None:  # a triage post, a quote's mail, a callback's invitation

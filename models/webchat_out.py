@@ -103,3 +103,15 @@ async def unseen_agent_answers(session: AsyncSession, *, older_than: datetime,
         .with_for_update(of=WebItem, skip_locked=True)
     )
     return [(item, visitor) for item, visitor in rows.all()]
+
+
+async def offered_to(session: AsyncSession, *, visitor_id: int, ticket_number: int,
+                     action: str, value: str) -> bool:
+    """Whether one of our `out` items on the ticket showed this visitor that choice: a click on
+    anything else (another visitor's ticket, an invented value) is not ours."""
+    rows = await session.exec(
+        select(WebItem.choices).where(WebItem.visitor_id == visitor_id, WebItem.direction == OUT,
+                                      WebItem.ticket_number == ticket_number,
+                                      WebItem.choices != ""))
+    return any(c.get("action") == action and c.get("value") == value
+               for shown in rows.all() for c in json.loads(shown))
