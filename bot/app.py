@@ -53,8 +53,11 @@ from bot.intake.slack.socket_mode import SocketMode
 from bot.intake.slack.triage import TriagePoster
 from bot.intake.slack.triage_actions import TriageActions
 from bot.intake.slack.triage_thread import TriageThread
+from bot.intake.web.actions import WebActions
 from bot.intake.web.hub import Hub
+from bot.intake.web.inbox import WebIntake
 from bot.intake.web.pages import demo_identity
+from bot.intake.web.reply import WebAnswerRoute
 from bot.intake.web.socket import ChatConfig, ChatSocket
 from bot.jobs.alerts import AlertConfig
 from bot.jobs.digest import DailyDigest
@@ -106,6 +109,7 @@ class Service:
     socket: SocketMode | None = None
     reminders: ReminderLoop | None = None
     chat_hub: Hub | None = None
+    web_worker: MailWorker | None = None  # its `submit` is the web chat socket's `on_stored`
 
     @property
     def smtp_port(self) -> int:
@@ -155,11 +159,13 @@ class Service:
                                  max_recipients=settings.smtp_max_recipients)
         self.smtp = await start_smtp(settings, handler)
         await self._start_slack()
+        await self._start_web()
         events = self.slack.handle if self.slack and http_events(settings) else not_configured
+        assert self.web_worker is not None  # _start_web made it
         self.chat_hub = Hub(self.db, poll_seconds=settings.webchat_push_seconds)
         await self.chat_hub.start()
         chat = ChatSocket(db=self.db, config=ChatConfig.from_settings(settings), clock=self.clock,
-                          on_stored=lambda message_id: None,  # the web worker's submit (wflow)
+                          on_stored=self.web_worker.submit,
                           hub=self.chat_hub)
         self.runner = http_runner(
             settings, self.db, model_state=lambda: model_state(self.intake.classifier),
@@ -286,6 +292,24 @@ class Service:
             log.info("event=slack_mode mode=web-api api=%s events=%s socket_mode=%s",
                      settings.slack_api_url, state["events"], socket)
 
+    async def _start_web(self) -> None:
+        """The web chat's worker: resumes what was stored before a crash, then takes what the
+        socket stores (its `submit`)."""
+        conversation = self.intake.conversation
+        intake = WebIntake(db=self.db, conversation=conversation,
+                           classifier=self.intake.classifier, detector=self.intake.detector,
+                           choices=WebActions(conversation=conversation, engine=self.engine),
+                           max_attempts=self.settings.processing_max_attempts)
+
+        def processed() -> None:  # a triage post, a quote's mail, a callback's invitation
+            for outbox in (self.deliverer, self.slack_deliverer):
+                if outbox is not None:
+                    outbox.wake.set()
+
+        self.web_worker = MailWorker(intake, clock=self.clock, channel="web", concurrency=8,
+                                     on_processed=processed)
+        await self.web_worker.start()
+
     async def stop(self) -> None:
         """Stop taking mail, finish nothing half-way (pending mail resumes on start), close."""
         if self.smtp is not None:
@@ -307,6 +331,8 @@ class Service:
             await self.worker.stop()
         if self.deliverer is not None and self._delivery is not None:
             await self.deliverer.stop(self._delivery)
+        if self.web_worker is not None:
+            await self.web_worker.stop()
         if self.click_worker is not None:
             await self.click_worker.stop()
         if self.slack_worker is not None:
@@ -501,8 +527,8 @@ def describe_verification(settings: Settings) -> str:
 def customer_replies(config: MailConfig) -> CustomerReplies:
     """The way back to a ticket's customer on each channel; mail for any other channel."""
     mail = MailRoute(config)
-    return CustomerReplies({Channel.EMAIL.value: mail, Channel.SLACK.value: SlackRoute()},
-                           fallback=mail)
+    return CustomerReplies({Channel.EMAIL.value: mail, Channel.SLACK.value: SlackRoute(),
+                            Channel.WEB.value: WebAnswerRoute()}, fallback=mail)
 
 
 def mail_config(settings: Settings) -> MailConfig:

@@ -18,7 +18,8 @@ from models.tickets import audit, get_ticket
 
 log = logging.getLogger(__name__)
 
-SENT = {"email": "Sent to the customer by mail.", "slack": "Sent to the customer in Slack."}
+SENT = {"email": "Sent to the customer by mail.", "slack": "Sent to the customer in Slack.",
+        "web": "Sent to the customer in the web chat."}
 NOTE = "Internal note: not sent to the customer."
 
 

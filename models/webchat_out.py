@@ -1,0 +1,117 @@
+"""The web chat's conversation side: our `out` items, the visitor's ticket, unseen agent answers.
+
+The socket's queries (visitors, `in` items, history) are models/webchat.py's; these are the ones
+the conversation use case, the reminders and the mail-when-away job need.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.domain import Choice
+from models.commit_hooks import CommitHooks
+from models.tables import Message, WebItem, WebVisitor
+
+OUT, IN = "out", "in"
+AGENT = "agent:"  # the key prefix of an agent's answer: the mail-when-away job mails these
+_added = CommitHooks("webchat-out")
+
+
+def on_out_item(hook: Callable[[], None]) -> Callable[[], None]:
+    """Run `hook` after each commit that added an `out` item (the push loop's wake-up)."""
+    return _added.subscribe(hook)
+
+
+def requester(visitor_id: int) -> str:
+    """A web ticket's requester and a web message's recipient: `web:<visitor id>`."""
+    return f"web:{visitor_id}"
+
+
+def visitor_of(requester_: str) -> int | None:
+    """The visitor id in a web requester, or None when it names none."""
+    prefix, _, rest = requester_.partition(":")
+    return int(rest) if prefix == "web" and rest.isdigit() else None
+
+
+def _insert(session: AsyncSession) -> Any:
+    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+
+
+async def add_out_item(session: AsyncSession, *, visitor_id: int, key: str, text: str,
+                       now: datetime, ticket_number: int | None = None, kind: str = "text",
+                       choices: Sequence[Choice] = ()) -> bool:
+    """Add an `out` item once per key, in the caller's transaction; False if the key exists."""
+    shown = json.dumps([{"action": c.action, "value": c.value, "label": c.label}
+                        for c in choices], ensure_ascii=False) if choices else ""
+    statement = (
+        _insert(session)(WebItem)
+        .values(visitor_id=visitor_id, direction=OUT, kind=kind, key=key[:200],
+                ticket_number=ticket_number, text=text, choices=shown, action="", value="",
+                created_at=now)
+        .on_conflict_do_nothing().returning(col(WebItem.id))
+    )
+    added = (await session.exec(statement)).first() is not None
+    if added:
+        _added.note(session)
+    return added
+
+
+async def item_of_message(session: AsyncSession,
+                          message_id: int) -> tuple[WebItem, WebVisitor] | None:
+    """The `in` item a pipeline message was stored with, and its visitor."""
+    row = (await session.exec(
+        select(WebItem, WebVisitor)
+        .join(WebVisitor, col(WebVisitor.id) == col(WebItem.visitor_id))
+        .where(WebItem.message_id == message_id, WebItem.direction == IN)
+    )).first()
+    return None if row is None else (row[0], row[1])
+
+
+async def last_ticket_message(session: AsyncSession, *, visitor_id: int,
+                              before: int) -> str | None:
+    """The external id of the visitor's newest message (before message `before`) that belongs
+    to a ticket: a follow-up names it, as a Slack reply names its thread."""
+    row = (await session.exec(
+        select(Message.external_id)
+        .join(WebItem, col(WebItem.message_id) == col(Message.id))
+        .where(WebItem.visitor_id == visitor_id, WebItem.direction == IN,
+               col(Message.ticket_number).is_not(None), col(Message.id) < before)
+        .order_by(col(Message.id).desc()).limit(1)
+    )).first()
+    return None if row is None else str(row)
+
+
+async def unseen_agent_answers(session: AsyncSession, *, older_than: datetime,
+                               limit: int = 100) -> list[tuple[WebItem, WebVisitor]]:
+    """Agents' answers not seen nor mailed, written before `older_than`, whose visitor is
+    verified and has an address; locked (skipping those another replica holds)."""
+    rows = await session.exec(
+        select(WebItem, WebVisitor)
+        .join(WebVisitor, col(WebVisitor.id) == col(WebItem.visitor_id))
+        .where(WebItem.direction == OUT, WebItem.kind == "text",
+               col(WebItem.key).startswith(AGENT), col(WebItem.seen_at).is_(None),
+               col(WebItem.mailed_at).is_(None), col(WebItem.created_at) <= older_than,
+               WebVisitor.verified_by != "", WebVisitor.email != "")
+        .order_by(col(WebItem.id)).limit(limit)
+        .with_for_update(of=WebItem, skip_locked=True)
+    )
+    return [(item, visitor) for item, visitor in rows.all()]
+
+
+async def offered_to(session: AsyncSession, *, visitor_id: int, ticket_number: int,
+                     action: str, value: str) -> bool:
+    """Whether one of our `out` items on the ticket showed this visitor that choice: a click on
+    anything else (another visitor's ticket, an invented value) is not ours."""
+    rows = await session.exec(
+        select(WebItem.choices).where(WebItem.visitor_id == visitor_id, WebItem.direction == OUT,
+                                      WebItem.ticket_number == ticket_number,
+                                      WebItem.choices != ""))
+    return any(c.get("action") == action and c.get("value") == value
+               for shown in rows.all() for c in json.loads(shown))

@@ -1,0 +1,177 @@
+"""Web chat messages go through the same conversation use case as mail and Slack: a ticket with
+its triage post (on the fake Slack Web API), an answer in the chat naming the ticket and its
+deadline, follow-ups on the visitor's ticket, agents' answers from the triage thread (a signed
+Slack event) into the chat, and what was stored before a crash processed once after it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlmodel import select
+
+from bot.cases.replies import local_deadline
+from bot.domain import Language
+from models.db import Database
+from models.tables import WebItem
+from tests.fakes.slack_api import FakeSlack
+from tests.integration.conftest import BERLIN, Clock, Slack, slack_settings, start_service
+from tests.integration.test_slack_answers import confirmation, post_ts, reply_in_thread
+from tests.integration.test_slack_chat import posted_to
+from tests.integration.webchat_flow_kit import (
+    choices,
+    items_coming,
+    out_items,
+    processed,
+    send,
+    store,
+    visitor,
+)
+
+OUTAGE = "Unser Mailserver ist seit heute früh nicht erreichbar"
+ADVICE = "Wir brauchen eine Beratung zur Architektur unserer Server-Umgebung"
+
+
+async def test_a_verified_visitors_message_opens_a_web_ticket(slack: Slack) -> None:
+    running = slack.running
+    anna = await visitor(running.db, now=running.clock())
+    row = await send(running, anna, OUTAGE, client_id="c1")
+    [ticket] = await running.tickets()
+    assert (row.disposition, row.ticket_number) == ("ticket", ticket.number)
+    assert (ticket.channel, ticket.requester) == ("web", f"web:{anna.id}")
+    assert (ticket.status, ticket.plan) == ("open", "standard")
+    assert "sender_unverified" not in ticket.flags
+
+
+async def test_the_new_ticket_gets_its_triage_post(slack: Slack) -> None:
+    running = slack.running
+    anna = await visitor(running.db, now=running.clock())
+    await send(running, anna, OUTAGE, client_id="c1")
+    [ticket] = await running.tickets()
+    [post] = await posted_to(slack.fake, "C0TRIAGE")
+    assert f"New ticket NT#{ticket.number} (web)" in post.args["text"]
+
+
+async def test_the_visitor_is_answered_with_the_ticket_number_and_deadline(slack: Slack) -> None:
+    running = slack.running
+    anna = await visitor(running.db, now=running.clock())
+    await send(running, anna, OUTAGE, client_id="c1")
+    [ticket] = await running.tickets()
+    [answer] = await out_items(running.db, anna)
+    assert ticket.due_at is not None
+    assert (answer.kind, answer.ticket_number) == ("text", ticket.number)
+    assert f"NT#{ticket.number}" in answer.text
+    assert local_deadline(ticket.due_at, BERLIN, Language.DE) in answer.text
+
+
+async def test_the_incoming_item_names_its_ticket(slack: Slack) -> None:
+    running = slack.running
+    anna = await visitor(running.db, now=running.clock())
+    row = await send(running, anna, OUTAGE, client_id="c1")
+    async with running.db.reader() as session:
+        [item] = (await session.exec(select(WebItem).where(WebItem.message_id == row.id))).all()
+    assert item.ticket_number == row.ticket_number
+
+
+async def test_a_second_message_joins_the_visitors_ticket(slack: Slack) -> None:
+    running = slack.running
+    anna = await visitor(running.db, now=running.clock())
+    first = await send(running, anna, OUTAGE, client_id="c1")
+    second = await send(running, anna, "Auch der Kalender geht nicht.", client_id="c2")
+    assert len(await running.tickets()) == 1
+    assert (second.disposition, second.ticket_number) == ("follow-up", first.ticket_number)
+
+
+async def test_a_follow_up_is_mirrored_into_the_triage_thread(slack: Slack) -> None:
+    running = slack.running
+    anna = await visitor(running.db, now=running.clock())
+    first = await send(running, anna, OUTAGE, client_id="c1")
+    thread = await post_ts(slack, first.ticket_number)
+    await send(running, anna, "Auch der Kalender geht nicht.", client_id="c2")
+    mirror = await confirmation(slack, thread)
+    assert f"Customer reply on NT#{first.ticket_number} (web)" in mirror.args["text"]
+
+
+async def test_another_visitors_message_opens_its_own_ticket(slack: Slack) -> None:
+    running = slack.running
+    anna = await visitor(running.db, now=running.clock())
+    ben = await visitor(running.db, now=running.clock(), email="ben@logistik-nord.de")
+    first = await send(running, anna, OUTAGE, client_id="c1")
+    other = await send(running, ben, "Der Drucker im Lager druckt nur leere Seiten.",
+                       client_id="c1")
+    assert other.disposition == "ticket"
+    assert other.ticket_number != first.ticket_number
+
+
+async def test_an_unverified_visitors_ticket_is_unverified(slack: Slack) -> None:
+    running = slack.running
+    stranger = await visitor(running.db, now=running.clock(), verified=False)
+    await send(running, stranger, ADVICE, client_id="c1")
+    [ticket] = await running.tickets()
+    assert (ticket.status, ticket.price_cents) == ("unverified", 0)
+    assert "sender_unverified" in ticket.flags
+
+
+async def test_an_unverified_visitor_gets_no_quote(slack: Slack) -> None:
+    running = slack.running
+    stranger = await visitor(running.db, now=running.clock(), verified=False)
+    await send(running, stranger, ADVICE, client_id="c1")
+    [answer] = await out_items(running.db, stranger)
+    assert choices(answer) == []
+    assert "EUR" not in answer.text
+
+
+async def test_the_same_request_from_a_verified_visitor_gets_a_quote(slack: Slack) -> None:
+    """The other side of the test above: the text does ask for a quote."""
+    running = slack.running
+    anna = await visitor(running.db, now=running.clock())
+    await send(running, anna, ADVICE, client_id="c1")
+    [ticket] = await running.tickets()
+    [answer] = await out_items(running.db, anna)
+    assert ticket.status == "awaiting_consent"
+    assert [c["action"] for c in choices(answer)] == ["consent_yes", "consent_no"]
+
+
+async def test_an_agents_answer_in_the_triage_thread_reaches_the_chat(slack: Slack) -> None:
+    running = slack.running
+    anna = await visitor(running.db, now=running.clock())
+    row = await send(running, anna, OUTAGE, client_id="c1")
+    thread = await post_ts(slack, row.ticket_number)
+    await reply_in_thread(slack, thread, "Wir haben den Dienst neu gestartet.")
+    _, answer = await items_coming(running.db, anna, 2)
+    assert (answer.kind, answer.ticket_number) == ("text", row.ticket_number)
+    assert answer.key is not None and answer.key.startswith("agent:")
+    assert answer.text.startswith("Wir haben den Dienst neu gestartet.")
+    assert "Anna Agentin" in answer.text
+
+
+async def test_the_triage_thread_says_the_answer_went_to_the_chat(slack: Slack) -> None:
+    running = slack.running
+    anna = await visitor(running.db, now=running.clock())
+    row = await send(running, anna, OUTAGE, client_id="c1")
+    thread = await post_ts(slack, row.ticket_number)
+    await reply_in_thread(slack, thread, "Wir haben den Dienst neu gestartet.")
+    line = await confirmation(slack, thread)
+    assert line.args["text"] == "Sent to the customer in the web chat."
+
+
+async def test_a_message_stored_before_a_crash_is_processed_once_after_it(
+        db: Database, database_url: str, tmp_path: Path, fake: FakeSlack) -> None:
+    await db.dispose()
+    clock = Clock()
+    first = await start_service(slack_settings(tmp_path, database_url, fake), clock)
+    anna = await visitor(first.db, now=clock())
+    await first.service.stop()  # the socket stored it, the worker never saw it
+    stored = await store(first.db, anna, OUTAGE, client_id="c1", now=clock())
+    second = await start_service(slack_settings(tmp_path, database_url, fake), clock)
+    try:
+        row = await processed(second, stored)
+        [ticket] = await second.tickets()
+        assert (row.disposition, row.ticket_number) == ("ticket", ticket.number)
+    finally:
+        await second.service.stop()
+    third = await start_service(slack_settings(tmp_path, database_url, fake), clock)
+    try:
+        assert len(await third.tickets()) == 1
+        assert len(await out_items(third.db, anna)) == 1
+    finally:
+        await third.service.stop()

@@ -1,0 +1,112 @@
+"""Web chat visitors and their stored messages, for the conversation tests: rows written as
+docs/webchat-protocol.md and the socket's `store_in_item` write them (a `webchat_item` and its
+pipeline `message` row in one transaction), then handed to the service's web worker."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import secrets
+import time
+from datetime import datetime
+
+from sqlmodel import col, select
+
+from models.db import Database
+from models.messages import store_inbound
+from models.tables import Customer, Message, WebItem, WebVisitor
+from tests.integration.conftest import Running
+
+ANNA = "anna@logistik-nord.de"  # Logistik Nord AG, D-1003: plan standard
+LOGISTIK_NORD = "D-1003"
+
+
+async def visitor(db: Database, *, now: datetime, email: str = ANNA, verified: bool = True,
+                  customer: str | None = LOGISTIK_NORD, name: str = "Anna Adler",
+                  language: str = "de") -> WebVisitor:
+    """A visitor as the socket leaves it: verified by a portal identity, or with an address
+    given and no code typed (`verified=False`)."""
+    async with db.session() as session:
+        customer_id = None
+        if customer is not None:
+            found = (await session.exec(select(Customer).where(Customer.number == customer))
+                     ).one()
+            customer_id = found.id if verified else None
+        row = WebVisitor(token_hash=hashlib.sha256(secrets.token_bytes(32)).hexdigest(),
+                         language=language, name=name if verified else "", email=email,
+                         customer_id=customer_id, verified_by="identity" if verified else "",
+                         verified_at=now if verified else None, created_at=now,
+                         last_seen_at=now)
+        session.add(row)
+        await session.flush()
+        await session.refresh(row)
+    return row
+
+
+async def store(db: Database, who: WebVisitor, text: str = "", *, client_id: str, now: datetime,
+                kind: str = "text", action: str = "", value: str = "") -> int:
+    """Store one `message` or `choice` frame as the socket does; the pipeline message's id."""
+    assert who.id is not None
+    frame = ({"type": "message", "client_id": client_id, "text": text} if kind == "text" else
+             {"type": "choice", "client_id": client_id, "action": action, "value": value})
+    async with db.session() as session:
+        message_id = await store_inbound(
+            session, channel="web", external_id=f"web:{who.id}:{client_id}", digest="",
+            raw=json.dumps(frame).encode(),
+            sender=who.email if who.verified_by else f"web:{who.id}",
+            recipient=f"web:{who.id}", now=now)
+        assert message_id is not None
+        session.add(WebItem(visitor_id=who.id, direction="in", kind=kind, client_id=client_id,
+                            message_id=message_id, text=text, action=action, value=value,
+                            created_at=now))
+    return message_id
+
+
+async def send(running: Running, who: WebVisitor, text: str = "", *, client_id: str,
+               kind: str = "text", action: str = "", value: str = "") -> Message:
+    """Store a frame, hand it to the web worker (the socket's `on_stored`), and wait until it
+    is processed; its pipeline row."""
+    message_id = await store(running.db, who, text, client_id=client_id, now=running.clock(),
+                             kind=kind, action=action, value=value)
+    worker = running.service.web_worker
+    assert worker is not None
+    worker.submit(message_id)
+    return await processed(running, message_id)
+
+
+async def processed(running: Running, message_id: int, timeout: float = 15) -> Message:
+    """The message once it is no longer pending."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        async with running.db.reader() as session:
+            row = await session.get(Message, message_id)
+        if row is not None and row.disposition != "pending":
+            return row
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"web message {message_id} was still pending after {timeout} s")
+
+
+async def out_items(db: Database, who: WebVisitor) -> list[WebItem]:
+    """The visitor's `out` items, oldest first."""
+    async with db.reader() as session:
+        rows = await session.exec(select(WebItem).where(
+            WebItem.visitor_id == who.id, WebItem.direction == "out").order_by(col(WebItem.id)))
+        return list(rows.all())
+
+
+async def items_coming(db: Database, who: WebVisitor, count: int,
+                       timeout: float = 10) -> list[WebItem]:
+    """The visitor's `out` items once there are `count` of them."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = await out_items(db, who)
+        if len(found) >= count:
+            return found
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"fewer than {count} out items for visitor {who.id}")
+
+
+def choices(item: WebItem) -> list[dict[str, str]]:
+    """An out item's choices as the widget gets them."""
+    return list(json.loads(item.choices)) if item.choices else []
