@@ -7,8 +7,12 @@ import re
 
 import pytest
 from playwright.async_api import BrowserContext, Locator, Page, expect
+from sqlmodel import col, select
 
-from tests.browser.conftest import StartChat
+from models.slack import list_calls
+from models.tables import AuditEvent, Ticket, WebItem
+from tests.browser.conftest import Chat, StartChat
+from tests.integration.conftest import AGENT
 
 pytestmark = pytest.mark.browser
 
@@ -193,3 +197,141 @@ async def test_the_log_is_a_polite_live_region(start_chat: StartChat,
     await open_chat(page)
     log = page.get_by_role("log", name="Nachrichten")
     await expect(log).to_have_attribute("aria-live", "polite")
+
+
+# ---- with the conversation: an agent's answer, and the quote's buttons -------------------------
+
+OUTAGE = "Unser Mailserver ist seit heute früh nicht erreichbar"
+ADVICE = "Wir brauchen eine Beratung zur Architektur unserer Server-Umgebung"
+TRIAGE = {"channel": "C0TRIAGE", "team": "T0NETTASK"}
+
+
+async def triage_post_ts(chat: Chat, number: int | None) -> str:
+    """The ts Slack gave the ticket's triage post, once the outbox made it."""
+    async def made() -> str:
+        async with chat.db.reader() as session:
+            calls = await list_calls(session, ticket_number=number)
+        return next((c.result_ts for c in calls
+                     if c.key == f"triage:NT#{number}" and c.result_ts), "")
+
+    found: str = await chat.until(made)
+    return found
+
+
+async def audit_actions(chat: Chat, number: int | None) -> list[str]:
+    async with chat.db.reader() as session:
+        rows = await session.exec(select(AuditEvent.action)
+                                  .where(AuditEvent.ticket_number == number))
+        return list(rows.all())
+
+
+async def ticket_asking_consent(chat: Chat, page: Page) -> Ticket:
+    """Ask for what costs money in the chat; the ticket once its quote's buttons are shown."""
+    await open_chat(page)
+    await write(page, ADVICE)
+    await stored(page, ADVICE)
+    await expect(page.get_by_role("button", name="Ja, einverstanden")).to_be_visible()
+    [ticket] = await chat.tickets()
+    return ticket
+
+
+async def test_an_agents_answer_in_the_triage_thread_appears_without_a_reload(
+        start_chat: StartChat, context: BrowserContext) -> None:
+    chat = await start_chat()
+    page = await chat.page(context)
+    await open_chat(page)
+    await write(page, OUTAGE)
+    await stored(page, OUTAGE)
+    [ticket] = await chat.until(chat.tickets)
+    thread = await triage_post_ts(chat, ticket.number)
+    await chat.sender.event(chat.sender.message(
+        "Wir haben den Dienst neu gestartet.", ts="1763900500.000100", thread_ts=thread,
+        user=AGENT, user_profile={"real_name": "Anna Agentin", "display_name": "anna"},
+        **TRIAGE))
+    answer = page.locator(".ntw-out .ntw-body", has_text="Wir haben den Dienst neu gestartet.")
+    await expect(answer).to_have_count(1)
+
+
+async def test_a_verified_visitors_yes_on_the_quote_records_the_consent(
+        start_chat: StartChat, context: BrowserContext) -> None:
+    chat = await start_chat(secret=True)  # the demo page signs the demo person's identity
+    page = await chat.page(context)
+    ticket = await ticket_asking_consent(chat, page)
+    assert ticket.status == "awaiting_consent"
+    await page.get_by_role("button", name="Ja, einverstanden").click()
+
+    async def accepted() -> Ticket | None:
+        [now] = await chat.tickets()
+        return now if now.status == "open" else None
+
+    after = await chat.until(accepted)
+    assert after.accepted_at == chat.running.clock()
+    assert "consent" in await audit_actions(chat, ticket.number)
+
+
+async def test_an_unverified_visitors_yes_on_the_quote_records_no_consent(
+        start_chat: StartChat, context: BrowserContext) -> None:
+    chat = await start_chat(secret=False)  # no identity on the page: an unknown visitor
+    page = await chat.page(context)
+    ticket = await ticket_asking_consent(chat, page)
+    await page.get_by_role("button", name="Ja, einverstanden").click()
+    await expect(page.locator(".ntw-kind-note .ntw-body")).to_contain_text(
+        "bestätigte Identität")
+    [after] = await chat.tickets()
+    assert (after.status, after.accepted_at) == ("awaiting_consent", None)
+    assert "consent" not in await audit_actions(chat, ticket.number)
+
+
+async def test_after_a_reload_the_clicked_choice_shows_its_label_and_no_second_click(
+        start_chat: StartChat, context: BrowserContext) -> None:
+    chat = await start_chat(secret=True)
+    page = await chat.page(context)
+    await ticket_asking_consent(chat, page)
+    await page.get_by_role("button", name="Ja, einverstanden").click()
+    await expect(page.locator(".ntw-in[data-id] .ntw-body", has_text="Ja, einverstanden")
+                 ).to_have_count(1)
+    await page.reload()
+    await open_chat(page)
+    await expect(page.locator(".ntw-in .ntw-body")).to_have_text(
+        [f"Sie: {ADVICE}", "Sie: Ja, einverstanden"])
+    await expect(page.get_by_role("button", name="Ja, einverstanden")).to_be_disabled()
+
+
+async def seen_at(chat: Chat, text: str) -> object:
+    async with chat.db.reader() as session:
+        [item] = (await session.exec(select(WebItem).where(
+            WebItem.direction == "out", col(WebItem.text).startswith(text)))).all()
+        return item.seen_at
+
+
+async def test_an_answer_shown_in_the_open_panel_is_marked_seen(
+        start_chat: StartChat, context: BrowserContext) -> None:
+    chat = await start_chat()
+    page = await chat.page(context)
+    await open_chat(page)
+    await write(page, OUTAGE)
+    await expect(page.locator(".ntw-out")).to_have_count(1)
+    [answer] = await page.locator(".ntw-out .ntw-body").all_text_contents()
+    shown = answer.removeprefix("Support: ")[:30]
+    assert await chat.until(lambda: seen_at(chat, shown)) == chat.running.clock()
+
+
+async def test_an_answer_that_arrives_while_the_panel_is_closed_is_seen_only_once_opened(
+        start_chat: StartChat, context: BrowserContext) -> None:
+    chat = await start_chat()
+    page = await chat.page(context)
+    await open_chat(page)
+    await write(page, OUTAGE)
+    await stored(page, OUTAGE)
+    [ticket] = await chat.until(chat.tickets)
+    thread = await triage_post_ts(chat, ticket.number)
+    await page.keyboard.press("Escape")
+    await chat.sender.event(chat.sender.message(
+        "Bitte starten Sie den Router neu.", ts="1763900500.000100", thread_ts=thread,
+        user=AGENT, user_profile={"real_name": "Anna Agentin", "display_name": "anna"},
+        **TRIAGE))
+    await expect(page.locator(".ntw-out .ntw-body", has_text="Bitte starten Sie den Router neu.")
+                 ).to_have_count(1)  # in the closed panel's log
+    assert await seen_at(chat, "Bitte starten Sie den Router neu.") is None
+    await page.get_by_role("button", name="Chat mit dem Support").click()
+    assert await chat.until(lambda: seen_at(chat, "Bitte starten Sie den Router neu.")) is not None

@@ -18,6 +18,7 @@
   var identity = script.getAttribute("data-identity") || null;
   var TOKEN_KEY = "ntw.visitor";
   var QUEUE_KEY = "ntw.queue";
+  var CHOICES_KEY = "ntw.choices";
   var BACKOFF_MIN = 1000;
   var BACKOFF_MAX = 30000;
 
@@ -46,6 +47,7 @@
       ticket: "Ticket",
       empty: "Wie können wir helfen? Schreiben Sie uns, wir antworten hier.",
       you: "Sie",
+      chosen: "Auswahl gesendet",
       support: "Support"
     },
     en: {
@@ -72,6 +74,7 @@
       ticket: "Ticket",
       empty: "How can we help? Write to us, we answer here.",
       you: "You",
+      chosen: "Choice sent",
       support: "Support"
     }
   };
@@ -248,20 +251,28 @@
       confirm(item.client_id, item.id, item.ticket);
       return;
     }
-    var node = bubble(item.direction, item.kind, item.text, item.at);
+    var chosen = item.direction === "in" && item.kind === "choice";
+    // a clicked choice is stored without text: show the button's label it came from
+    var clicked = chosen ? load(CHOICES_KEY, {})[item.client_id] : null;
+    var text = chosen ? ((clicked && clicked.label) || item.text || t.chosen) : item.text;
+    var node = bubble(item.direction, item.kind, text, item.at);
     node.setAttribute("data-id", String(item.id));
+    if (clicked) { answered(clicked.key); }
     setMeta(node, [item.ticket ? t.ticket + " NT#" + item.ticket : "", timeOf(item.at)]);
     if (item.choices && item.choices.length) {
       var row = el("div", "ntw-choices");
       item.choices.forEach(function (choice) {
         var button = el("button", "ntw-choice", choice.label);
         button.type = "button";
+        button.setAttribute("data-choice", choiceKey(choice));
         button.addEventListener("click", function () {
           Array.prototype.forEach.call(row.querySelectorAll("button"), function (b) {
             b.disabled = true;
           });
           button.setAttribute("aria-pressed", "true");
-          sendEntry({ type: "choice", client_id: newClientId(), action: choice.action,
+          var clientId = newClientId();
+          remember(clientId, { label: choice.label, key: choiceKey(choice) });
+          sendEntry({ type: "choice", client_id: clientId, action: choice.action,
             value: choice.value, text: choice.label });
         });
         row.appendChild(button);
@@ -273,6 +284,28 @@
     if (item.direction === "out" && item.id > lastOut) { lastOut = item.id; }
     scrollDown();
     markSeen();
+  }
+
+  // A stored choice comes back without its label (the item has no action or value): the
+  // widget remembers what was clicked under its client_id, for the history after a reload.
+  function remember(clientId, clicked) {
+    var known = load(CHOICES_KEY, {});
+    var ids = Object.keys(known);
+    if (ids.length >= 50) { delete known[ids[0]]; }
+    known[clientId] = clicked;
+    keep(CHOICES_KEY, known);
+  }
+
+  function choiceKey(choice) { return (choice.action || "") + "\n" + (choice.value || ""); }
+
+  function answered(key) {  // the buttons of a question already answered: no second click
+    Array.prototype.forEach.call(log.querySelectorAll(".ntw-choice"), function (button) {
+      if (button.getAttribute("data-choice") !== key) { return; }
+      Array.prototype.forEach.call(button.parentNode.querySelectorAll("button"), function (b) {
+        b.disabled = true;
+      });
+      button.setAttribute("aria-pressed", "true");
+    });
   }
 
   function renderPending(entry) {
