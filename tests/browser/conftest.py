@@ -30,6 +30,7 @@ from tests.fakes.slack_api import FakeSlack
 from tests.fakes.slack_events import SlackSender
 from tests.integration.conftest import Clock, Running, slack_settings
 
+ROOT_DIR = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
 # This machine's network is closed: without these, Chromium waits on connections of its own.
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
