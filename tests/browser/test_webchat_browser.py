@@ -335,3 +335,32 @@ async def test_an_answer_that_arrives_while_the_panel_is_closed_is_seen_only_onc
     assert await seen_at(chat, "Bitte starten Sie den Router neu.") is None
     await page.get_by_role("button", name="Chat mit dem Support").click()
     assert await chat.until(lambda: seen_at(chat, "Bitte starten Sie den Router neu.")) is not None
+
+
+async def test_the_greeting_goes_once_the_first_message_is_written(
+        start_chat: StartChat, context: BrowserContext) -> None:
+    chat = await start_chat()
+    page = await chat.page(context)
+    await open_chat(page)
+    await expect(page.locator(".ntw-note")).to_have_text(
+        ["Wie können wir helfen? Schreiben Sie uns, wir antworten hier."])
+    await write(page, "Hallo")
+    await expect(page.locator(".ntw-note")).to_have_count(0)
+
+
+async def test_an_unsigned_visitor_is_asked_for_an_address(start_chat: StartChat,
+                                                           context: BrowserContext) -> None:
+    chat = await start_chat(secret=False)
+    page = await chat.page(context)
+    await open_chat(page)
+    await expect(page.get_by_label("Ihre E-Mail-Adresse, damit wir Sie zuordnen können")
+                 ).to_be_visible()
+
+
+async def test_a_signed_visitor_is_not_asked_for_an_address(start_chat: StartChat,
+                                                            context: BrowserContext) -> None:
+    chat = await start_chat(secret=True)
+    page = await chat.page(context)
+    await open_chat(page)
+    await expect(page.get_by_label("Ihre E-Mail-Adresse, damit wir Sie zuordnen können")
+                 ).to_be_hidden()

@@ -280,9 +280,8 @@
       node.appendChild(row);
     }
     shown[item.id] = node;
-    log.appendChild(node);
+    append(node);
     if (item.direction === "out" && item.id > lastOut) { lastOut = item.id; }
-    scrollDown();
     markSeen();
   }
 
@@ -313,8 +312,7 @@
     node.classList.add("ntw-pending");
     setMeta(node, [timeOf(entry.at), t.sending]);
     pending[entry.client_id] = node;
-    log.appendChild(node);
-    scrollDown();
+    append(node);
   }
 
   function confirm(clientId, id, ticket) {
@@ -332,6 +330,14 @@
     var node = el("p", "ntw-note", text);
     log.appendChild(node);
     scrollDown();
+    return node;
+  }
+
+  function append(node) {  // a message: the "how can we help" greeting has done its job
+    var greeting = log.querySelector(".ntw-empty");
+    if (greeting) { log.removeChild(greeting); }
+    log.appendChild(node);
+    scrollDown();
   }
 
   function scrollDown() { log.scrollTop = log.scrollHeight; }
@@ -342,7 +348,7 @@
     shown = {};
     pending = {};
     lastOut = 0;
-    if (!history.length && !queue().length) { note(t.empty); }
+    if (!history.length && !queue().length) { note(t.empty).classList.add("ntw-empty"); }
     history.forEach(render);
     var stored = {};
     history.forEach(function (item) { if (item.client_id) { stored[item.client_id] = true; } });
