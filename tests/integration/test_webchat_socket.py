@@ -12,6 +12,7 @@ import aiohttp
 import pytest
 
 from models.db import Database
+from models.tables import WebItem
 from tests.integration.webchat_kit import Chat, chat_service, receive, send_message
 
 
@@ -101,9 +102,8 @@ async def test_an_unknown_token_gets_a_new_visitor_without_history(chat: Chat) -
 
 async def test_the_history_is_the_last_200_items(chat: Chat) -> None:
     ws, welcome = await chat.hello()
-    async with chat.running.db.session() as session:
-        from models.tables import WebItem  # the conversation's answers, as wflow writes them
-        [visitor] = await chat.visitors()
+    [visitor] = await chat.visitors()
+    async with chat.running.db.session() as session:  # answers, as wflow's code writes them
         for n in range(205):
             session.add(WebItem(visitor_id=visitor.id or 0, direction="out", kind="note",
                                 key=f"test:{n}", text=f"note {n}",
