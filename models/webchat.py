@@ -77,12 +77,12 @@ async def store_in_item(session: AsyncSession, *, visitor: WebVisitor, client_id
         recipient=f"web:{visitor.id}", text=text, subject="", disposition="pending",
         attempts=0, created_at=now)
     session.add(message)
-    await session.flush()
-    await session.exec(update(WebItem).where(col(WebItem.id) == item_id)
-                       .values(message_id=message.id))
     item = await session.get(WebItem, item_id)
     assert item is not None
-    await session.refresh(item)
+    await session.flush()  # the message's id
+    item.message_id = message.id
+    session.add(item)
+    await session.flush()
     return item, True
 
 

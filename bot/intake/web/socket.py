@@ -24,7 +24,8 @@ from bot.intake.web.hub import Conn, Hub
 from bot.intake.web.identity import IdentityInvalid, check
 from bot.intake.web.verify import accept_identity
 from models.db import Database
-from models.tables import WebVisitor
+from models.group import GroupCommit
+from models.tables import WebItem, WebVisitor
 from models.webchat import (
     create_visitor,
     history,
@@ -99,6 +100,7 @@ class ChatSocket:
         self.clock = clock
         self.on_stored = on_stored
         self.on_mail_queued = on_mail_queued  # the mail outbox's wake-up
+        self.stores = GroupCommit(db)
         self.hub = hub or Hub(db)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
@@ -264,29 +266,32 @@ class ChatSocket:
             await conn.send(error("too_large", conn.language, client_id))
             return
         now = self.clock()
-        limited, new = False, False
+
+        async def store(session: AsyncSession) -> tuple[WebItem | None, bool]:
+            item = await item_by_client_id(session, visitor_id=conn.visitor_id,
+                                           client_id=client_id)
+            if item is not None:
+                return item, False
+            since = now - timedelta(minutes=1)
+            if await ins_since(session, visitor_id=conn.visitor_id,
+                               since=since) >= self.config.visitor_per_minute:
+                return None, False
+            visitor = await session.get(WebVisitor, conn.visitor_id)
+            assert visitor is not None
+            return await store_in_item(
+                session, visitor=visitor, client_id=client_id,
+                kind="choice" if frame.type == "choice" else "text", text=text,
+                action=frame.fields.get("action", ""), value=frame.fields.get("value", ""),
+                raw=raw, now=now)
+
         try:
-            async with self.db.session() as session:
-                item = await item_by_client_id(session, visitor_id=conn.visitor_id,
-                                               client_id=client_id)
-                if item is None:
-                    since = now - timedelta(minutes=1)
-                    if await ins_since(session, visitor_id=conn.visitor_id,
-                                       since=since) >= self.config.visitor_per_minute:
-                        limited = True
-                    else:
-                        visitor = await session.get(WebVisitor, conn.visitor_id)
-                        assert visitor is not None
-                        item, new = await store_in_item(
-                            session, visitor=visitor, client_id=client_id, kind=frame.type
-                            if frame.type == "choice" else "text", text=text,
-                            action=frame.fields.get("action", ""),
-                            value=frame.fields.get("value", ""), raw=raw, now=now)
+            # a burst of messages shares one commit; each ack waits for the commit it was in
+            item, new = await self.stores.run(store)
         except Exception as exc:
             log.exception("event=webchat_store_failed visitor=%s client_id=%s",
                           conn.visitor_id, client_id)
             raise StoreFailed from exc
-        if limited or item is None:
+        if item is None:
             log.warning("event=webchat_rate_limited visitor=%s client_id=%s limit=%s/minute",
                         conn.visitor_id, client_id, self.config.visitor_per_minute)
             await conn.send(error("rate_limited", conn.language, client_id))
