@@ -127,10 +127,11 @@ async def mark_seen(session: AsyncSession, *, visitor_id: int, upto: int, now: d
     return int(result.rowcount)
 
 
-async def touch_visitor(session: AsyncSession, *, visitor_id: int, now: datetime) -> None:
-    """Note that the visitor is here now."""
+async def touch_visitor(session: AsyncSession, *, visitor_id: int, language: str,
+                        now: datetime) -> None:
+    """Note that the visitor is here now, speaking `language` (its code mails' language)."""
     await session.exec(update(WebVisitor).where(col(WebVisitor.id) == visitor_id)
-                       .values(last_seen_at=now))
+                       .values(last_seen_at=now, language=language))
 
 
 async def bind_jti(session: AsyncSession, *, jti: str, visitor_id: int, expires_at: datetime,

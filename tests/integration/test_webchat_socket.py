@@ -10,10 +10,14 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from aiohttp import web
 
+from bot.http import make_http_app
+from bot.intake.web.socket import ChatConfig, ChatSocket
 from models.db import Database
 from models.tables import WebItem
-from tests.integration.webchat_kit import Chat, chat_service, receive, send_message
+from tests.integration.conftest import MONDAY_10
+from tests.integration.webchat_kit import ORIGIN, Chat, chat_service, receive, send_message
 
 
 @pytest.fixture
@@ -200,3 +204,38 @@ async def test_ping_gets_pong(chat: Chat) -> None:
     ws, _ = await chat.hello()
     await ws.send_json({"type": "ping"})
     assert await receive(ws) == {"type": "pong"}
+
+
+async def test_a_choice_is_stored_like_a_message(chat: Chat) -> None:
+    ws, _ = await chat.hello()
+    await ws.send_json({"type": "choice", "client_id": "c-1", "action": "consent",
+                        "value": "yes"})
+    ack = await receive(ws)
+    [item] = await chat.items()
+    [row] = await chat.web_messages()
+    assert (ack["id"], item.kind, item.action, item.value, item.message_id) == (
+        item.id, "choice", "consent", "yes", row.id)
+
+
+async def test_the_hello_language_is_kept_on_the_visitor(chat: Chat) -> None:
+    ws, welcome = await chat.hello(lang="de")
+    await ws.close()
+    await chat.hello(visitor=welcome["visitor"], lang="en")
+    assert [v.language for v in await chat.visitors()] == ["en"]
+
+
+async def test_no_hello_in_time_closes_with_4400(db: Database) -> None:
+    socket = ChatSocket(db=db, config=ChatConfig(origins=frozenset({ORIGIN}), hello_seconds=0.2),
+                        clock=lambda: MONDAY_10, on_stored=lambda message_id: None)
+    runner = web.AppRunner(make_http_app(db, chat_socket=socket.handle))
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        async with aiohttp.ClientSession() as client, \
+                client.ws_connect(f"http://127.0.0.1:{port}/chat/ws", origin=ORIGIN) as ws:
+            message = await ws.receive(timeout=10)
+            assert (message.type, ws.close_code) == (aiohttp.WSMsgType.CLOSE, 4400)
+    finally:
+        await runner.cleanup()

@@ -59,6 +59,7 @@ class ChatConfig:
     code_minutes: int = 10
     identity_secret: bytes = b""
     identity_max_seconds: int = 86_400
+    hello_seconds: float = HELLO_SECONDS
     from_address: str = "support@nettask.de"  # the code mails' sender
     from_name: str = "NetTask Support"
 
@@ -131,7 +132,7 @@ class ChatSocket:
     async def _hello(self, ws: web.WebSocketResponse) -> Conn | None:
         """The first frame must be a `hello` within 10 seconds: the visitor, and `welcome`."""
         try:
-            first = await ws.receive(timeout=HELLO_SECONDS)
+            first = await ws.receive(timeout=self.config.hello_seconds)
         except TimeoutError:
             first = None
         frame: Frame | None = None
@@ -156,7 +157,8 @@ class ChatSocket:
                 visitor = await create_visitor(session, token_sha=token_hash(token),
                                                language=language, now=now)
             else:
-                await touch_visitor(session, visitor_id=visitor.id or 0, now=now)
+                await touch_visitor(session, visitor_id=visitor.id or 0, language=language,
+                                    now=now)
             assert visitor.id is not None
             refused = await self.prove(session, visitor, frame.fields["identity"], now)
             # joined before the history is read: an answer committed in between is pushed
