@@ -137,6 +137,13 @@ async def test_an_origin_that_only_starts_like_an_allowed_one_is_refused(chat: C
     assert refused.value.status == 403
 
 
+async def test_a_hello_with_half_a_surrogate_pair_closes_with_4400(chat: Chat) -> None:
+    ws = await chat.open()
+    await ws.send_str('{"type": "hello", "visitor": "\\udc00", "lang": "de"}')
+    message = await ws.receive(timeout=10)
+    assert (message.type, ws.close_code) == (aiohttp.WSMsgType.CLOSE, 4400)
+
+
 async def test_a_first_frame_that_is_not_hello_closes_with_4400(chat: Chat) -> None:
     ws = await chat.open()
     await ws.send_json({"type": "message", "client_id": "m-1", "text": "hi"})
@@ -157,6 +164,9 @@ BAD_FRAMES = {
     "client_id empty": '{"type": "message", "client_id": "", "text": "hi"}',
     "seen without upto": '{"type": "seen"}',
     "a second hello": '{"type": "hello", "visitor": null}',
+    "a NUL in the text": '{"type": "message", "client_id": "m-1", "text": "a\\u0000b"}',
+    "half a surrogate pair": '{"type": "message", "client_id": "m-1", "text": "a\\ud800b"}',
+    "blank text": '{"type": "message", "client_id": "m-1", "text": "  \\n "}',
 }
 
 
