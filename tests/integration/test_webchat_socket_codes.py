@@ -193,3 +193,16 @@ async def test_the_code_is_stored_hashed(chat: Chat) -> None:
     async with chat.running.db.reader() as session:
         [row] = (await session.exec(select(WebCode))).all()
     assert (code in row.code_hash, len(row.code_hash)) == (False, 64)
+
+
+async def test_guessing_on_several_sockets_at_once_gets_five_tries_in_all(chat: Chat) -> None:
+    first, welcome = await chat.hello()
+    tabs = [first] + [(await chat.hello(visitor=welcome["visitor"]))[0] for _ in range(2)]
+    await give_address(first, ANNA)
+    code = await mailed_code(chat, ANNA)
+    guesses = [f"{n:06d}" for n in range(1_000_000) if f"{n:06d}" != code][:15]
+    for n, guess in enumerate(guesses):
+        await tabs[n % 3].send_json({"type": "code", "code": guess})
+    answers = [await receive(tab) for tab in tabs for _ in range(5)]
+    assert sorted(a["tries_left"] for a in answers) == [0] * 11 + [1, 2, 3, 4]
+    assert await type_code(first, code) == {"type": "code_wrong", "tries_left": 0}
