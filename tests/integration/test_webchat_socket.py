@@ -11,6 +11,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 from aiohttp import web
+from sqlalchemy import text as sa_text
 
 from bot.http import make_http_app
 from bot.intake.web.socket import ChatConfig, ChatSocket
@@ -249,3 +250,40 @@ async def test_no_hello_in_time_closes_with_4400(db: Database) -> None:
             assert (message.type, ws.close_code) == (aiohttp.WSMsgType.CLOSE, 4400)
     finally:
         await runner.cleanup()
+
+
+REFUSE = {
+    "sqlite": ["CREATE TRIGGER refuse BEFORE INSERT ON message WHEN NEW.text = 'refuse me' "
+               "BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"],
+    "postgresql": ["CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                   "IF NEW.text = 'refuse me' THEN RAISE EXCEPTION 'refused by the test'; END IF; "
+                   "RETURN NEW; END $$",
+                   "CREATE TRIGGER refuse BEFORE INSERT ON message FOR EACH ROW "
+                   "EXECUTE FUNCTION refuse()"],
+}
+ALLOW = {"sqlite": ["DROP TRIGGER refuse"],
+         "postgresql": ["DROP TRIGGER refuse ON message", "DROP FUNCTION refuse()"]}
+
+
+async def run_sql(chat: Chat, statements: list[str]) -> None:
+    async with chat.running.db.session() as session:
+        for statement in statements:
+            await session.exec(sa_text(statement))  # type: ignore[call-overload]
+
+
+async def test_a_failed_store_gets_no_ack_and_the_resend_is_stored_once(
+        chat: Chat, caplog: pytest.LogCaptureFixture) -> None:
+    backend = chat.running.db.backend
+    await run_sql(chat, REFUSE[backend])
+    try:
+        ws, welcome = await chat.hello()
+        await ws.send_json({"type": "message", "client_id": "m-1", "text": "refuse me"})
+        message = await ws.receive(timeout=10)
+        assert (message.type, ws.close_code) == (aiohttp.WSMsgType.CLOSE, 1011)
+        assert await chat.items() == []
+    finally:
+        await run_sql(chat, ALLOW[backend])
+    again, _ = await chat.hello(visitor=welcome["visitor"])
+    assert (await send_message(again, "m-1", "refuse me"))["type"] == "ack"
+    assert [i.client_id for i in await chat.items()] == ["m-1"]
+    assert "event=webchat_store_failed visitor=1 client_id=m-1" in caplog.text
