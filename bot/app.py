@@ -166,7 +166,7 @@ class Service:
         await self.chat_hub.start()
         chat = ChatSocket(db=self.db, config=ChatConfig.from_settings(settings), clock=self.clock,
                           on_stored=self.web_worker.submit,
-                          hub=self.chat_hub)
+                          hub=self.chat_hub, on_mail_queued=self.deliverer.wake.set)
         self.runner = http_runner(
             settings, self.db, model_state=lambda: model_state(self.intake.classifier),
             slack_events=events,
