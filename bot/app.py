@@ -54,8 +54,10 @@ from bot.intake.slack.triage import TriagePoster
 from bot.intake.slack.triage_actions import TriageActions
 from bot.intake.slack.triage_thread import TriageThread
 from bot.intake.web.actions import WebActions
+from bot.intake.web.hub import Hub
 from bot.intake.web.inbox import WebIntake
 from bot.intake.web.reply import WebAnswerRoute
+from bot.intake.web.socket import ChatConfig, ChatSocket
 from bot.jobs.alerts import AlertConfig
 from bot.jobs.digest import DailyDigest
 from bot.jobs.notify import MailSide, Notifier, Router, SlackFile
@@ -106,6 +108,7 @@ class Service:
     socket: SocketMode | None = None
     reminders: ReminderLoop | None = None
     web_worker: MailWorker | None = None  # its `submit` is the web chat socket's `on_stored`
+    chat_hub: Hub | None = None
 
     @property
     def smtp_port(self) -> int:
@@ -157,11 +160,16 @@ class Service:
         await self._start_slack()
         await self._start_web()
         events = self.slack.handle if self.slack and http_events(settings) else not_configured
+        assert self.web_worker is not None
+        self.chat_hub = Hub(self.db, poll_seconds=settings.webchat_push_seconds)
+        await self.chat_hub.start()
+        chat = ChatSocket(db=self.db, config=ChatConfig.from_settings(settings), clock=self.clock,
+                          on_stored=self.web_worker.submit, hub=self.chat_hub)
         self.runner = http_runner(
             settings, self.db, model_state=lambda: model_state(self.intake.classifier),
             slack_events=events,
             slack_state=lambda: slack_state(settings, self.socket),
-            outbox_state=self.outbox_health)
+            outbox_state=self.outbox_health, chat_socket=chat.handle)
         await self.runner.setup()
         site = web.TCPSite(self.runner, settings.http_host, settings.http_port)
         await site.start()
@@ -308,6 +316,8 @@ class Service:
                     await self.smtp.wait_closed()
         if self.socket is not None:
             await self.socket.stop()
+        if self.chat_hub is not None:
+            await self.chat_hub.stop()
         if self.runner is not None:
             await self.runner.cleanup()
         if self.reminders is not None:

@@ -116,6 +116,16 @@ class Settings(BaseSettings):
     retention_time: str = Field(default="03:30", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
     retention_batch: int = Field(default=500, ge=1, le=10_000)
     pg_bin_dir: Path | None = None
+    # The web chat (bot/intake/web/); see .env.example and docs/webchat-protocol.md
+    webchat_origins: str = "http://127.0.0.1:8080,http://localhost:8080"
+    webchat_identity_secret: SecretStr = SecretStr("")
+    webchat_identity_max_seconds: int = Field(default=86_400, ge=60)
+    webchat_max_chars: int = Field(default=4000, ge=1, le=12_000)
+    webchat_visitor_per_minute: int = Field(default=20, ge=1)
+    webchat_address_per_hour: int = Field(default=5, ge=1)
+    webchat_code_minutes: int = Field(default=10, ge=1, le=60)
+    webchat_push_seconds: float = Field(default=0.5, gt=0, le=10)
+    webchat_mail_after_minutes: int = Field(default=15, ge=1)
 
     @property
     def support_mailboxes(self) -> tuple[str, ...]:
@@ -124,6 +134,12 @@ class Settings(BaseSettings):
         if not boxes:
             raise ConfigError("SUPPORT_ADDRESSES names no address")
         return boxes
+
+    @property
+    def webchat_origin_set(self) -> frozenset[str]:
+        """The page origins allowed to open the chat's WebSocket (exact scheme://host[:port])."""
+        return frozenset(o.strip().rstrip("/").lower()
+                         for o in self.webchat_origins.split(",") if o.strip())
 
     @property
     def slack_mode(self) -> str:

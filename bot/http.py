@@ -60,7 +60,8 @@ async def health(request: web.Request) -> web.Response:
 def make_http_app(db: Database, *, max_request_bytes: int = 1024 * 1024,
                   model_state: ModelState | None = None, slack_events: Handler | None = None,
                   slack_state: SlackState | None = None,
-                  outbox_state: OutboxState | None = None) -> web.Application:
+                  outbox_state: OutboxState | None = None,
+                  chat_socket: Handler | None = None) -> web.Application:
     """The aiohttp application with every route of the service."""
     app = web.Application(client_max_size=max_request_bytes)
     if outbox_state is not None:
@@ -72,13 +73,16 @@ def make_http_app(db: Database, *, max_request_bytes: int = 1024 * 1024,
         app[SLACK_KEY] = slack_state
     if slack_events is not None:
         app.router.add_post("/slack/events", slack_events)
+    if chat_socket is not None:
+        app.router.add_get("/chat/ws", chat_socket)  # the web chat (docs/webchat-protocol.md)
     return app
 
 
 def http_runner(settings: Settings, db: Database, *, model_state: ModelState | None = None,
                 slack_events: Handler | None = None,
                 slack_state: SlackState | None = None,
-                outbox_state: OutboxState | None = None) -> web.AppRunner:
+                outbox_state: OutboxState | None = None,
+                chat_socket: Handler | None = None) -> web.AppRunner:
     """The runner with the server's limits: a client that has not sent a whole request head
     within HTTP_HEADER_TIMEOUT_SECONDS of connecting (or of its last response) is dropped."""
     # aiohttp's keep-alive timer runs from the connection's start and closes a connection that
@@ -86,6 +90,7 @@ def http_runner(settings: Settings, db: Database, *, model_state: ModelState | N
     return web.AppRunner(
         make_http_app(db, max_request_bytes=settings.http_max_request_bytes,
                       model_state=model_state, slack_events=slack_events,
-                      slack_state=slack_state, outbox_state=outbox_state),
+                      slack_state=slack_state, outbox_state=outbox_state,
+                      chat_socket=chat_socket),
         access_log=None, keepalive_timeout=settings.http_header_timeout_seconds,
     )

@@ -1,1 +1,1 @@
-"""The web chat channel: the socket, and the conversation (inbox, reply, actions)."""
+"""The web chat channel: the portal widget's WebSocket, its visitors and their conversation."""

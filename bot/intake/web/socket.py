@@ -1,0 +1,241 @@
+"""The web chat's WebSocket, `GET /chat/ws`: origin check, hello/welcome, store before ack.
+
+Thin: frames are parsed in bot/intake/web/frames.py, rows written by models/webchat.py. Every
+refusal is one `event=webchat_...` log line and a defined answer (HTTP 403, an `error` frame,
+or a close code).
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from bot.config import Settings
+from bot.intake.web.frames import MAX_FRAME_BYTES, BadFrame, Frame, error, item_body, parse
+from bot.intake.web.hub import Conn, Hub
+from models.db import Database
+from models.tables import WebVisitor
+from models.webchat import (
+    create_visitor,
+    history,
+    ins_since,
+    item_by_client_id,
+    mark_seen,
+    store_in_item,
+    token_hash,
+    touch_visitor,
+    visitor_by_token,
+)
+
+log = logging.getLogger(__name__)
+
+HELLO_SECONDS = 10.0
+CLOSE_NO_HELLO = 4400
+CLOSE_STORE_FAILED = 1011  # the widget reconnects and resends what was not acked
+# Frames above the protocol's 16 KiB get a `too_large` answer; only past this hard cap does
+# aiohttp drop the connection (1009) instead of reading the frame into memory.
+HARD_MAX_FRAME_BYTES = 256 * 1024
+
+
+@dataclass(frozen=True)
+class ChatConfig:
+    """The web chat's limits and trust settings (the WEBCHAT_* settings)."""
+
+    origins: frozenset[str]
+    max_chars: int = 4000
+    visitor_per_minute: int = 20
+    address_per_hour: int = 5
+    code_minutes: int = 10
+    identity_secret: bytes = b""
+    identity_max_seconds: int = 86_400
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ChatConfig:
+        """The chat's part of the settings."""
+        return cls(origins=settings.webchat_origin_set, max_chars=settings.webchat_max_chars,
+                   visitor_per_minute=settings.webchat_visitor_per_minute,
+                   address_per_hour=settings.webchat_address_per_hour,
+                   code_minutes=settings.webchat_code_minutes,
+                   identity_secret=settings.webchat_identity_secret.get_secret_value()
+                   .encode("utf-8"),
+                   identity_max_seconds=settings.webchat_identity_max_seconds)
+
+
+def _visitor_view(visitor: WebVisitor) -> dict[str, Any]:
+    verified = bool(visitor.verified_by)
+    return {"verified": verified, "name": visitor.name, "email": visitor.email,
+            "asks_email": not verified and not visitor.email}
+
+
+class ChatSocket:
+    """The `/chat/ws` handler: one instance per service, one `handle` call per connection."""
+
+    def __init__(self, *, db: Database, config: ChatConfig, clock: Callable[[], datetime],
+                 on_stored: Callable[[int], None], hub: Hub | None = None) -> None:
+        self.db = db
+        self.config = config
+        self.clock = clock
+        self.on_stored = on_stored
+        self.hub = hub or Hub(db)
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        """Refuse a foreign or missing Origin with 403, else speak the protocol until closed."""
+        origin = request.headers.get("Origin", "")
+        if origin.rstrip("/").lower() not in self.config.origins:
+            log.warning("event=webchat_origin_refused origin=%r peer=%s", origin[:200],
+                        request.remote)
+            return web.Response(status=403, text="origin not allowed\n")
+        ws = web.WebSocketResponse(max_msg_size=HARD_MAX_FRAME_BYTES, heartbeat=30)
+        await ws.prepare(request)
+        conn = await self._hello(ws)
+        if conn is None:
+            return ws
+        try:
+            async for message in ws:
+                if message.type is WSMsgType.TEXT:
+                    await self._frame(conn, message.data)
+                elif message.type is WSMsgType.BINARY:
+                    log.info("event=webchat_bad_frame visitor=%s error=binary", conn.visitor_id)
+                    await conn.send(error("bad_frame", conn.language))
+        except StoreFailed:
+            await ws.close(code=CLOSE_STORE_FAILED, message=b"store failed")
+        finally:
+            self.hub.leave(conn)
+        return ws
+
+    async def _hello(self, ws: web.WebSocketResponse) -> Conn | None:
+        """The first frame must be a `hello` within 10 seconds: the visitor, and `welcome`."""
+        try:
+            first = await ws.receive(timeout=HELLO_SECONDS)
+        except TimeoutError:
+            first = None
+        frame: Frame | None = None
+        if first is not None and first.type is WSMsgType.TEXT \
+                and len(first.data) <= MAX_FRAME_BYTES:
+            try:
+                frame = parse(first.data)
+            except BadFrame:
+                frame = None
+        if frame is None or frame.type != "hello":
+            log.info("event=webchat_hello_missing got=%s",
+                     "nothing" if first is None else first.type.name)
+            await ws.close(code=CLOSE_NO_HELLO, message=b"hello expected")
+            return None
+        now = self.clock()
+        token = frame.fields["visitor"]
+        language = frame.fields["lang"]
+        async with self.db.session() as session:
+            visitor = await visitor_by_token(session, token_hash(token)) if token else None
+            if visitor is None:
+                token = secrets.token_urlsafe(32)
+                visitor = await create_visitor(session, token_sha=token_hash(token),
+                                               language=language, now=now)
+            else:
+                await touch_visitor(session, visitor_id=visitor.id or 0, now=now)
+            assert visitor.id is not None
+            refused = await self.prove(session, visitor, frame.fields["identity"], now)
+            # joined before the history is read: an answer committed in between is pushed
+            # once the welcome is out, and never shown twice
+            conn = Conn(ws=ws, visitor_id=visitor.id, language=language)
+            self.hub.join(conn)
+            items = await history(session, visitor_id=visitor.id)
+            view = _visitor_view(visitor)
+        conn.shown.update(item.id for item in items if item.id is not None)
+        await conn.send({"type": "welcome", "visitor": token, **view,
+                         "history": [item_body(item) for item in items]})
+        if refused:
+            await conn.send(error("identity_invalid", language))
+        await conn.open()
+        log.info("event=webchat_hello visitor=%s verified=%s history=%s", visitor.id,
+                 view["verified"], len(items))
+        return conn
+
+    async def prove(self, session: Any, visitor: WebVisitor, identity: str | None,
+                    now: datetime) -> bool:
+        """Check a `hello`'s identity; True when one was given and refused."""
+        return False
+
+    async def _frame(self, conn: Conn, data: str) -> None:
+        """One frame after the hello: a defined answer for each, the socket stays usable."""
+        if len(data.encode("utf-8")) > MAX_FRAME_BYTES:
+            log.info("event=webchat_too_large visitor=%s bytes=%s", conn.visitor_id,
+                     len(data.encode("utf-8")))
+            await conn.send(error("too_large", conn.language))
+            return
+        try:
+            frame = parse(data)
+        except BadFrame as exc:
+            log.info("event=webchat_bad_frame visitor=%s error=%r", conn.visitor_id, str(exc))
+            await conn.send(error("bad_frame", conn.language))
+            return
+        if frame.type in ("message", "choice"):
+            await self._store(conn, frame, data.encode("utf-8"))
+        elif frame.type == "seen":
+            async with self.db.session() as session:
+                await mark_seen(session, visitor_id=conn.visitor_id, upto=frame.fields["upto"],
+                                now=self.clock())
+        elif frame.type == "ping":
+            await conn.send({"type": "pong"})
+        elif frame.type in ("email", "code"):
+            await self.verify_frame(conn, frame)
+        else:  # a second hello
+            log.info("event=webchat_bad_frame visitor=%s error='hello again'", conn.visitor_id)
+            await conn.send(error("bad_frame", conn.language))
+
+    async def verify_frame(self, conn: Conn, frame: Frame) -> None:
+        """An `email` or `code` frame."""
+        await conn.send(error("bad_frame", conn.language))
+
+    async def _store(self, conn: Conn, frame: Frame, raw: bytes) -> None:
+        """Store a message or choice, commit, then ack; a resent client id gets the same ack."""
+        client_id = frame.text("client_id")
+        text = frame.fields.get("text", "")
+        if len(text) > self.config.max_chars:
+            log.info("event=webchat_too_large visitor=%s client_id=%s chars=%s",
+                     conn.visitor_id, client_id, len(text))
+            await conn.send(error("too_large", conn.language, client_id))
+            return
+        now = self.clock()
+        limited, new = False, False
+        try:
+            async with self.db.session() as session:
+                item = await item_by_client_id(session, visitor_id=conn.visitor_id,
+                                               client_id=client_id)
+                if item is None:
+                    since = now - timedelta(minutes=1)
+                    if await ins_since(session, visitor_id=conn.visitor_id,
+                                       since=since) >= self.config.visitor_per_minute:
+                        limited = True
+                    else:
+                        visitor = await session.get(WebVisitor, conn.visitor_id)
+                        assert visitor is not None
+                        item, new = await store_in_item(
+                            session, visitor=visitor, client_id=client_id, kind=frame.type
+                            if frame.type == "choice" else "text", text=text,
+                            action=frame.fields.get("action", ""),
+                            value=frame.fields.get("value", ""), raw=raw, now=now)
+        except Exception as exc:
+            log.exception("event=webchat_store_failed visitor=%s client_id=%s",
+                          conn.visitor_id, client_id)
+            raise StoreFailed from exc
+        if limited or item is None:
+            log.warning("event=webchat_rate_limited visitor=%s client_id=%s limit=%s/minute",
+                        conn.visitor_id, client_id, self.config.visitor_per_minute)
+            await conn.send(error("rate_limited", conn.language, client_id))
+            return
+        await conn.send({"type": "ack", "client_id": client_id, "id": item.id})
+        log.info("event=webchat_stored visitor=%s client_id=%s item=%s message=%s new=%s",
+                 conn.visitor_id, client_id, item.id, item.message_id, new)
+        if new and item.message_id is not None:
+            self.on_stored(item.message_id)
+
+
+class StoreFailed(RuntimeError):
+    """The store refused a message: no ack; the socket is closed so the widget resends."""
+
