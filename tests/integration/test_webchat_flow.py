@@ -5,8 +5,10 @@ Slack event) into the chat, and what was stored before a crash processed once af
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
 
+import pytest
 from sqlmodel import select
 
 from bot.cases.replies import local_deadline
@@ -26,6 +28,7 @@ from tests.integration.webchat_flow_kit import (
     store,
     visitor,
 )
+from tests.integration.webchat_kit import Chat, chat_service, receive, send_message
 
 OUTAGE = "Unser Mailserver ist seit heute früh nicht erreichbar"
 ADVICE = "Wir brauchen eine Beratung zur Architektur unserer Server-Umgebung"
@@ -175,3 +178,24 @@ async def test_a_message_stored_before_a_crash_is_processed_once_after_it(
         assert len(await out_items(third.db, anna)) == 1
     finally:
         await third.service.stop()
+
+
+@pytest.fixture
+async def chat(db: Database, database_url: str, tmp_path: Path) -> AsyncIterator[Chat]:
+    await db.dispose()
+    async for started in chat_service(tmp_path, database_url):
+        yield started
+
+
+async def test_a_message_on_the_socket_is_answered_on_it_with_the_ticket_number(
+        chat: Chat) -> None:
+    """The whole way: the socket stores and acks, the web worker opens the ticket, the push
+    loop sends our answer to the open socket."""
+    ws, _ = await chat.hello()
+    ack = await send_message(ws, "m-1", OUTAGE)
+    pushed = await receive(ws)
+    [ticket] = await chat.running.tickets()
+    assert ack["type"] == "ack"
+    assert (pushed["type"], pushed["item"]["direction"], pushed["item"]["ticket"]) == (
+        "item", "out", ticket.number)
+    assert f"NT#{ticket.number}" in pushed["item"]["text"]
