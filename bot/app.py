@@ -63,6 +63,7 @@ from bot.jobs.digest import DailyDigest
 from bot.jobs.notify import MailSide, Notifier, Router, SlackFile
 from bot.jobs.retention import DailyJobs, RetentionJob
 from bot.jobs.scheduler import ReminderLoop
+from bot.jobs.webchat_mail import WebchatMail
 from bot.jobs.workers import MailWorker
 from bot.sla.engine import Engine
 from models import slack as slack_calls
@@ -484,6 +485,10 @@ def reminder_loop(settings: Settings, engine: Engine, db: Database,
         leader_retry_seconds=settings.reminder_leader_retry_seconds,
         max_attempts=settings.reminder_max_attempts,
         retry_seconds=settings.reminder_retry_seconds, on_sent=on_sent,
+        every=WebchatMail(db=db, after=timedelta(minutes=settings.webchat_mail_after_minutes),
+                          from_address=settings.support_mailboxes[0],
+                          from_name=settings.mail_from_name,
+                          seconds=settings.reminder_refresh_seconds),
     )
 
 
