@@ -56,6 +56,7 @@ from bot.intake.slack.triage_thread import TriageThread
 from bot.intake.web.actions import WebActions
 from bot.intake.web.hub import Hub
 from bot.intake.web.inbox import WebIntake
+from bot.intake.web.reminders import WebReminders
 from bot.intake.web.reply import WebAnswerRoute
 from bot.intake.web.socket import ChatConfig, ChatSocket
 from bot.jobs.alerts import AlertConfig
@@ -465,7 +466,7 @@ def reminder_loop(settings: Settings, engine: Engine, db: Database,
         mail=MailSide(engine=engine, from_address=settings.support_mailboxes[0],
                       from_name=settings.mail_from_name, managers_email=settings.managers_email,
                       managers_language=Language(settings.managers_language)),
-        slack=slack_reminders(settings, engine),
+        slack=slack_reminders(settings, engine), web=WebReminders(engine=engine),
     )
     owner = settings.instance_name or f"{socket.gethostname()}:{os.getpid()}"
     daily = DailyDigest(
