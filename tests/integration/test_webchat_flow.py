@@ -66,6 +66,16 @@ async def test_the_visitor_is_answered_with_the_ticket_number_and_deadline(slack
     assert local_deadline(ticket.due_at, BERLIN, Language.DE) in answer.text
 
 
+async def test_the_answer_is_worded_for_the_chat(slack: Slack) -> None:
+    running = slack.running
+    anna = await visitor(running.db, now=running.clock())
+    await send(running, anna, OUTAGE, client_id="c1")
+    [answer] = await out_items(running.db, anna)
+    assert "Bitte antworten Sie hier im Chat." in answer.text
+    assert "Betreff" not in answer.text
+    assert "Wählen Sie unten einen freien Termin" in answer.text
+
+
 async def test_the_incoming_item_names_its_ticket(slack: Slack) -> None:
     running = slack.running
     anna = await visitor(running.db, now=running.clock())
@@ -121,6 +131,14 @@ async def test_an_unverified_visitor_gets_no_quote(slack: Slack) -> None:
     [answer] = await out_items(running.db, stranger)
     assert choices(answer) == []
     assert "EUR" not in answer.text
+
+
+async def test_an_unverified_visitor_reads_why(slack: Slack) -> None:
+    running = slack.running
+    stranger = await visitor(running.db, now=running.clock(), verified=False)
+    await send(running, stranger, ADVICE, client_id="c1")
+    [answer] = await out_items(running.db, stranger)
+    assert "nicht mit dem gemailten Code bestätigt" in answer.text
 
 
 async def test_the_same_request_from_a_verified_visitor_gets_a_quote(slack: Slack) -> None:
