@@ -74,6 +74,7 @@ from models.leader import AdvisoryLock, Leadership, SoleInstance
 from models.migrate import current_revision, head_revision
 from models.outboxes import Backlog, mail_backlog, slack_backlog
 from models.tables import SlackCall
+from models.webchat_out import on_out_item
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +112,7 @@ class Service:
     reminders: ReminderLoop | None = None
     web_worker: MailWorker | None = None  # its `submit` is the web chat socket's `on_stored`
     chat_hub: Hub | None = None
+    _unhook_out: Callable[[], None] | None = None
 
     @property
     def smtp_port(self) -> int:
@@ -165,6 +167,12 @@ class Service:
         assert self.web_worker is not None
         self.chat_hub = Hub(self.db, poll_seconds=settings.webchat_push_seconds)
         await self.chat_hub.start()
+        hub, loop = self.chat_hub, asyncio.get_running_loop()
+
+        def added() -> None:  # an out item committed in this process: push it now, not at a poll
+            loop.call_soon_threadsafe(hub.wake)
+
+        self._unhook_out = on_out_item(added)
         chat = ChatSocket(db=self.db, config=ChatConfig.from_settings(settings), clock=self.clock,
                           on_stored=self.web_worker.submit, hub=self.chat_hub)
         self.runner = http_runner(
@@ -318,6 +326,8 @@ class Service:
                     await self.smtp.wait_closed()
         if self.socket is not None:
             await self.socket.stop()
+        if self._unhook_out is not None:
+            self._unhook_out()
         if self.chat_hub is not None:
             await self.chat_hub.stop()
         if self.runner is not None:

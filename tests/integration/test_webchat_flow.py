@@ -5,6 +5,7 @@ Slack event) into the chat, and what was stored before a crash processed once af
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -217,3 +218,14 @@ async def test_a_message_on_the_socket_is_answered_on_it_with_the_ticket_number(
     assert (pushed["type"], pushed["item"]["direction"], pushed["item"]["ticket"]) == (
         "item", "out", ticket.number)
     assert f"NT#{ticket.number}" in pushed["item"]["text"]
+
+
+async def test_our_answer_is_pushed_at_once_not_at_the_next_poll(
+        db: Database, database_url: str, tmp_path: Path) -> None:
+    """The push loop polls every 10 s here; the commit of the answer wakes it."""
+    await db.dispose()
+    async for chat in chat_service(tmp_path, database_url, webchat_push_seconds=10):
+        ws, _ = await chat.hello()
+        await send_message(ws, "m-1", OUTAGE)
+        pushed = await asyncio.wait_for(receive(ws), timeout=5)
+        assert (pushed["type"], pushed["item"]["direction"]) == ("item", "out")
