@@ -57,6 +57,7 @@ from bot.intake.web.actions import WebActions
 from bot.intake.web.hub import Hub
 from bot.intake.web.inbox import WebIntake
 from bot.intake.web.pages import demo_identity
+from bot.intake.web.reminders import WebReminders
 from bot.intake.web.reply import WebAnswerRoute
 from bot.intake.web.socket import ChatConfig, ChatSocket
 from bot.jobs.alerts import AlertConfig
@@ -64,6 +65,7 @@ from bot.jobs.digest import DailyDigest
 from bot.jobs.notify import MailSide, Notifier, Router, SlackFile
 from bot.jobs.retention import DailyJobs, RetentionJob
 from bot.jobs.scheduler import ReminderLoop
+from bot.jobs.webchat_mail import WebchatMail
 from bot.jobs.workers import MailWorker
 from bot.sla.engine import Engine
 from models import slack as slack_calls
@@ -73,6 +75,7 @@ from models.leader import AdvisoryLock, Leadership, SoleInstance
 from models.migrate import current_revision, head_revision
 from models.outboxes import Backlog, mail_backlog, slack_backlog
 from models.tables import SlackCall
+from models.webchat_out import on_out_item
 
 log = logging.getLogger(__name__)
 
@@ -108,8 +111,9 @@ class Service:
     _unhook_calls: Callable[[], None] | None = None
     socket: SocketMode | None = None
     reminders: ReminderLoop | None = None
-    chat_hub: Hub | None = None
     web_worker: MailWorker | None = None  # its `submit` is the web chat socket's `on_stored`
+    chat_hub: Hub | None = None
+    _unhook_out: Callable[[], None] | None = None
 
     @property
     def smtp_port(self) -> int:
@@ -164,6 +168,12 @@ class Service:
         assert self.web_worker is not None  # _start_web made it
         self.chat_hub = Hub(self.db, poll_seconds=settings.webchat_push_seconds)
         await self.chat_hub.start()
+        hub, loop = self.chat_hub, asyncio.get_running_loop()
+
+        def added() -> None:  # an out item committed in this process: push it now, not at a poll
+            loop.call_soon_threadsafe(hub.wake)
+
+        self._unhook_out = on_out_item(added)
         chat = ChatSocket(db=self.db, config=ChatConfig.from_settings(settings), clock=self.clock,
                           on_stored=self.web_worker.submit,
                           hub=self.chat_hub, on_mail_queued=self.deliverer.wake.set)
@@ -321,6 +331,8 @@ class Service:
                     await self.smtp.wait_closed()
         if self.socket is not None:
             await self.socket.stop()
+        if self._unhook_out is not None:
+            self._unhook_out()
         if self.chat_hub is not None:
             await self.chat_hub.stop()
         if self.runner is not None:
@@ -469,7 +481,7 @@ def reminder_loop(settings: Settings, engine: Engine, db: Database,
         mail=MailSide(engine=engine, from_address=settings.support_mailboxes[0],
                       from_name=settings.mail_from_name, managers_email=settings.managers_email,
                       managers_language=Language(settings.managers_language)),
-        slack=slack_reminders(settings, engine),
+        slack=slack_reminders(settings, engine), web=WebReminders(engine=engine),
     )
     owner = settings.instance_name or f"{socket.gethostname()}:{os.getpid()}"
     daily = DailyDigest(
@@ -489,6 +501,10 @@ def reminder_loop(settings: Settings, engine: Engine, db: Database,
         leader_retry_seconds=settings.reminder_leader_retry_seconds,
         max_attempts=settings.reminder_max_attempts,
         retry_seconds=settings.reminder_retry_seconds, on_sent=on_sent,
+        every=WebchatMail(db=db, after=timedelta(minutes=settings.webchat_mail_after_minutes),
+                          from_address=settings.support_mailboxes[0],
+                          from_name=settings.mail_from_name,
+                          seconds=settings.reminder_refresh_seconds),
     )
 
 

@@ -193,15 +193,21 @@ class MailSide:
 @dataclass
 class Router:
     """Sends each audience where it belongs: agents to Slack; managers to Slack and mail;
-    the customer by mail, or in their Slack conversation for a Slack ticket."""
+    the customer by mail, in their Slack conversation for a Slack ticket, in their chat for a
+    web ticket."""
 
     mail: Notifier
     slack: Notifier
+    web: Notifier | None = None
 
     async def send(self, session: AsyncSession, reminder: Reminder, ticket: Ticket,
                    now: datetime) -> None:
         """Route one reminder."""
         audience = Audience(reminder.audience)
+        if audience is Audience.CUSTOMER and ticket.channel == Channel.WEB.value:
+            if self.web is not None:
+                await self.web.send(session, reminder, ticket, now)
+            return
         if audience is not Audience.CUSTOMER or ticket.channel == Channel.SLACK.value:
             await self.slack.send(session, reminder, ticket, now)
         by_mail = audience is Audience.CUSTOMER and ticket.channel == Channel.EMAIL.value

@@ -38,6 +38,7 @@ STALE = "the ticket no longer waits for a first answer"
 WAKE_UP = "reminders-wake-up"
 DAILY = "daily-digest"
 REFRESH = "reminders-refresh"
+EVERY = "leader-every"
 
 
 class DailyJob(Protocol):
@@ -53,6 +54,17 @@ class DailyJob(Protocol):
 
     async def run(self, now: datetime) -> bool:
         """Run for today unless done; True when this call did it."""
+        ...
+
+
+class PeriodicJob(Protocol):
+    """A job the leader runs every `seconds` (the web chat's mail-when-away); `run` is safe to
+    repeat and returns how much it queued."""
+
+    seconds: float
+
+    async def run(self, now: datetime) -> int:
+        """Do what is due at `now`."""
         ...
 
 
@@ -73,7 +85,7 @@ class ReminderLoop:
                  leader_retry_seconds: float = 3.0, max_attempts: int = 5,
                  retry_seconds: float = 30.0, batch: int = 200,
                  on_sent: Callable[[], None] = lambda: None,
-                 daily: DailyJob | None = None) -> None:
+                 daily: DailyJob | None = None, every: PeriodicJob | None = None) -> None:
         self.db = db
         self.notifier = notifier
         self.leadership = leadership
@@ -87,6 +99,7 @@ class ReminderLoop:
         self.batch = batch
         self.on_sent = on_sent
         self.daily = daily
+        self.every = every
         self.daily_checks = 0  # how often the daily job was checked (and run when due)
         self.leading = False
         self.sent = 0
@@ -156,6 +169,9 @@ class ReminderLoop:
         self._scheduler.add_job(self._arm, "interval", seconds=self.refresh_seconds, id=REFRESH,
                                 replace_existing=True)
         await self._arm()
+        if self.every is not None:
+            self._scheduler.add_job(self._run_every, "interval", seconds=self.every.seconds,
+                                    id=EVERY, replace_existing=True)
         if self.daily is not None:
             await self._run_daily()  # a digest missed while no instance ran goes out now
 
@@ -174,13 +190,23 @@ class ReminderLoop:
         self._scheduler.add_job(self._run_daily, DateTrigger(
             run_date=datetime.now(UTC) + delay, timezone=UTC), id=DAILY, replace_existing=True)
 
+    async def _run_every(self) -> None:
+        if self.every is None or not self.leading:
+            return
+        try:
+            if await self.every.run(self.clock()):
+                self.on_sent()
+        except Exception as exc:  # logged; the next run retries
+            log.error("event=periodic_job_failed job=%s error=%s", type(self.every).__name__,
+                      f"{type(exc).__name__}: {exc}"[:200])
+
     async def _step_down(self) -> None:
         self.leading = False
         if self._unhook is not None:
             self._unhook()
             self._unhook = None
         if self._scheduler is not None:
-            for job in (WAKE_UP, REFRESH, DAILY):
+            for job in (WAKE_UP, REFRESH, DAILY, EVERY):
                 if self._scheduler.get_job(job) is not None:
                     self._scheduler.remove_job(job)
         if self._running:

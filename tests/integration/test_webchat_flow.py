@@ -5,8 +5,11 @@ Slack event) into the chat, and what was stored before a crash processed once af
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
 from pathlib import Path
 
+import pytest
 from sqlmodel import select
 
 from bot.cases.replies import local_deadline
@@ -26,6 +29,7 @@ from tests.integration.webchat_flow_kit import (
     store,
     visitor,
 )
+from tests.integration.webchat_kit import Chat, chat_service, receive, send_message
 
 OUTAGE = "Unser Mailserver ist seit heute früh nicht erreichbar"
 ADVICE = "Wir brauchen eine Beratung zur Architektur unserer Server-Umgebung"
@@ -61,6 +65,16 @@ async def test_the_visitor_is_answered_with_the_ticket_number_and_deadline(slack
     assert (answer.kind, answer.ticket_number) == ("text", ticket.number)
     assert f"NT#{ticket.number}" in answer.text
     assert local_deadline(ticket.due_at, BERLIN, Language.DE) in answer.text
+
+
+async def test_the_answer_is_worded_for_the_chat(slack: Slack) -> None:
+    running = slack.running
+    anna = await visitor(running.db, now=running.clock())
+    await send(running, anna, OUTAGE, client_id="c1")
+    [answer] = await out_items(running.db, anna)
+    assert "Bitte antworten Sie hier im Chat." in answer.text
+    assert "Betreff" not in answer.text
+    assert "Wählen Sie unten einen freien Termin" in answer.text
 
 
 async def test_the_incoming_item_names_its_ticket(slack: Slack) -> None:
@@ -120,6 +134,14 @@ async def test_an_unverified_visitor_gets_no_quote(slack: Slack) -> None:
     assert "EUR" not in answer.text
 
 
+async def test_an_unverified_visitor_reads_why(slack: Slack) -> None:
+    running = slack.running
+    stranger = await visitor(running.db, now=running.clock(), verified=False)
+    await send(running, stranger, ADVICE, client_id="c1")
+    [answer] = await out_items(running.db, stranger)
+    assert "nicht mit dem gemailten Code bestätigt" in answer.text
+
+
 async def test_the_same_request_from_a_verified_visitor_gets_a_quote(slack: Slack) -> None:
     """The other side of the test above: the text does ask for a quote."""
     running = slack.running
@@ -175,3 +197,35 @@ async def test_a_message_stored_before_a_crash_is_processed_once_after_it(
         assert len(await out_items(third.db, anna)) == 1
     finally:
         await third.service.stop()
+
+
+@pytest.fixture
+async def chat(db: Database, database_url: str, tmp_path: Path) -> AsyncIterator[Chat]:
+    await db.dispose()
+    async for started in chat_service(tmp_path, database_url):
+        yield started
+
+
+async def test_a_message_on_the_socket_is_answered_on_it_with_the_ticket_number(
+        chat: Chat) -> None:
+    """The whole way: the socket stores and acks, the web worker opens the ticket, the push
+    loop sends our answer to the open socket."""
+    ws, _ = await chat.hello()
+    ack = await send_message(ws, "m-1", OUTAGE)
+    pushed = await receive(ws)
+    [ticket] = await chat.running.tickets()
+    assert ack["type"] == "ack"
+    assert (pushed["type"], pushed["item"]["direction"], pushed["item"]["ticket"]) == (
+        "item", "out", ticket.number)
+    assert f"NT#{ticket.number}" in pushed["item"]["text"]
+
+
+async def test_our_answer_is_pushed_at_once_not_at_the_next_poll(
+        db: Database, database_url: str, tmp_path: Path) -> None:
+    """The push loop polls every 10 s here; the commit of the answer wakes it."""
+    await db.dispose()
+    async for chat in chat_service(tmp_path, database_url, webchat_push_seconds=10):
+        ws, _ = await chat.hello()
+        await send_message(ws, "m-1", OUTAGE)
+        pushed = await asyncio.wait_for(receive(ws), timeout=5)
+        assert (pushed["type"], pushed["item"]["direction"]) == ("item", "out")

@@ -1,6 +1,6 @@
-"""Web chat visitors and their stored messages, for the conversation tests: rows written as
-docs/webchat-protocol.md and the socket's `store_in_item` write them (a `webchat_item` and its
-pipeline `message` row in one transaction), then handed to the service's web worker."""
+"""Web chat visitors and their stored messages, for the conversation tests: stored by the
+socket's own `store_in_item` (a `webchat_item` and its pipeline `message` row in one
+transaction), then handed to the service's web worker as the socket's `on_stored` does."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from datetime import datetime
 from sqlmodel import col, select
 
 from models.db import Database
-from models.messages import store_inbound
 from models.tables import Customer, Message, WebItem, WebVisitor
+from models.webchat import store_in_item
 from tests.integration.conftest import Running
 
 ANNA = "anna@logistik-nord.de"  # Logistik Nord AG, D-1003: plan standard
@@ -51,15 +51,11 @@ async def store(db: Database, who: WebVisitor, text: str = "", *, client_id: str
     frame = ({"type": "message", "client_id": client_id, "text": text} if kind == "text" else
              {"type": "choice", "client_id": client_id, "action": action, "value": value})
     async with db.session() as session:
-        message_id = await store_inbound(
-            session, channel="web", external_id=f"web:{who.id}:{client_id}", digest="",
-            raw=json.dumps(frame).encode(),
-            sender=who.email if who.verified_by else f"web:{who.id}",
-            recipient=f"web:{who.id}", now=now)
-        assert message_id is not None
-        session.add(WebItem(visitor_id=who.id, direction="in", kind=kind, client_id=client_id,
-                            message_id=message_id, text=text, action=action, value=value,
-                            created_at=now))
+        item, new = await store_in_item(session, visitor=who, client_id=client_id, kind=kind,
+                                        text=text, action=action, value=value,
+                                        raw=json.dumps(frame).encode(), now=now)
+    assert new and item.message_id is not None
+    message_id = item.message_id
     return message_id
 
 
