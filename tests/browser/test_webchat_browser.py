@@ -3,6 +3,8 @@ running service (WebSocket, store, pipeline, fake Slack), on SQLite and PostgreS
 
 from __future__ import annotations
 
+import email
+import email.policy
 import re
 
 import pytest
@@ -226,8 +228,7 @@ async def audit_actions(chat: Chat, number: int | None) -> list[str]:
 
 
 async def ticket_asking_consent(chat: Chat, page: Page) -> Ticket:
-    """Ask for what costs money in the chat; the ticket once its quote's buttons are shown."""
-    await open_chat(page)
+    """Ask for what costs money in the open chat; the ticket once its quote's buttons show."""
     await write(page, ADVICE)
     await stored(page, ADVICE)
     await expect(page.get_by_role("button", name="Ja, einverstanden")).to_be_visible()
@@ -256,6 +257,7 @@ async def test_a_verified_visitors_yes_on_the_quote_records_the_consent(
         start_chat: StartChat, context: BrowserContext) -> None:
     chat = await start_chat(secret=True)  # the demo page signs the demo person's identity
     page = await chat.page(context)
+    await open_chat(page)
     ticket = await ticket_asking_consent(chat, page)
     assert ticket.status == "awaiting_consent"
     await page.get_by_role("button", name="Ja, einverstanden").click()
@@ -273,6 +275,7 @@ async def test_an_unverified_visitors_yes_on_the_quote_records_no_consent(
         start_chat: StartChat, context: BrowserContext) -> None:
     chat = await start_chat(secret=False)  # no identity on the page: an unknown visitor
     page = await chat.page(context)
+    await open_chat(page)
     ticket = await ticket_asking_consent(chat, page)
     await page.get_by_role("button", name="Ja, einverstanden").click()
     await expect(page.locator(".ntw-kind-note .ntw-body")).to_contain_text(
@@ -286,6 +289,7 @@ async def test_after_a_reload_the_clicked_choice_shows_its_label_and_no_second_c
         start_chat: StartChat, context: BrowserContext) -> None:
     chat = await start_chat(secret=True)
     page = await chat.page(context)
+    await open_chat(page)
     await ticket_asking_consent(chat, page)
     await page.get_by_role("button", name="Ja, einverstanden").click()
     await expect(page.locator(".ntw-in[data-id] .ntw-body", has_text="Ja, einverstanden")
@@ -364,3 +368,70 @@ async def test_a_signed_visitor_is_not_asked_for_an_address(start_chat: StartCha
     await open_chat(page)
     await expect(page.get_by_label("Ihre E-Mail-Adresse, damit wir Sie zuordnen können")
                  ).to_be_hidden()
+
+
+# ---- without a portal login: the address, the mailed code ------------------------------------
+
+PETRA = "petra.krume@baeckerei-krume.de"  # an address of D-1001 (the demo customers)
+
+
+async def mailed_code(chat: Chat, to: str) -> str:
+    """The six digits in the code mail the mail outbox delivered to `to`."""
+    def code() -> str:
+        folder = chat.running.outbox / "new"
+        for path in sorted(folder.iterdir()) if folder.exists() else []:
+            mail = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+            if mail["To"] == to:
+                body = mail.get_body()
+                assert body is not None
+                found = re.search(r"\b(\d{6})\b", body.get_content())
+                if found:
+                    return found.group(1)
+        return ""
+
+    async def ask() -> str:
+        return code()
+
+    found: str = await chat.until(ask)
+    return found
+
+
+async def give_address(page: Page, address: str) -> None:
+    field = page.get_by_label("Ihre E-Mail-Adresse, damit wir Sie zuordnen können")
+    await field.fill(address)
+    await field.press("Enter")
+    await expect(page.locator(".ntw-note", has_text="sechsstelligen Code")).to_have_count(1)
+    await expect(page.get_by_label("Code aus der E-Mail")).to_be_focused()
+
+
+async def test_the_mailed_code_typed_in_the_chat_verifies_the_visitor_for_the_quote(
+        start_chat: StartChat, context: BrowserContext) -> None:
+    chat = await start_chat(secret=False)
+    page = await chat.page(context)
+    await open_chat(page)
+    await give_address(page, PETRA)
+    await page.keyboard.type(await mailed_code(chat, PETRA))
+    await page.keyboard.press("Enter")
+    await expect(page.locator(".ntw-note", has_text="Bestätigt")).to_have_count(1)
+    ticket = await ticket_asking_consent(chat, page)
+    await page.get_by_role("button", name="Ja, einverstanden").click()
+
+    async def accepted() -> Ticket | None:
+        [now] = await chat.tickets()
+        return now if now.status == "open" else None
+
+    await chat.until(accepted)
+    assert "consent" in await audit_actions(chat, ticket.number)
+
+
+async def test_a_wrong_code_says_how_many_tries_are_left(start_chat: StartChat,
+                                                         context: BrowserContext) -> None:
+    chat = await start_chat(secret=False)
+    page = await chat.page(context)
+    await open_chat(page)
+    await give_address(page, PETRA)
+    right = await mailed_code(chat, PETRA)
+    await page.keyboard.type(f"{(int(right) + 1) % 1_000_000:06d}")
+    await page.keyboard.press("Enter")
+    await expect(page.locator(".ntw-note", has_text="Der Code stimmt nicht")).to_have_text(
+        ["Der Code stimmt nicht. Noch 4 Versuche."])
