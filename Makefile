@@ -48,9 +48,9 @@ test: install model
 	$(PYTEST) -m alone
 
 # The inner loop (under a minute): unit tests and the integration tests on SQLite, without the
-# model, the subprocess tests and the ones that run alone.
+# model, the subprocess tests, the browser tests and the ones that run alone.
 test-fast: install
-	$(PYTEST) -n $(WORKERS) -m "not postgres and not alone and not slow" tests
+	$(PYTEST) -n $(WORKERS) -m "not postgres and not alone and not slow and not browser" tests
 
 bench: install
 	$(BIN)/python bench/policy.py
