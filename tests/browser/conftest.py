@@ -68,6 +68,7 @@ class Chat:
     fake: FakeSlack
     sender: SlackSender
     base: str
+    settings: Settings
 
     @property
     def db(self) -> Database:
@@ -79,6 +80,15 @@ class Chat:
         page.set_default_timeout(WAIT_MS)
         await page.goto(self.base + path)
         return page
+
+    async def stop(self) -> None:
+        """Stop the service, as a deployment or a crash-restart does."""
+        await self.running.service.stop()
+        self.running.service.runner = None
+
+    async def restart(self) -> None:
+        """Start the service again on the same port and database."""
+        self.running = await launch(self.settings)
 
     async def in_items(self) -> list[WebItem]:
         async with self.db.reader() as session:
@@ -133,7 +143,7 @@ async def start_chat(db: Database, database_url: str, tmp_path: Path,
     """Start the service with the chat at a known port; `secret=True`: the demo page signs
     the demo person's identity (WEBCHAT_IDENTITY_SECRET set, demo customers loaded)."""
     await db.dispose()
-    started: list[Running] = []
+    started: list[Chat] = []
 
     async def start(*, secret: bool = False, **more: Any) -> Chat:
         for attempt in range(5):
@@ -148,13 +158,15 @@ async def start_chat(db: Database, database_url: str, tmp_path: Path,
                 if attempt == 4:
                     raise
                 continue
-            started.append(running)
-            return Chat(running, fake, SlackSender(port), f"http://127.0.0.1:{port}")
+            chat = Chat(running, fake, SlackSender(port), f"http://127.0.0.1:{port}", settings)
+            started.append(chat)
+            return chat
         raise AssertionError("unreachable")
 
     yield start
-    for running in started:
-        await running.service.stop()
+    for chat in started:
+        if chat.running.service.runner is not None:  # not stopped by the test itself
+            await chat.running.service.stop()
 
 
 @pytest.fixture

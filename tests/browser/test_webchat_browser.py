@@ -8,7 +8,7 @@ import email.policy
 import re
 
 import pytest
-from playwright.async_api import BrowserContext, Locator, Page, expect
+from playwright.async_api import Browser, BrowserContext, Locator, Page, Route, expect
 from sqlmodel import col, select
 
 from models.slack import list_calls
@@ -435,3 +435,72 @@ async def test_a_wrong_code_says_how_many_tries_are_left(start_chat: StartChat,
     await page.keyboard.press("Enter")
     await expect(page.locator(".ntw-note", has_text="Der Code stimmt nicht")).to_have_text(
         ["Der Code stimmt nicht. Noch 4 Versuche."])
+
+
+async def test_messages_written_while_the_service_restarts_arrive_once(
+        start_chat: StartChat, context: BrowserContext) -> None:
+    chat = await start_chat()
+    page = await chat.page(context)
+    await open_chat(page)
+    await write(page, "vor dem Neustart")
+    await stored(page, "vor dem Neustart")
+    await chat.stop()  # the server closes the socket; the widget retries with its backoff
+    await expect(page.locator(".ntw-status")).to_contain_text("Keine Verbindung")
+    await write(page, "während des Neustarts")
+    await expect(page.locator(".ntw-pending")).to_have_count(1)
+    await chat.restart()
+    await stored(page, "während des Neustarts")
+    texts = [item.text for item in await chat.in_items()]
+    assert texts == ["vor dem Neustart", "während des Neustarts"]
+
+
+# ---- the language: data-lang, then the page's lang, then the browser's ----------------------
+
+async def portal_page(chat: Chat, context: BrowserContext, html: str) -> Page:
+    """A portal page of our own at the service's origin, with the widget's tag on it."""
+    page = await context.new_page()
+
+    async def serve(route: Route) -> None:
+        await route.fulfill(status=200, content_type="text/html; charset=utf-8", body=html)
+
+    await page.route(f"{chat.base}/portal", serve)
+    await page.goto(f"{chat.base}/portal")
+    return page
+
+
+@pytest.mark.parametrize(("html_lang", "data_lang", "locale", "launcher"), [
+    ("en", "", "de-DE", "Chat with support"),      # the page's lang before the browser's
+    ("", "", "en-US", "Chat with support"),        # the browser's, when the page names none
+    ("", "", "de-DE", "Chat mit dem Support"),
+    ("en", "de", "en-US", "Chat mit dem Support"),  # data-lang before both
+    ("fr", "", "fr-FR", "Chat with support"),      # neither German nor English: English
+])
+async def test_the_widget_speaks_the_language_it_is_told_or_finds(
+        start_chat: StartChat, browser: Browser, html_lang: str, data_lang: str, locale: str,
+        launcher: str) -> None:
+    chat = await start_chat()
+    context = await browser.new_context(locale=locale)
+    try:
+        lang = f' lang="{html_lang}"' if html_lang else ""
+        tag_lang = f' data-lang="{data_lang}"' if data_lang else ""
+        page = await portal_page(chat, context, f"<!doctype html><html{lang}><body><p>Portal</p>"
+                                 f'<script src="/chat/widget.js"{tag_lang} defer></script>'
+                                 "</body></html>")
+        await expect(page.locator(".ntw-launcher")).to_have_text(launcher)
+    finally:
+        await context.close()
+
+
+async def test_a_message_the_service_refuses_is_marked_not_sent_and_not_resent(
+        start_chat: StartChat, context: BrowserContext) -> None:
+    chat = await start_chat(webchat_max_chars=20)
+    page = await chat.page(context)
+    await open_chat(page)
+    await write(page, "Diese Nachricht ist länger als zwanzig Zeichen.")
+    failed = page.locator(".ntw-failed")
+    await expect(failed.locator(".ntw-meta")).to_have_text(
+        "nicht gesendet · Die Nachricht ist zu lang.")
+    await page.reload()  # the refused message left the queue: nothing to send again
+    await open_chat(page)
+    await expect(page.locator(".ntw-in")).to_have_count(0)
+    assert await chat.in_items() == []
