@@ -504,3 +504,16 @@ async def test_a_message_the_service_refuses_is_marked_not_sent_and_not_resent(
     await open_chat(page)
     await expect(page.locator(".ntw-in")).to_have_count(0)
     assert await chat.in_items() == []
+
+
+async def test_shift_enter_starts_a_new_line_and_enter_sends_both(
+        start_chat: StartChat, context: BrowserContext) -> None:
+    chat = await start_chat()
+    page = await chat.page(context)
+    await open_chat(page)
+    await page.keyboard.type("Zeile eins")
+    await page.keyboard.press("Shift+Enter")
+    await page.keyboard.type("Zeile zwei")
+    await page.keyboard.press("Enter")
+    await stored(page, "Zeile eins")
+    assert [item.text for item in await chat.in_items()] == ["Zeile eins\nZeile zwei"]
