@@ -36,11 +36,19 @@ CONTENT_SECURITY_POLICY = (
 @web.middleware
 async def security_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Every response gets the Content-Security-Policy and X-Content-Type-Options nosniff."""
-    response = await handler(request)
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:  # 404, 405, …: raised, and still a response
+        _secure(exc)
+        raise
     if not response.prepared:  # a WebSocket (or a stream) has sent its headers already
-        response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-        response.headers["X-Content-Type-Options"] = "nosniff"
+        _secure(response)
     return response
+
+
+def _secure(response: web.StreamResponse) -> None:
+    response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+    response.headers["X-Content-Type-Options"] = "nosniff"
 
 
 async def database_state(db: Database) -> dict[str, object]:

@@ -155,7 +155,7 @@ async def test_responses_carry_the_content_security_policy(serve: Serve, path: s
     assert policy["frame-ancestors"] == "'none'"
 
 
-@pytest.mark.parametrize("path", ["/chat/demo", "/chat/widget.js", "/health"])
+@pytest.mark.parametrize("path", ["/chat/demo", "/chat/widget.js", "/health", "/no-such-page"])
 async def test_responses_forbid_content_sniffing(serve: Serve, path: str) -> None:
     base = await serve(None)
     _, headers, _ = await get(base + path)
