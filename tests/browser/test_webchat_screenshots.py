@@ -11,14 +11,8 @@ from sqlmodel import select
 
 from models.tables import WebItem
 from tests.browser.conftest import ROOT_DIR, Chat, StartChat
-from tests.browser.test_webchat_browser import (
-    AGENT,
-    TRIAGE,
-    open_chat,
-    stored,
-    triage_post_ts,
-    write,
-)
+from tests.browser.kit import TRIAGE, open_chat, stored, triage_post_ts, write
+from tests.integration.conftest import AGENT
 
 pytestmark = pytest.mark.browser
 
