@@ -3,6 +3,7 @@ bad frames and sizes (docs/webchat-protocol.md), on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -12,11 +13,12 @@ import aiohttp
 import pytest
 from aiohttp import web
 from sqlalchemy import text as sa_text
+from sqlmodel import col, select
 
 from bot.http import make_http_app
 from bot.intake.web.socket import ChatConfig, ChatSocket
 from models.db import Database
-from models.tables import WebItem
+from models.tables import Message, WebItem
 from tests.integration.conftest import MONDAY_10
 from tests.integration.webchat_kit import ORIGIN, Chat, chat_service, receive, send_message
 
@@ -235,21 +237,41 @@ async def test_the_hello_language_is_kept_on_the_visitor(chat: Chat) -> None:
     assert [v.language for v in await chat.visitors()] == ["en"]
 
 
+@contextlib.asynccontextmanager
+async def bare_socket(db: Database, socket: ChatSocket) -> AsyncIterator[str]:
+    """Only /chat/ws with this handler on 127.0.0.1; its URL."""
+    runner = web.AppRunner(make_http_app(db, chat_socket=socket.handle))
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    try:
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}/chat/ws"
+    finally:
+        await runner.cleanup()
+
+
 async def test_no_hello_in_time_closes_with_4400(db: Database) -> None:
     socket = ChatSocket(db=db, config=ChatConfig(origins=frozenset({ORIGIN}), hello_seconds=0.2),
                         clock=lambda: MONDAY_10, on_stored=lambda message_id: None)
-    runner = web.AppRunner(make_http_app(db, chat_socket=socket.handle))
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    try:
-        async with aiohttp.ClientSession() as client, \
-                client.ws_connect(f"http://127.0.0.1:{port}/chat/ws", origin=ORIGIN) as ws:
-            message = await ws.receive(timeout=10)
-            assert (message.type, ws.close_code) == (aiohttp.WSMsgType.CLOSE, 4400)
-    finally:
-        await runner.cleanup()
+    async with bare_socket(db, socket) as url, aiohttp.ClientSession() as client, \
+            client.ws_connect(url, origin=ORIGIN) as ws:
+        message = await ws.receive(timeout=10)
+        assert (message.type, ws.close_code) == (aiohttp.WSMsgType.CLOSE, 4400)
+
+
+async def test_on_stored_gets_each_new_message_once(db: Database) -> None:
+    submitted: list[int] = []  # what the web worker's submit would get
+    socket = ChatSocket(db=db, config=ChatConfig(origins=frozenset({ORIGIN})),
+                        clock=lambda: MONDAY_10, on_stored=submitted.append)
+    async with bare_socket(db, socket) as url, aiohttp.ClientSession() as client, \
+            client.ws_connect(url, origin=ORIGIN) as ws:
+        await ws.send_json({"type": "hello", "visitor": None, "lang": "de"})
+        await receive(ws)
+        await send_message(ws, "m-1", "eins")
+        await send_message(ws, "m-1", "eins")  # a resend: stored before, not submitted again
+        await send_message(ws, "m-2", "zwei")
+    async with db.reader() as session:
+        rows = (await session.exec(select(Message.id).order_by(col(Message.id)))).all()
+    assert submitted == list(rows)
 
 
 REFUSE = {

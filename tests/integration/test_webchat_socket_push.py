@@ -136,3 +136,18 @@ async def test_an_item_committed_after_a_higher_id_is_still_pushed(
         await slow.dispose()
     assert (await receive(ws))["item"]["id"] == late.id
     assert (late.id or 0) < early
+
+
+async def test_more_items_at_once_than_a_page_all_arrive(chat: Chat) -> None:
+    ws, _ = await chat.hello()
+    [visitor] = await visitor_ids(chat)
+    database = Database(chat.database_url)
+    try:
+        async with database.session() as session:
+            session.add_all([WebItem(visitor_id=visitor, direction="out", kind="note",
+                                     key=f"t:{n}", text=f"note {n}",
+                                     created_at=chat.running.clock.now) for n in range(1200)])
+    finally:
+        await database.dispose()
+    texts = [(await receive(ws))["item"]["text"] for _ in range(1200)]
+    assert texts == [f"note {n}" for n in range(1200)]

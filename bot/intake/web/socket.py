@@ -125,6 +125,8 @@ class ChatSocket:
                     await conn.send(error("bad_frame", conn.language))
         except StoreFailed:
             await ws.close(code=CLOSE_STORE_FAILED, message=b"store failed")
+        except ConnectionError:  # the visitor went away while we answered: nothing to do
+            log.info("event=webchat_gone visitor=%s", conn.visitor_id)
         finally:
             self.hub.leave(conn)
         return ws
@@ -298,11 +300,13 @@ class ChatSocket:
                         conn.visitor_id, client_id, self.config.visitor_per_minute)
             await conn.send(error("rate_limited", conn.language, client_id))
             return
-        await conn.send({"type": "ack", "client_id": client_id, "id": item.id})
         log.info("event=webchat_stored visitor=%s client_id=%s item=%s message=%s new=%s",
                  conn.visitor_id, client_id, item.id, item.message_id, new)
-        if new and item.message_id is not None:
-            self.on_stored(item.message_id)
+        try:
+            await conn.send({"type": "ack", "client_id": client_id, "id": item.id})
+        finally:  # a visitor gone before its ack still has its message processed now
+            if new and item.message_id is not None:
+                self.on_stored(item.message_id)
 
 
 class StoreFailed(RuntimeError):
