@@ -174,7 +174,8 @@ class Service:
 
         self._unhook_out = on_out_item(added)
         chat = ChatSocket(db=self.db, config=ChatConfig.from_settings(settings), clock=self.clock,
-                          on_stored=self.web_worker.submit, hub=self.chat_hub)
+                          on_stored=self.web_worker.submit, hub=self.chat_hub,
+                          on_mail_queued=self.deliverer.wake.set)
         self.runner = http_runner(
             settings, self.db, model_state=lambda: model_state(self.intake.classifier),
             slack_events=events,

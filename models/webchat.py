@@ -77,12 +77,12 @@ async def store_in_item(session: AsyncSession, *, visitor: WebVisitor, client_id
         recipient=f"web:{visitor.id}", text=text, subject="", disposition="pending",
         attempts=0, created_at=now)
     session.add(message)
-    await session.flush()
-    await session.exec(update(WebItem).where(col(WebItem.id) == item_id)
-                       .values(message_id=message.id))
     item = await session.get(WebItem, item_id)
     assert item is not None
-    await session.refresh(item)
+    await session.flush()  # the message's id
+    item.message_id = message.id
+    session.add(item)
+    await session.flush()
     return item, True
 
 
@@ -127,10 +127,11 @@ async def mark_seen(session: AsyncSession, *, visitor_id: int, upto: int, now: d
     return int(result.rowcount)
 
 
-async def touch_visitor(session: AsyncSession, *, visitor_id: int, now: datetime) -> None:
-    """Note that the visitor is here now."""
+async def touch_visitor(session: AsyncSession, *, visitor_id: int, language: str,
+                        now: datetime) -> None:
+    """Note that the visitor is here now, speaking `language` (its code mails' language)."""
     await session.exec(update(WebVisitor).where(col(WebVisitor.id) == visitor_id)
-                       .values(last_seen_at=now))
+                       .values(last_seen_at=now, language=language))
 
 
 async def bind_jti(session: AsyncSession, *, jti: str, visitor_id: int, expires_at: datetime,

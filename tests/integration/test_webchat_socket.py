@@ -3,6 +3,7 @@ bad frames and sizes (docs/webchat-protocol.md), on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -10,9 +11,16 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from aiohttp import web
+from sqlalchemy import text as sa_text
+from sqlmodel import col, select
 
+from bot.http import make_http_app
+from bot.intake.web.socket import ChatConfig, ChatSocket
 from models.db import Database
-from tests.integration.webchat_kit import Chat, chat_service, receive, send_message
+from models.tables import Message, WebItem
+from tests.integration.conftest import MONDAY_10
+from tests.integration.webchat_kit import ORIGIN, Chat, chat_service, receive, send_message
 
 
 @pytest.fixture
@@ -101,9 +109,8 @@ async def test_an_unknown_token_gets_a_new_visitor_without_history(chat: Chat) -
 
 async def test_the_history_is_the_last_200_items(chat: Chat) -> None:
     ws, welcome = await chat.hello()
-    async with chat.running.db.session() as session:
-        from models.tables import WebItem  # the conversation's answers, as wflow writes them
-        [visitor] = await chat.visitors()
+    [visitor] = await chat.visitors()
+    async with chat.running.db.session() as session:  # answers, as wflow's code writes them
         for n in range(205):
             session.add(WebItem(visitor_id=visitor.id or 0, direction="out", kind="note",
                                 key=f"test:{n}", text=f"note {n}",
@@ -133,6 +140,13 @@ async def test_an_origin_that_only_starts_like_an_allowed_one_is_refused(chat: C
     assert refused.value.status == 403
 
 
+async def test_a_hello_with_half_a_surrogate_pair_closes_with_4400(chat: Chat) -> None:
+    ws = await chat.open()
+    await ws.send_str('{"type": "hello", "visitor": "\\udc00", "lang": "de"}')
+    message = await ws.receive(timeout=10)
+    assert (message.type, ws.close_code) == (aiohttp.WSMsgType.CLOSE, 4400)
+
+
 async def test_a_first_frame_that_is_not_hello_closes_with_4400(chat: Chat) -> None:
     ws = await chat.open()
     await ws.send_json({"type": "message", "client_id": "m-1", "text": "hi"})
@@ -153,6 +167,9 @@ BAD_FRAMES = {
     "client_id empty": '{"type": "message", "client_id": "", "text": "hi"}',
     "seen without upto": '{"type": "seen"}',
     "a second hello": '{"type": "hello", "visitor": null}',
+    "a NUL in the text": '{"type": "message", "client_id": "m-1", "text": "a\\u0000b"}',
+    "half a surrogate pair": '{"type": "message", "client_id": "m-1", "text": "a\\ud800b"}',
+    "blank text": '{"type": "message", "client_id": "m-1", "text": "  \\n "}',
 }
 
 
@@ -200,3 +217,95 @@ async def test_ping_gets_pong(chat: Chat) -> None:
     ws, _ = await chat.hello()
     await ws.send_json({"type": "ping"})
     assert await receive(ws) == {"type": "pong"}
+
+
+async def test_a_choice_is_stored_like_a_message(chat: Chat) -> None:
+    ws, _ = await chat.hello()
+    await ws.send_json({"type": "choice", "client_id": "c-1", "action": "consent",
+                        "value": "yes"})
+    ack = await receive(ws)
+    [item] = await chat.items()
+    [row] = await chat.web_messages()
+    assert (ack["id"], item.kind, item.action, item.value, item.message_id) == (
+        item.id, "choice", "consent", "yes", row.id)
+
+
+async def test_the_hello_language_is_kept_on_the_visitor(chat: Chat) -> None:
+    ws, welcome = await chat.hello(lang="de")
+    await ws.close()
+    await chat.hello(visitor=welcome["visitor"], lang="en")
+    assert [v.language for v in await chat.visitors()] == ["en"]
+
+
+@contextlib.asynccontextmanager
+async def bare_socket(db: Database, socket: ChatSocket) -> AsyncIterator[str]:
+    """Only /chat/ws with this handler on 127.0.0.1; its URL."""
+    runner = web.AppRunner(make_http_app(db, chat_socket=socket.handle))
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    try:
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}/chat/ws"
+    finally:
+        await runner.cleanup()
+
+
+async def test_no_hello_in_time_closes_with_4400(db: Database) -> None:
+    socket = ChatSocket(db=db, config=ChatConfig(origins=frozenset({ORIGIN}), hello_seconds=0.2),
+                        clock=lambda: MONDAY_10, on_stored=lambda message_id: None)
+    async with bare_socket(db, socket) as url, aiohttp.ClientSession() as client, \
+            client.ws_connect(url, origin=ORIGIN) as ws:
+        message = await ws.receive(timeout=10)
+        assert (message.type, ws.close_code) == (aiohttp.WSMsgType.CLOSE, 4400)
+
+
+async def test_on_stored_gets_each_new_message_once(db: Database) -> None:
+    submitted: list[int] = []  # what the web worker's submit would get
+    socket = ChatSocket(db=db, config=ChatConfig(origins=frozenset({ORIGIN})),
+                        clock=lambda: MONDAY_10, on_stored=submitted.append)
+    async with bare_socket(db, socket) as url, aiohttp.ClientSession() as client, \
+            client.ws_connect(url, origin=ORIGIN) as ws:
+        await ws.send_json({"type": "hello", "visitor": None, "lang": "de"})
+        await receive(ws)
+        await send_message(ws, "m-1", "eins")
+        await send_message(ws, "m-1", "eins")  # a resend: stored before, not submitted again
+        await send_message(ws, "m-2", "zwei")
+    async with db.reader() as session:
+        rows = (await session.exec(select(Message.id).order_by(col(Message.id)))).all()
+    assert submitted == list(rows)
+
+
+REFUSE = {
+    "sqlite": ["CREATE TRIGGER refuse BEFORE INSERT ON message WHEN NEW.text = 'refuse me' "
+               "BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"],
+    "postgresql": ["CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                   "IF NEW.text = 'refuse me' THEN RAISE EXCEPTION 'refused by the test'; END IF; "
+                   "RETURN NEW; END $$",
+                   "CREATE TRIGGER refuse BEFORE INSERT ON message FOR EACH ROW "
+                   "EXECUTE FUNCTION refuse()"],
+}
+ALLOW = {"sqlite": ["DROP TRIGGER refuse"],
+         "postgresql": ["DROP TRIGGER refuse ON message", "DROP FUNCTION refuse()"]}
+
+
+async def run_sql(chat: Chat, statements: list[str]) -> None:
+    async with chat.running.db.session() as session:
+        for statement in statements:
+            await session.exec(sa_text(statement))  # type: ignore[call-overload]
+
+
+async def test_a_failed_store_gets_no_ack_and_the_resend_is_stored_once(
+        chat: Chat, caplog: pytest.LogCaptureFixture) -> None:
+    backend = chat.running.db.backend
+    await run_sql(chat, REFUSE[backend])
+    try:
+        ws, welcome = await chat.hello()
+        await ws.send_json({"type": "message", "client_id": "m-1", "text": "refuse me"})
+        message = await ws.receive(timeout=10)
+        assert (message.type, ws.close_code) == (aiohttp.WSMsgType.CLOSE, 1011)
+        assert await chat.items() == []
+    finally:
+        await run_sql(chat, ALLOW[backend])
+    again, _ = await chat.hello(visitor=welcome["visitor"])
+    assert (await send_message(again, "m-1", "refuse me"))["type"] == "ack"
+    assert [i.client_id for i in await chat.items()] == ["m-1"]
+    assert "event=webchat_store_failed visitor=1 client_id=m-1" in caplog.text

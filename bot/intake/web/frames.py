@@ -41,6 +41,12 @@ def _string(body: dict[str, Any], name: str, *, max_chars: int = 100_000,
         raise BadFrame(f"{name} must be a string")
     if len(value) > max_chars:
         raise BadFrame(f"{name} is longer than {max_chars} characters")
+    if "\x00" in value:  # PostgreSQL's text holds no NUL
+        raise BadFrame(f"{name} holds a NUL character")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:  # JSON's \ud800 escapes: half a surrogate pair
+        raise BadFrame(f"{name} is not valid Unicode") from exc
     return value
 
 
@@ -71,6 +77,8 @@ def parse(data: str) -> Frame:
     elif kind == "message":
         fields["client_id"] = _client_id(body)
         fields["text"] = _string(body, "text")
+        if not fields["text"].strip():
+            raise BadFrame("text is empty")
     elif kind == "choice":
         fields["client_id"] = _client_id(body)
         fields["action"] = _string(body, "action", max_chars=64)

@@ -28,6 +28,7 @@ from models.webchat import items_after, last_item_id
 log = logging.getLogger(__name__)
 
 SETTLE_SECONDS = 5.0  # longer than any transaction that inserts an out item
+PAGE = 500
 
 
 @dataclass(eq=False)
@@ -126,10 +127,16 @@ class Hub:
     async def push_once(self) -> int:
         """One round: the out items above the floor for connected visitors; how many pushed."""
         now = time.monotonic()
+        rows: list[WebItem] = []
         async with self.db.reader() as session:
             highest = await last_item_id(session)
-            rows = await items_after(session, after_id=self._floor,
-                                     visitor_ids=sorted(self.conns)) if self.conns else []
+            while self.conns:  # page by page: the floor may pass rows a full page left out
+                after = (rows[-1].id or 0) if rows else self._floor
+                page = await items_after(session, after_id=after,
+                                         visitor_ids=sorted(self.conns), limit=PAGE)
+                rows += page
+                if len(page) < PAGE:
+                    break
         pushed = 0
         for item in rows:
             assert item.id is not None

@@ -15,12 +15,17 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from aiohttp import WSMsgType, web
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.config import Settings
+from bot.intake.web.codes import Asked, CodeConfig, ask_code, try_code
 from bot.intake.web.frames import MAX_FRAME_BYTES, BadFrame, Frame, error, item_body, parse
 from bot.intake.web.hub import Conn, Hub
+from bot.intake.web.identity import IdentityInvalid, check
+from bot.intake.web.verify import accept_identity
 from models.db import Database
-from models.tables import WebVisitor
+from models.group import GroupCommit
+from models.tables import WebItem, WebVisitor
 from models.webchat import (
     create_visitor,
     history,
@@ -54,6 +59,16 @@ class ChatConfig:
     code_minutes: int = 10
     identity_secret: bytes = b""
     identity_max_seconds: int = 86_400
+    hello_seconds: float = HELLO_SECONDS
+    from_address: str = "support@nettask.de"  # the code mails' sender
+    from_name: str = "NetTask Support"
+
+    @property
+    def codes(self) -> CodeConfig:
+        """How codes are made and mailed."""
+        return CodeConfig(from_address=self.from_address, from_name=self.from_name,
+                          minutes=self.code_minutes, per_hour=self.address_per_hour,
+                          secret=self.identity_secret)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ChatConfig:
@@ -64,7 +79,9 @@ class ChatConfig:
                    code_minutes=settings.webchat_code_minutes,
                    identity_secret=settings.webchat_identity_secret.get_secret_value()
                    .encode("utf-8"),
-                   identity_max_seconds=settings.webchat_identity_max_seconds)
+                   identity_max_seconds=settings.webchat_identity_max_seconds,
+                   from_address=settings.support_mailboxes[0],
+                   from_name=settings.mail_from_name)
 
 
 def _visitor_view(visitor: WebVisitor) -> dict[str, Any]:
@@ -77,11 +94,14 @@ class ChatSocket:
     """The `/chat/ws` handler: one instance per service, one `handle` call per connection."""
 
     def __init__(self, *, db: Database, config: ChatConfig, clock: Callable[[], datetime],
-                 on_stored: Callable[[int], None], hub: Hub | None = None) -> None:
+                 on_stored: Callable[[int], None], hub: Hub | None = None,
+                 on_mail_queued: Callable[[], None] = lambda: None) -> None:
         self.db = db
         self.config = config
         self.clock = clock
         self.on_stored = on_stored
+        self.on_mail_queued = on_mail_queued  # the mail outbox's wake-up
+        self.stores = GroupCommit(db)
         self.hub = hub or Hub(db)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
@@ -105,6 +125,8 @@ class ChatSocket:
                     await conn.send(error("bad_frame", conn.language))
         except StoreFailed:
             await ws.close(code=CLOSE_STORE_FAILED, message=b"store failed")
+        except ConnectionError:  # the visitor went away while we answered: nothing to do
+            log.info("event=webchat_gone visitor=%s", conn.visitor_id)
         finally:
             self.hub.leave(conn)
         return ws
@@ -112,7 +134,7 @@ class ChatSocket:
     async def _hello(self, ws: web.WebSocketResponse) -> Conn | None:
         """The first frame must be a `hello` within 10 seconds: the visitor, and `welcome`."""
         try:
-            first = await ws.receive(timeout=HELLO_SECONDS)
+            first = await ws.receive(timeout=self.config.hello_seconds)
         except TimeoutError:
             first = None
         frame: Frame | None = None
@@ -137,7 +159,8 @@ class ChatSocket:
                 visitor = await create_visitor(session, token_sha=token_hash(token),
                                                language=language, now=now)
             else:
-                await touch_visitor(session, visitor_id=visitor.id or 0, now=now)
+                await touch_visitor(session, visitor_id=visitor.id or 0, language=language,
+                                    now=now)
             assert visitor.id is not None
             refused = await self.prove(session, visitor, frame.fields["identity"], now)
             # joined before the history is read: an answer committed in between is pushed
@@ -156,10 +179,24 @@ class ChatSocket:
                  view["verified"], len(items))
         return conn
 
-    async def prove(self, session: Any, visitor: WebVisitor, identity: str | None,
+    async def prove(self, session: AsyncSession, visitor: WebVisitor, identity: str | None,
                     now: datetime) -> bool:
-        """Check a `hello`'s identity; True when one was given and refused."""
-        return False
+        """Check a `hello`'s identity; True when one was given and refused (the visitor stays
+        as it was: a forged identity proves nothing, it also takes nothing away)."""
+        if identity is None:
+            return False
+        try:
+            claims = check(identity, secret=self.config.identity_secret, now=now,
+                           max_seconds=self.config.identity_max_seconds)
+            reason = await accept_identity(session, visitor=visitor, claims=claims, now=now)
+        except IdentityInvalid as exc:
+            reason = str(exc)
+        if reason is None:
+            log.info("event=webchat_identity_verified visitor=%s customer=%s", visitor.id,
+                     visitor.customer_id)
+            return False
+        log.warning("event=webchat_identity_refused visitor=%s reason=%r", visitor.id, reason)
+        return True
 
     async def _frame(self, conn: Conn, data: str) -> None:
         """One frame after the hello: a defined answer for each, the socket stays usable."""
@@ -189,8 +226,39 @@ class ChatSocket:
             await conn.send(error("bad_frame", conn.language))
 
     async def verify_frame(self, conn: Conn, frame: Frame) -> None:
-        """An `email` or `code` frame."""
-        await conn.send(error("bad_frame", conn.language))
+        """An `email` frame (`email_ok` whoever's address it is) or a `code` frame."""
+        now = self.clock()
+        async with self.db.session() as session:
+            visitor = await session.get(WebVisitor, conn.visitor_id)
+            assert visitor is not None
+            if frame.type == "email":
+                asked = await ask_code(session, visitor=visitor, address=frame.text("address"),
+                                       now=now, config=self.config.codes)
+            else:
+                tried = await try_code(session, visitor=visitor, code=frame.text("code"),
+                                       now=now, config=self.config.codes)
+            name, email = visitor.name, visitor.email
+        if frame.type == "email":
+            # the log may say whether a code went out; the visitor's answer may not
+            log.info("event=webchat_email visitor=%s outcome=%s", conn.visitor_id, asked.value)
+            if asked is Asked.LIMITED:
+                log.warning("event=webchat_rate_limited visitor=%s what=email limit=%s/hour",
+                            conn.visitor_id, self.config.address_per_hour)
+                await conn.send(error("rate_limited", conn.language))
+                return
+            if asked is Asked.MAILED:
+                self.on_mail_queued()
+            await conn.send({"type": "email_ok", "address": frame.text("address")})
+        elif tried.outcome == "verified":
+            log.info("event=webchat_code_verified visitor=%s", conn.visitor_id)
+            await conn.send({"type": "verified", "email": email, "name": name})
+        elif tried.outcome == "wrong":
+            log.warning("event=webchat_code_wrong visitor=%s tries_left=%s", conn.visitor_id,
+                        tried.tries_left)
+            await conn.send({"type": "code_wrong", "tries_left": tried.tries_left})
+        else:
+            log.info("event=webchat_code_expired visitor=%s", conn.visitor_id)
+            await conn.send({"type": "code_expired"})
 
     async def _store(self, conn: Conn, frame: Frame, raw: bytes) -> None:
         """Store a message or choice, commit, then ack; a resent client id gets the same ack."""
@@ -202,38 +270,43 @@ class ChatSocket:
             await conn.send(error("too_large", conn.language, client_id))
             return
         now = self.clock()
-        limited, new = False, False
+
+        async def store(session: AsyncSession) -> tuple[WebItem | None, bool]:
+            item = await item_by_client_id(session, visitor_id=conn.visitor_id,
+                                           client_id=client_id)
+            if item is not None:
+                return item, False
+            since = now - timedelta(minutes=1)
+            if await ins_since(session, visitor_id=conn.visitor_id,
+                               since=since) >= self.config.visitor_per_minute:
+                return None, False
+            visitor = await session.get(WebVisitor, conn.visitor_id)
+            assert visitor is not None
+            return await store_in_item(
+                session, visitor=visitor, client_id=client_id,
+                kind="choice" if frame.type == "choice" else "text", text=text,
+                action=frame.fields.get("action", ""), value=frame.fields.get("value", ""),
+                raw=raw, now=now)
+
         try:
-            async with self.db.session() as session:
-                item = await item_by_client_id(session, visitor_id=conn.visitor_id,
-                                               client_id=client_id)
-                if item is None:
-                    since = now - timedelta(minutes=1)
-                    if await ins_since(session, visitor_id=conn.visitor_id,
-                                       since=since) >= self.config.visitor_per_minute:
-                        limited = True
-                    else:
-                        visitor = await session.get(WebVisitor, conn.visitor_id)
-                        assert visitor is not None
-                        item, new = await store_in_item(
-                            session, visitor=visitor, client_id=client_id, kind=frame.type
-                            if frame.type == "choice" else "text", text=text,
-                            action=frame.fields.get("action", ""),
-                            value=frame.fields.get("value", ""), raw=raw, now=now)
+            # a burst of messages shares one commit; each ack waits for the commit it was in
+            item, new = await self.stores.run(store)
         except Exception as exc:
             log.exception("event=webchat_store_failed visitor=%s client_id=%s",
                           conn.visitor_id, client_id)
             raise StoreFailed from exc
-        if limited or item is None:
+        if item is None:
             log.warning("event=webchat_rate_limited visitor=%s client_id=%s limit=%s/minute",
                         conn.visitor_id, client_id, self.config.visitor_per_minute)
             await conn.send(error("rate_limited", conn.language, client_id))
             return
-        await conn.send({"type": "ack", "client_id": client_id, "id": item.id})
         log.info("event=webchat_stored visitor=%s client_id=%s item=%s message=%s new=%s",
                  conn.visitor_id, client_id, item.id, item.message_id, new)
-        if new and item.message_id is not None:
-            self.on_stored(item.message_id)
+        try:
+            await conn.send({"type": "ack", "client_id": client_id, "id": item.id})
+        finally:  # a visitor gone before its ack still has its message processed now
+            if new and item.message_id is not None:
+                self.on_stored(item.message_id)
 
 
 class StoreFailed(RuntimeError):
