@@ -497,6 +497,7 @@ def reminder_loop(settings: Settings, engine: Engine, db: Database,
         leader_retry_seconds=settings.reminder_leader_retry_seconds,
         max_attempts=settings.reminder_max_attempts,
         retry_seconds=settings.reminder_retry_seconds, on_sent=on_sent,
+        # the web chat's unseen answers are looked for as often as reminder rows are re-read
         every=WebchatMail(db=db, after=timedelta(minutes=settings.webchat_mail_after_minutes),
                           from_address=settings.support_mailboxes[0],
                           from_name=settings.mail_from_name,
