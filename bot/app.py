@@ -175,8 +175,8 @@ class Service:
 
         self._unhook_out = on_out_item(added)
         chat = ChatSocket(db=self.db, config=ChatConfig.from_settings(settings), clock=self.clock,
-                          on_stored=self.web_worker.submit,
-                          hub=self.chat_hub, on_mail_queued=self.deliverer.wake.set)
+                          on_stored=self.web_worker.submit, hub=self.chat_hub,
+                          on_mail_queued=self.deliverer.wake.set)
         self.runner = http_runner(
             settings, self.db, model_state=lambda: model_state(self.intake.classifier),
             slack_events=events,
@@ -501,6 +501,7 @@ def reminder_loop(settings: Settings, engine: Engine, db: Database,
         leader_retry_seconds=settings.reminder_leader_retry_seconds,
         max_attempts=settings.reminder_max_attempts,
         retry_seconds=settings.reminder_retry_seconds, on_sent=on_sent,
+        # the web chat's unseen answers are looked for as often as reminder rows are re-read
         every=WebchatMail(db=db, after=timedelta(minutes=settings.webchat_mail_after_minutes),
                           from_address=settings.support_mailboxes[0],
                           from_name=settings.mail_from_name,

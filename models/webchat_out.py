@@ -75,14 +75,14 @@ async def item_of_message(session: AsyncSession,
 
 
 async def last_ticket_message(session: AsyncSession, *, visitor_id: int,
-                              before: int) -> str | None:
-    """The external id of the visitor's newest message (before message `before`) that belongs
-    to a ticket: a follow-up names it, as a Slack reply names its thread."""
+                              besides: int) -> str | None:
+    """The external id of the visitor's newest other message (not `besides`) that belongs to
+    a ticket: a follow-up names it, as a Slack reply names its thread."""
     row = (await session.exec(
         select(Message.external_id)
         .join(WebItem, col(WebItem.message_id) == col(Message.id))
         .where(WebItem.visitor_id == visitor_id, WebItem.direction == IN,
-               col(Message.ticket_number).is_not(None), col(Message.id) < before)
+               col(Message.ticket_number).is_not(None), col(Message.id) != besides)
         .order_by(col(Message.id).desc()).limit(1)
     )).first()
     return None if row is None else str(row)

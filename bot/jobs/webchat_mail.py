@@ -27,7 +27,7 @@ class WebchatMail:
     after: timedelta
     from_address: str
     from_name: str
-    seconds: float = 60.0  # how often the leader runs it
+    seconds: float = 60.0  # how often the leader runs it (the service: REMINDER_REFRESH_SECONDS)
 
     async def run(self, now: datetime) -> int:
         """Queue a mail for each answer unseen since `after` before `now`; how many."""

@@ -229,3 +229,19 @@ async def test_our_answer_is_pushed_at_once_not_at_the_next_poll(
         await send_message(ws, "m-1", OUTAGE)
         pushed = await asyncio.wait_for(receive(ws), timeout=5)
         assert (pushed["type"], pushed["item"]["direction"]) == ("item", "out")
+
+
+async def test_two_messages_sent_at_once_open_one_ticket(slack: Slack) -> None:
+    """A visitor types fast: both messages are in the worker at once, the second joins."""
+    running = slack.running
+    anna = await visitor(running.db, now=running.clock())
+    first = await store(running.db, anna, OUTAGE, client_id="c1", now=running.clock())
+    second = await store(running.db, anna, "Auch der Kalender geht nicht.", client_id="c2",
+                         now=running.clock())
+    worker = running.service.web_worker
+    assert worker is not None
+    worker.submit(first)
+    worker.submit(second)
+    rows = [await processed(running, first), await processed(running, second)]
+    assert sorted(r.disposition for r in rows) == ["follow-up", "ticket"]
+    assert len(await running.tickets()) == 1

@@ -166,3 +166,21 @@ async def test_an_unverified_visitor_cannot_book_a_callback(slack: Slack) -> Non
     assert row.ticket_number is not None
     async with running.db.reader() as session:
         assert await repo.active_booking(session, row.ticket_number) is None
+
+
+async def test_a_verified_visitors_typed_ja_answers_the_quote(slack: Slack) -> None:
+    running = slack.running
+    anna = await visitor(running.db, now=running.clock())
+    ticket, _ = await quoted(running, anna)
+    await send(running, anna, "Ja", client_id="c2")
+    assert (await fresh(running, ticket.number)).status == "open"
+
+
+async def test_an_unverified_visitors_typed_ja_is_no_consent(slack: Slack) -> None:
+    running = slack.running
+    nobody = await visitor(running.db, now=running.clock(), email="", customer=None,
+                           verified=False)
+    ticket, _ = await quoted(running, nobody)
+    await send(running, nobody, "Ja", client_id="c2")
+    assert (await fresh(running, ticket.number)).status == "awaiting_consent"
+    assert "consent" not in await actions(running, ticket.number)

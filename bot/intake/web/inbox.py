@@ -20,6 +20,7 @@ from bot.intake.web.reply import WebReplyChannel
 from models.customers import CustomerView, find_by_email, get_customer
 from models.db import Database
 from models.messages import lock_message, record_failure
+from models.senders import serialise
 from models.tables import Message, WebItem, WebVisitor
 from models.webchat_out import item_of_message, last_ticket_message, requester
 
@@ -113,7 +114,10 @@ class WebIntake:
         assert row.id is not None and visitor.id is not None
         row.text, row.subject = item.text, topic(item.text)
         customer, trusted, reason = await visitor_identity(session, visitor)
-        ref = await last_ticket_message(session, visitor_id=visitor.id, before=row.id)
+        # one visitor's messages take turns (PostgreSQL; SQLite has one writer), so that the
+        # second of two sent at once finds the ticket the first opened
+        await serialise(session, f"web-visitor:{visitor.id}")
+        ref = await last_ticket_message(session, visitor_id=visitor.id, besides=row.id)
         incoming = IncomingMessage(
             channel=Channel.WEB, external_id=row.external_id,
             thread_refs=(ref,) if ref else (), ticket_hint=None, sender=row.sender,
