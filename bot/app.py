@@ -165,7 +165,7 @@ class Service:
         await self._start_slack()
         await self._start_web()
         events = self.slack.handle if self.slack and http_events(settings) else not_configured
-        assert self.web_worker is not None  # _start_web made it
+        assert self.web_worker is not None
         self.chat_hub = Hub(self.db, poll_seconds=settings.webchat_push_seconds)
         await self.chat_hub.start()
         hub, loop = self.chat_hub, asyncio.get_running_loop()
