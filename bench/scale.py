@@ -20,6 +20,7 @@ operations by sizes, and the ratio of the largest size to the first.
 Run (the database is WIPED: SQLite's file is replaced, PostgreSQL's public schema dropped):
     nice -n 19 .venv/bin/python bench/scale.py --database-url sqlite:///var/scale.db \
         --sizes 10000,100000
+`--again` measures the history a previous run left (after a migration, say), without refilling.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ from bench.scale_history import (  # noqa: E402
     CUSTOMERS,
     NOW,
     PLANS,
+    TOP,
     Texts,
     Writer,
     chunks,
@@ -60,6 +62,7 @@ from bench.scale_history import (  # noqa: E402
 )
 from bot.app import Service, build  # noqa: E402
 from bot.cases.service import snapshot  # noqa: E402
+from bot.classify.lazy import LazyClassifier  # noqa: E402
 from bot.cli.db import tickets_list  # noqa: E402
 from bot.cli.sla import status_rows  # noqa: E402
 from bot.config import Settings  # noqa: E402
@@ -86,7 +89,7 @@ def settings(url: str, folder: Path) -> Settings:
         slack_outbox_file=folder / "slack.jsonl", support_addresses="support@nettask.de",
         classifier="keywords", trust_all_senders=True, dkim_dns=False,
         slack_signing_secret="bench-secret", slack_triage_channel="C0TRIAGE",
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
     )
 
 
@@ -166,7 +169,7 @@ class Bench:
     async def digest(self) -> None:
         """Yesterday's digest, its claim of the day first removed so that it is built again."""
         async with self.db.session() as session:
-            await session.exec(delete(DigestSent))  # type: ignore[call-overload]
+            await session.exec(delete(DigestSent))
         job = DailyDigest(db=self.db, engine=self.service.engine, at=NOW.time(), owner="bench",
                           slack_file=self.folder / f"digest-{self.fresh()}.jsonl")
         assert await job.run(NOW)
@@ -286,37 +289,57 @@ def table(backend: str, sizes: list[int], figures: dict[str, dict[int, tuple[flo
     return "\n".join(lines)
 
 
-async def main(url: str, sizes: list[int]) -> None:
+async def history_size(db: Database) -> int:
+    """How many tickets of the history the database holds (the bench's own runs aside)."""
+    async with db.engine.connect() as connection:
+        return int((await connection.execute(
+            text("SELECT count(*) FROM ticket WHERE number < :top"), {"top": TOP})).scalar_one())
+
+
+async def main(url: str, sizes: list[int], again: bool) -> None:
     # the service's lines (and its warning about trusted senders) would drown the table
     logging.basicConfig(level=logging.ERROR)
-    await wipe(url)
+    if not again:
+        await wipe(url)
     figures: dict[str, dict[int, tuple[float, float]]] = {}
     disk: dict[int, int] = {}
     with tempfile.TemporaryDirectory() as folder:
         bench = Bench(url, Path(folder))
+        classifier = bench.service.intake.classifier
+        assert isinstance(classifier, LazyClassifier)
         try:
-            bench.service.intake.classifier.start()  # type: ignore[attr-defined]
-            await asyncio.to_thread(bench.service.intake.classifier.wait)  # type: ignore[attr-defined]
+            classifier.start()
+            await asyncio.to_thread(classifier.wait)
+            if again:  # the history as it is, at the schema's head (a new index built)
+                await migrate.upgrade(bench.db)
+                await Writer(bench.db, url).after_fill(customers_written=False)
+                sizes = [await history_size(bench.db)]
             have = 0
             for size in sizes:
-                rows, seconds = await grow(bench, have, size)
-                print(f"filled {have:,} -> {size:,} tickets: {rows:,} rows in {seconds:.0f} s "
-                      f"({(size - have) / seconds:,.0f} tickets/s)", flush=True)
+                if not again:
+                    rows, seconds = await grow(bench, have, size)
+                    print(f"filled {have:,} -> {size:,} tickets: {rows:,} rows in "
+                          f"{seconds:.0f} s ({(size - have) / seconds:,.0f} tickets/s)",
+                          flush=True)
                 have = size
                 for name, step in bench.operations().items():
                     figures.setdefault(name, {})[size] = await measure(step)
                 figures.setdefault("start-up", {})[size] = await bench.measure_start()
                 disk[size] = await size_of(bench.db)
+                print(table(bench.db.backend, sizes[:sizes.index(size) + 1], figures, disk),
+                      flush=True)
         finally:
-            bench.service.intake.classifier.close()  # type: ignore[attr-defined]
+            classifier.close()
             await bench.db.dispose()
-    print(table(bench.db.backend, sizes, figures, disk))
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--database-url", required=True, help="a scratch database: WIPED")
+    parser.add_argument("--again", action="store_true",
+                        help="measure the history the database holds (migrated to the head "
+                             "first): no wipe, no fill")
     parser.add_argument("--sizes", default="10000,100000",
                         help="comma-separated ticket counts to measure at, ascending")
     args = parser.parse_args()
-    asyncio.run(main(args.database_url, [int(s) for s in args.sizes.split(",")]))
+    asyncio.run(main(args.database_url, [int(s) for s in args.sizes.split(",")], args.again))

@@ -179,9 +179,8 @@ def tickets(first: int, last: int, texts: Texts,
             8.0, at + timedelta(hours=8), answered, 0.0, closed,
             slack[1] if slack else who, "", "e5-head-v3", department, severity,
             round(rng.uniform(0.5, 0.99), 3)))
-        conversation = [(at, True)] + ([] if running else [(answered, False)])
-        if rng.random() < 0.3 and not running:
-            assert answered is not None
+        conversation = [(at, True)] + ([] if answered is None else [(answered, False)])
+        if rng.random() < 0.3 and answered is not None:
             again = answered + timedelta(hours=rng.uniform(1, 20))
             conversation += [(again, True), (again + timedelta(minutes=30), False)]
         for k, (when, inbound) in enumerate(conversation):
@@ -266,8 +265,8 @@ class Writer:
             finally:
                 connection.close()
         else:
-            async with self.db.engine.begin() as connection:
-                raw = (await connection.get_raw_connection()).driver_connection
+            async with self.db.engine.begin() as pg:
+                raw = (await pg.get_raw_connection()).driver_connection
                 assert raw is not None
                 for table in (t for t in ORDER if rows.get(t)):
                     await raw.copy_records_to_table(table, records=rows[table],
