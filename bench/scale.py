@@ -112,6 +112,7 @@ class Bench:
                                 note_prefix=self.settings.slack_note_prefix,
                                 replies=intake.replies))
         self.runs = 0
+        self.tag = random.randrange(100_000, 1_000_000)  # this process's: --again runs differ
         self.texts = Texts()
 
     def fresh(self) -> int:
@@ -123,10 +124,10 @@ class Bench:
         """A new customer's mail: stored as before the 250, then processed."""
         n = self.fresh()
         customer = 1 + (n * 37) % CUSTOMERS
-        sender = f"neu{n}@{domain(customer)}"
+        sender = f"neu{n}.{self.tag}@{domain(customer)}"
         raw = raw_mail(random.Random(n), self.texts, sender=sender,
                        subject=f"Mailserver ausgefallen {n}",
-                       message_id=f"<bench-{n}@{domain(customer)}>", at=NOW)
+                       message_id=f"<bench-{n}.{self.tag}@{domain(customer)}>", at=NOW)
         async with self.db.session() as session:
             stored = await messages.store_inbound(
                 session, channel="email", external_id=message_id_of(raw),
@@ -142,11 +143,12 @@ class Bench:
         n = self.fresh()
         customer = 5 * (1 + (n * 37) % (CUSTOMERS // 5))
         team, channel = slack_of(customer) or ("", "")
-        event = {"type": "message", "channel": channel, "user": f"UNEW{n:05d}", "team": team,
+        event = {"type": "message", "channel": channel, "user": f"UN{n:05d}{self.tag}",
+                 "team": team,
                  "text": f"Unser Mailserver ist seit heute früh nicht erreichbar ({n})",
-                 "ts": f"{NOW.timestamp() + n:.6f}", "channel_type": "channel"}
-        envelope = {"type": "event_callback", "team_id": team, "event_id": f"EvBench{n}",
-                    "event": event}
+                 "ts": f"{NOW.timestamp() + n:.0f}.{self.tag}", "channel_type": "channel"}
+        envelope = {"type": "event_callback", "team_id": team,
+                    "event_id": f"EvBench{n}.{self.tag}", "event": event}
         async with self.db.session() as session:
             _, stored = await store_event(session, envelope, json.dumps(envelope).encode(),
                                           NOW)
