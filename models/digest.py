@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, or_
+from sqlalchemy import func, union
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -17,9 +17,14 @@ RUNNING = ("open", "waiting_customer")
 
 async def ticket_facts(session: AsyncSession, since: datetime) -> list[TicketFacts]:
     """Tickets created, due or confirmed since `since`, and every unanswered one."""
-    rows = await session.exec(select(Ticket).where(or_(
+    # the numbers first, by a union of four indexed searches, then the tickets by number:
+    # SQLite read the whole ticket table for the four conditions joined by OR, and PostgreSQL
+    # for the union as a subquery (a hash join)
+    found = union(*(select(Ticket.number).where(condition) for condition in (
         col(Ticket.created_at) >= since, col(Ticket.due_at) >= since,
-        col(Ticket.confirmed_at) >= since, col(Ticket.status).in_(RUNNING))))
+        col(Ticket.confirmed_at) >= since, col(Ticket.status).in_(RUNNING)))).subquery()
+    numbers = [int(n) for n in (await session.exec(select(found.c.number))).all()]
+    rows = await session.exec(select(Ticket).where(col(Ticket.number).in_(numbers)))
     return [
         TicketFacts(
             number=t.number or 0, product=t.product, plan=t.plan, status=t.status,

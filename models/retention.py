@@ -26,6 +26,11 @@ class Cleared:
     tickets: tuple[int, ...]
 
 
+# the order of ix_message_raw_kept (SQLite keeps the row id last in every index): ordered by
+# id alone, SQLite walked the whole message table in id order instead of that index
+RAW_KEPT_ORDER = (col(Message.ticket_number), col(Message.created_at), col(Message.id))
+
+
 def _kept_raw() -> list[Any]:
     # `raw IS NOT NULL` lets both queries read the partial index ix_message_raw_kept: the
     # messages still holding raw bytes, not the whole history
@@ -48,12 +53,12 @@ async def _expired(session: AsyncSession, cutoff: datetime,
     of_closed = (await session.exec(
         select(Message.id, Message.ticket_number, size)
         .where(*_kept_raw(), col(Message.ticket_number).is_not(None), closed_at < cutoff)
-        .order_by(col(Message.id)).limit(limit))).all()
+        .order_by(*RAW_KEPT_ORDER).limit(limit))).all()
     of_none = (await session.exec(
         select(Message.id, Message.ticket_number, size)
         .where(*_kept_raw(), col(Message.ticket_number).is_(None),
                col(Message.created_at) < cutoff)
-        .order_by(col(Message.id)).limit(limit - len(of_closed)))).all() \
+        .order_by(*RAW_KEPT_ORDER).limit(limit - len(of_closed)))).all() \
         if len(of_closed) < limit else []
     return [(int(i or 0), t, int(n or 0)) for i, t, n in [*of_closed, *of_none]]
 

@@ -69,6 +69,15 @@ class Usage(SQLModel, table=True):
 class Ticket(SQLModel, table=True):
     """A support ticket. `number` is what customers see, as [NT#number]."""
 
+    __table_args__ = (
+        # the tickets still without their plan terms, which every start looks for: empty once
+        # they are kept, so the start reads an empty index, not the whole history
+        Index("ix_ticket_terms_missing", "number",
+              sqlite_where=text("plan IS NOT NULL AND plan_terms IS NULL"),
+              postgresql_where=text("plan IS NOT NULL AND plan_terms IS NULL")),
+        # one customer's tickets lately (the flood check per customer)
+        Index("ix_ticket_customer_created_at", "customer_id", "created_at"),
+    )
     number: int | None = Field(default=None, primary_key=True)
     customer_id: int | None = Field(default=None, foreign_key="customer.id", index=True)
     channel: str = Field(max_length=10)
@@ -159,6 +168,8 @@ class CallbackBooking(SQLModel, table=True):
     """A telephone callback slot booked for a ticket (several per slot: one per agent)."""
 
     __tablename__ = "callback_booking"
+    # the callbacks booked on one day (the digest)
+    __table_args__ = (Index("ix_callback_booking_created_at", "created_at"),)
     id: int | None = Field(default=None, primary_key=True)
     ticket_number: int = Field(foreign_key="ticket.number", index=True)
     customer_id: int = Field(foreign_key="customer.id", index=True)
