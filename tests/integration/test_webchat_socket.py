@@ -20,6 +20,7 @@ from bot.intake.web.socket import ChatConfig, ChatSocket
 from models.db import Database
 from models.tables import Message, WebItem
 from tests.integration.conftest import MONDAY_10
+from tests.integration.webchat_flow_kit import processed
 from tests.integration.webchat_kit import ORIGIN, Chat, chat_service, receive, send_message
 
 
@@ -104,10 +105,13 @@ async def test_history_after_reconnect_with_the_token(chat: Chat) -> None:
     ws, welcome = await chat.hello()
     await send_message(ws, "m-1", "eins")
     await send_message(ws, "m-2", "zwei")
+    answer = await receive(ws, "item")  # the worker's answer, pushed before the reconnect
     await ws.close()
     _, again = await chat.hello(visitor=welcome["visitor"])
-    assert [(h["client_id"], h["text"], h["direction"]) for h in again["history"]] == [
-        ("m-1", "eins", "in"), ("m-2", "zwei", "in")]
+    history = again["history"]
+    assert [(h["client_id"], h["text"]) for h in history if h["direction"] == "in"] == [
+        ("m-1", "eins"), ("m-2", "zwei")]
+    assert answer["item"] in history
     assert again["visitor"] == welcome["visitor"]
 
 
@@ -234,11 +238,22 @@ async def test_a_choice_is_stored_like_a_message(chat: Chat) -> None:
     ws, _ = await chat.hello()
     await ws.send_json({"type": "choice", "client_id": "c-1", "action": "consent",
                         "value": "yes"})
-    ack = await receive(ws)
+    ack = await receive(ws, "ack")
     [item] = await chat.items("in")
     [row] = await chat.web_messages()
     assert (ack["id"], item.kind, item.action, item.value, item.message_id) == (
         item.id, "choice", "consent", "yes", row.id)
+
+
+async def test_a_stored_choice_reaches_the_worker_as_a_click(chat: Chat) -> None:
+    ws, _ = await chat.hello()
+    await ws.send_json({"type": "choice", "client_id": "c-1", "action": "consent",
+                        "value": "yes"})
+    await receive(ws, "ack")
+    [row] = await chat.web_messages()
+    done = await processed(chat.running, row.id or 0)
+    # a click on nothing we offered: refused as a click, not read as a text
+    assert (done.disposition, done.reason) == ("ignored", "click refused: not_ours")
 
 
 async def test_the_hello_language_is_kept_on_the_visitor(chat: Chat) -> None:
