@@ -20,6 +20,7 @@ from bot.intake.web.socket import ChatConfig, ChatSocket
 from models.db import Database
 from models.tables import Message, WebItem
 from tests.integration.conftest import MONDAY_10
+from tests.integration.webchat_flow_kit import processed
 from tests.integration.webchat_kit import ORIGIN, Chat, chat_service, receive, send_message
 
 
@@ -27,6 +28,15 @@ from tests.integration.webchat_kit import ORIGIN, Chat, chat_service, receive, s
 async def chat(db: Database, database_url: str, tmp_path: Path) -> AsyncIterator[Chat]:
     await db.dispose()
     async for started in chat_service(tmp_path, database_url):
+        yield started
+
+
+@pytest.fixture
+async def chat_without_worker(db: Database, database_url: str,
+                              tmp_path: Path) -> AsyncIterator[Chat]:
+    """The service with its web worker stopped: a stored message stays as the socket wrote it."""
+    await db.dispose()
+    async for started in chat_service(tmp_path, database_url, process=False):
         yield started
 
 
@@ -40,12 +50,14 @@ async def test_the_ack_comes_after_the_item_is_committed(chat: Chat) -> None:
     ws, _ = await chat.hello()
     ack = await send_message(ws, "m-1", "Der Drucker druckt nicht.")
     # read at once through another connection: an ack before the commit would find nothing
-    items = await chat.items()
+    items = await chat.items("in")
     assert [(i.id, i.direction, i.kind, i.client_id, i.text) for i in items] == [
         (ack["id"], "in", "text", "m-1", "Der Drucker druckt nicht.")]
 
 
-async def test_the_stored_item_has_its_pending_pipeline_message(chat: Chat) -> None:
+async def test_the_stored_item_has_its_pending_pipeline_message(
+        chat_without_worker: Chat) -> None:
+    chat = chat_without_worker  # the row as the socket leaves it for the worker
     ws, _ = await chat.hello()
     await send_message(ws, "m-1", "Hallo")
     [item] = await chat.items()
@@ -59,7 +71,7 @@ async def test_the_stored_item_has_its_pending_pipeline_message(chat: Chat) -> N
 async def test_the_ack_names_the_client_id_and_the_item(chat: Chat) -> None:
     ws, _ = await chat.hello()
     ack = await send_message(ws, "abc_DEF-9", "Hallo")
-    [item] = await chat.items()
+    [item] = await chat.items("in")
     assert ack == {"type": "ack", "client_id": "abc_DEF-9", "id": item.id}
 
 
@@ -70,7 +82,7 @@ async def test_a_resend_after_reconnect_gets_the_same_ack_and_is_stored_once(cha
     again, _ = await chat.hello(visitor=welcome["visitor"])
     second = await send_message(again, "m-1", "Hallo")
     assert second == first
-    assert [i.client_id for i in await chat.items()] == ["m-1"]
+    assert [i.client_id for i in await chat.items("in")] == ["m-1"]
     assert len(await chat.web_messages()) == 1
 
 
@@ -78,7 +90,7 @@ async def test_a_resend_on_the_same_socket_is_stored_once(chat: Chat) -> None:
     ws, _ = await chat.hello()
     first = await send_message(ws, "m-1", "Hallo")
     assert await send_message(ws, "m-1", "Hallo") == first
-    assert len(await chat.items()) == 1
+    assert len(await chat.items("in")) == 1
 
 
 async def test_the_same_client_id_of_two_visitors_is_two_messages(chat: Chat) -> None:
@@ -86,17 +98,20 @@ async def test_the_same_client_id_of_two_visitors_is_two_messages(chat: Chat) ->
     b, _ = await chat.hello()
     await send_message(a, "m-1", "von A")
     await send_message(b, "m-1", "von B")
-    assert [i.text for i in await chat.items()] == ["von A", "von B"]
+    assert [i.text for i in await chat.items("in")] == ["von A", "von B"]
 
 
 async def test_history_after_reconnect_with_the_token(chat: Chat) -> None:
     ws, welcome = await chat.hello()
     await send_message(ws, "m-1", "eins")
     await send_message(ws, "m-2", "zwei")
+    answer = await receive(ws, "item")  # the worker's answer, pushed before the reconnect
     await ws.close()
     _, again = await chat.hello(visitor=welcome["visitor"])
-    assert [(h["client_id"], h["text"], h["direction"]) for h in again["history"]] == [
-        ("m-1", "eins", "in"), ("m-2", "zwei", "in")]
+    history = again["history"]
+    assert [(h["client_id"], h["text"]) for h in history if h["direction"] == "in"] == [
+        ("m-1", "eins"), ("m-2", "zwei")]
+    assert answer["item"] in history
     assert again["visitor"] == welcome["visitor"]
 
 
@@ -181,7 +196,7 @@ async def test_a_bad_frame_gets_bad_frame_and_the_socket_stays_usable(chat: Chat
     answer = await receive(ws)
     assert (answer["type"], answer["code"]) == ("error", "bad_frame")
     assert (await send_message(ws, "m-ok", "noch da"))["type"] == "ack"
-    assert [i.client_id for i in await chat.items()] == ["m-ok"]
+    assert [i.client_id for i in await chat.items("in")] == ["m-ok"]
 
 
 async def test_a_bad_frame_is_logged(chat: Chat, caplog: pytest.LogCaptureFixture) -> None:
@@ -223,11 +238,22 @@ async def test_a_choice_is_stored_like_a_message(chat: Chat) -> None:
     ws, _ = await chat.hello()
     await ws.send_json({"type": "choice", "client_id": "c-1", "action": "consent",
                         "value": "yes"})
-    ack = await receive(ws)
-    [item] = await chat.items()
+    ack = await receive(ws, "ack")
+    [item] = await chat.items("in")
     [row] = await chat.web_messages()
     assert (ack["id"], item.kind, item.action, item.value, item.message_id) == (
         item.id, "choice", "consent", "yes", row.id)
+
+
+async def test_a_stored_choice_reaches_the_worker_as_a_click(chat: Chat) -> None:
+    ws, _ = await chat.hello()
+    await ws.send_json({"type": "choice", "client_id": "c-1", "action": "consent",
+                        "value": "yes"})
+    await receive(ws, "ack")
+    [row] = await chat.web_messages()
+    done = await processed(chat.running, row.id or 0)
+    # a click on nothing we offered: refused as a click, not read as a text
+    assert (done.disposition, done.reason) == ("ignored", "click refused: not_ours")
 
 
 async def test_the_hello_language_is_kept_on_the_visitor(chat: Chat) -> None:
@@ -307,5 +333,5 @@ async def test_a_failed_store_gets_no_ack_and_the_resend_is_stored_once(
         await run_sql(chat, ALLOW[backend])
     again, _ = await chat.hello(visitor=welcome["visitor"])
     assert (await send_message(again, "m-1", "refuse me"))["type"] == "ack"
-    assert [i.client_id for i in await chat.items()] == ["m-1"]
+    assert [i.client_id for i in await chat.items("in")] == ["m-1"]
     assert "event=webchat_store_failed visitor=1 client_id=m-1" in caplog.text

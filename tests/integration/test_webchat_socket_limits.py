@@ -45,7 +45,7 @@ async def test_the_21st_message_a_minute_is_refused_and_not_stored(chat: Chat) -
     refused = await send_message(ws, "m-20", "eins zu viel")
     assert (refused["type"], refused["code"], refused["client_id"]) == (
         "error", "rate_limited", "m-20")
-    assert len(await chat.items()) == 20
+    assert len(await chat.items("in")) == 20
     assert len(await chat.web_messages()) == 20
 
 
