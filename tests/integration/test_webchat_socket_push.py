@@ -117,10 +117,10 @@ async def test_seen_cannot_mark_another_visitors_items(chat: Chat) -> None:
     assert [i.seen_at for i in await chat.items()] == [None]
 
 
-async def test_an_item_committed_after_a_higher_id_is_still_pushed(
-        chat: Chat, database_url: str) -> None:
-    if database_url.startswith("sqlite"):
-        pytest.skip("SQLite has one writer: ids become visible in their order")
+# PostgreSQL only: SQLite has one writer, so its ids become visible in their order
+@pytest.mark.postgres
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_an_item_committed_after_a_higher_id_is_still_pushed(chat: Chat) -> None:
     ws, _ = await chat.hello()
     [visitor] = await visitor_ids(chat)
     slow = Database(chat.database_url)
