@@ -46,15 +46,16 @@ def _insert(session: AsyncSession) -> Any:
 
 async def add_out_item(session: AsyncSession, *, visitor_id: int, key: str, text: str,
                        now: datetime, ticket_number: int | None = None, kind: str = "text",
-                       choices: Sequence[Choice] = ()) -> bool:
-    """Add an `out` item once per key, in the caller's transaction; False if the key exists."""
+                       choices: Sequence[Choice] = (), author: str = "") -> bool:
+    """Add an `out` item once per key, in the caller's transaction; False if the key exists.
+    `author`: the agent who wrote it; "" for our automatic answers and notes."""
     shown = json.dumps([{"action": c.action, "value": c.value, "label": c.label}
                         for c in choices], ensure_ascii=False) if choices else ""
     statement = (
         _insert(session)(WebItem)
         .values(visitor_id=visitor_id, direction=OUT, kind=kind, key=key[:200],
                 ticket_number=ticket_number, text=text, choices=shown, action="", value="",
-                created_at=now)
+                author=author[:200], created_at=now)
         .on_conflict_do_nothing().returning(col(WebItem.id))
     )
     added = (await session.exec(statement)).first() is not None

@@ -46,6 +46,27 @@ async def test_an_agents_answer_in_the_triage_thread_appears_without_a_reload(
     await expect(answer).to_have_count(1)
 
 
+async def test_an_agents_answer_shows_the_agents_name_above_it_and_no_signature(
+        start_chat: StartChat, context: BrowserContext) -> None:
+    chat = await start_chat()
+    page = await chat.page(context)
+    await open_chat(page)
+    await write(page, OUTAGE)
+    await stored(page, OUTAGE)
+    [ticket] = await chat.until(chat.tickets)
+    thread = await triage_post_ts(chat, ticket.number)
+    await chat.sender.event(chat.sender.message(
+        "Wir haben den Dienst neu gestartet.", ts="1763900500.000100", thread_ts=thread,
+        user=AGENT, user_profile={"real_name": "Anna Agentin", "display_name": "anna"},
+        **TRIAGE))
+    answer = page.locator(".ntw-out", has=page.locator(
+        ".ntw-body", has_text="Wir haben den Dienst neu gestartet."))
+    await expect(answer.locator(".ntw-author")).to_have_text("Anna Agentin")
+    # the body is the screen reader's "<author>: " and the agent's text, nothing under it
+    await expect(answer.locator(".ntw-body")).to_have_text(
+        "Anna Agentin: Wir haben den Dienst neu gestartet.")
+
+
 async def test_a_verified_visitors_yes_on_the_quote_records_the_consent(
         start_chat: StartChat, context: BrowserContext) -> None:
     chat = await start_chat(secret=True)  # the demo page signs the demo person's identity
@@ -102,7 +123,7 @@ async def test_an_answer_shown_in_the_open_panel_is_marked_seen(
     await write(page, OUTAGE)
     await expect(page.locator(".ntw-out")).to_have_count(1)
     [answer] = await page.locator(".ntw-out .ntw-body").all_text_contents()
-    shown = answer.removeprefix("Support: ")[:30]
+    shown = answer.removeprefix("NetTask Support: ")[:30]
     assert await chat.until(lambda: seen_at(chat, shown)) == chat.running.clock()
 
 

@@ -233,9 +233,15 @@
     node.querySelector(".ntw-meta").textContent = parts.filter(Boolean).join(" · ");
   }
 
-  function bubble(direction, kind, text, at) {
+  function bubble(direction, kind, text, at, author) {
     var node = el("div", "ntw-item ntw-" + direction + " ntw-kind-" + kind);
-    var who = el("span", "ntw-sr", (direction === "in" ? t.you : t.support) + ": ");
+    var name = direction === "in" ? t.you : (author || t.support);
+    if (direction === "out") {  // a chat names who answers instead of signing the text
+      var shownName = el("p", "ntw-author", name);
+      shownName.setAttribute("aria-hidden", "true");  // the body's own prefix says it once
+      node.appendChild(shownName);
+    }
+    var who = el("span", "ntw-sr", name + ": ");
     var body = el("p", "ntw-body", text);
     body.insertBefore(who, body.firstChild);
     node.appendChild(body);
@@ -255,7 +261,7 @@
     // a clicked choice is stored without text: show the button's label it came from
     var clicked = chosen ? load(CHOICES_KEY, {})[item.client_id] : null;
     var text = chosen ? ((clicked && clicked.label) || item.text || t.chosen) : item.text;
-    var node = bubble(item.direction, item.kind, text, item.at);
+    var node = bubble(item.direction, item.kind, text, item.at, item.author);
     node.setAttribute("data-id", String(item.id));
     if (clicked) { answered(clicked.key); }
     setMeta(node, [item.ticket ? t.ticket + " NT#" + item.ticket : "", timeOf(item.at)]);
