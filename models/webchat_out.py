@@ -116,3 +116,18 @@ async def offered_to(session: AsyncSession, *, visitor_id: int, ticket_number: i
                                       WebItem.choices != ""))
     return any(c.get("action") == action and c.get("value") == value
                for shown in rows.all() for c in json.loads(shown))
+
+
+async def label_shown(session: AsyncSession, *, visitor_id: int, action: str, value: str) -> str:
+    """The label of the newest button with this action and value we showed the visitor, or ""
+    when we showed none: a click is stored with the words the visitor clicked, never with words
+    the frame brings (anyone can write a frame)."""
+    rows = await session.exec(
+        select(WebItem.choices).where(WebItem.visitor_id == visitor_id, WebItem.direction == OUT,
+                                      WebItem.choices != "")
+        .order_by(col(WebItem.id).desc()).limit(200))
+    for shown in rows.all():
+        for choice in json.loads(shown):
+            if choice.get("action") == action and choice.get("value") == value:
+                return str(choice.get("label", ""))
+    return ""

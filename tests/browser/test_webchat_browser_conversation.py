@@ -4,8 +4,10 @@ PostgreSQL)."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
-from playwright.async_api import BrowserContext, expect
+from playwright.async_api import Browser, BrowserContext, expect
 
 from models.tables import Ticket
 from tests.browser.conftest import StartChat
@@ -113,6 +115,31 @@ async def test_after_a_reload_the_clicked_choice_shows_its_label_and_no_second_c
     await expect(page.locator(".ntw-in .ntw-body")).to_have_text(
         [f"Sie: {ADVICE}", "Sie: Ja, einverstanden"])
     await expect(page.get_by_role("button", name="Ja, einverstanden")).to_be_disabled()
+
+
+async def test_another_device_with_the_visitors_token_shows_the_clicked_label(
+        start_chat: StartChat, context: BrowserContext, browser: Browser) -> None:
+    """A fresh browser profile (no localStorage but the token) reads the label from the
+    history the service keeps, not from anything the first browser remembered."""
+    chat = await start_chat(secret=True)
+    page = await chat.page(context)
+    await open_chat(page)
+    await ticket_asking_consent(chat, page)
+    await page.get_by_role("button", name="Ja, einverstanden").click()
+    await expect(page.locator(".ntw-in[data-id] .ntw-body", has_text="Ja, einverstanden")
+                 ).to_have_count(1)
+    token = await page.evaluate("() => JSON.parse(window.localStorage.getItem('ntw.visitor'))")
+    other = await browser.new_context(locale="de-DE", viewport={"width": 1280, "height": 800})
+    try:
+        await other.add_init_script(
+            f"window.localStorage.setItem('ntw.visitor', {json.dumps(json.dumps(token))});")
+        device = await chat.page(other)
+        await open_chat(device)
+        await expect(device.locator(".ntw-in .ntw-body")).to_have_text(
+            [f"Sie: {ADVICE}", "Sie: Ja, einverstanden"])
+        await expect(device.get_by_role("button", name="Ja, einverstanden")).to_be_disabled()
+    finally:
+        await other.close()
 
 
 async def test_an_answer_shown_in_the_open_panel_is_marked_seen(

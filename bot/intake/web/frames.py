@@ -115,6 +115,8 @@ def item_body(item: WebItem) -> dict[str, Any]:
     }
     if item.direction == "in":
         body["client_id"] = item.client_id
+    if item.kind == "choice":  # which button it was: the widget disables its question's others
+        body["action"], body["value"] = item.action, item.value
     return body
 
 

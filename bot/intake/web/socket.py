@@ -37,6 +37,7 @@ from models.webchat import (
     touch_visitor,
     visitor_by_token,
 )
+from models.webchat_out import label_shown
 
 log = logging.getLogger(__name__)
 
@@ -282,9 +283,13 @@ class ChatSocket:
                 return None, False
             visitor = await session.get(WebVisitor, conn.visitor_id)
             assert visitor is not None
+            shown = text
+            if frame.type == "choice":  # the history shows what was clicked, on any device
+                shown = await label_shown(session, visitor_id=conn.visitor_id,
+                                          action=frame.text("action"), value=frame.text("value"))
             return await store_in_item(
                 session, visitor=visitor, client_id=client_id,
-                kind="choice" if frame.type == "choice" else "text", text=text,
+                kind="choice" if frame.type == "choice" else "text", text=shown,
                 action=frame.fields.get("action", ""), value=frame.fields.get("value", ""),
                 raw=raw, now=now)
 
