@@ -401,11 +401,11 @@
       try { data = JSON.parse(event.data); } catch (e) { return; }
       if (socket === ws) { receive(data); }
     };
-    socket.onclose = function () {
+    socket.onclose = function (event) {
       if (socket !== ws) { return; }
       ready = false;
       clearInterval(pinger);
-      setStatus(t.offline, false);
+      if (event.code !== 4429) { setStatus(t.offline, false); }  // 4429: the refusal stays shown
       schedule();
     };
     socket.onerror = function () { /* onclose follows and reconnects */ };
@@ -475,6 +475,10 @@
           node.classList.remove("ntw-pending");
           node.classList.add("ntw-failed");
           setMeta(node, [t.failed, data.message]);
+        } else if (!ready && data.code === "rate_limited") {
+          // refused before the welcome (too many new visitors from here): the status line
+          // says it once, instead of a note at each reconnect
+          setStatus(data.message, false);
         } else {
           note(data.message || data.code);
         }
