@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from bot.cases.replies import local_deadline
 from bot.domain import Language
+from bot.intake.slack.triage import DEPARTMENT
 from bot.intake.web.frames import item_body
-from tests.integration.conftest import BERLIN, Slack
+from tests.integration.conftest import AGENT, BERLIN, Slack
 from tests.integration.test_slack_answers import post_ts, reply_in_thread
 from tests.integration.webchat_flow_kit import choices, items_coming, out_items, send, visitor
 
@@ -162,3 +163,18 @@ async def test_an_english_answer_has_no_closing(slack: Slack) -> None:
     assert ticket.language == "en"
     assert "Kind regards" not in answer.text
     assert answer.text.endswith("Please reply here in the chat.")
+
+
+async def test_an_agents_retriage_note_speaks_of_the_chat(slack: Slack) -> None:
+    """An agent moves the ticket to a department the plan does not cover: the note with the
+    new price reaches the chat, worded for it, with the quote's buttons."""
+    running = slack.running
+    anna = await visitor(running.db, now=running.clock())
+    row = await send(running, anna, OUTAGE, client_id="c1")
+    await post_ts(slack, row.ticket_number)
+    await slack.sender.choose(AGENT, DEPARTMENT, f"{row.ticket_number}:consulting", select=True)
+    _, note = await items_coming(running.db, anna, 2)
+    assert flat(note.text).endswith("Bitte antworten Sie hier im Chat.")
+    assert mail_or_slack_words(note.text) == []
+    assert CLOSING not in note.text
+    assert [c["action"] for c in choices(note)] == ["consent_yes", "consent_no"]
