@@ -150,7 +150,9 @@ def main() -> int:
                "SMTP_PORT": str(free_port()), "OUTBOX_DIR": f"{tmp}/outbox",
                "SLACK_OUTBOX_FILE": f"{tmp}/slack.jsonl", "CLASSIFIER": "keywords",
                "WEBCHAT_ORIGINS": f"http://127.0.0.1:{port}", "LOG_LEVEL": "WARNING",
-               "REMINDERS_ENABLED": "false"}
+               "REMINDERS_ENABLED": "false",
+               # every simulated visitor comes from 127.0.0.1: one address, all of them new
+               "WEBCHAT_NEW_VISITORS_PER_HOUR": str(max(opts.visitors, 1))}
         python = [sys.executable, "-m", "bot"]
         # cwd: an empty folder, so no developer's .env is read
         subprocess.run([*python, "db", "upgrade"], env=env, cwd=tmp, check=True,

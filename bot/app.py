@@ -305,11 +305,7 @@ class Service:
     async def _start_web(self) -> None:
         """The web chat's worker: resumes what was stored before a crash, then takes what the
         socket stores (its `submit`)."""
-        conversation = self.intake.conversation
-        intake = WebIntake(db=self.db, conversation=conversation,
-                           classifier=self.intake.classifier, detector=self.intake.detector,
-                           choices=WebActions(conversation=conversation, engine=self.engine),
-                           max_attempts=self.settings.processing_max_attempts)
+        intake = self.web_intake()
 
         def processed() -> None:  # a triage post, a quote's mail, a callback's invitation
             for outbox in (self.deliverer, self.slack_deliverer):
@@ -319,6 +315,14 @@ class Service:
         self.web_worker = MailWorker(intake, clock=self.clock, channel="web", concurrency=8,
                                      on_processed=processed)
         await self.web_worker.start()
+
+    def web_intake(self) -> WebIntake:
+        """The web chat's messages through the same conversation as mail (serve and work)."""
+        conversation = self.intake.conversation
+        return WebIntake(db=self.db, conversation=conversation,
+                         classifier=self.intake.classifier, detector=self.intake.detector,
+                         choices=WebActions(conversation=conversation, engine=self.engine),
+                         max_attempts=self.settings.processing_max_attempts)
 
     async def stop(self) -> None:
         """Stop taking mail, finish nothing half-way (pending mail resumes on start), close."""
@@ -641,10 +645,13 @@ async def serve(settings: Settings) -> None:
 
 async def run_worker(settings: Settings, *, on_ready: Callable[[], None] = lambda: None,
                      stop: asyncio.Event | None = None) -> None:
-    """`intake-bot work`: classify and process stored mail only, next to `serve`.
+    """`intake-bot work`: classify and process stored mail and web chat messages, next to
+    `serve`.
 
     Needs PostgreSQL: several processes claim pending mail with FOR UPDATE SKIP LOCKED (see
-    MailIntake.process). Replies are delivered by `serve`, which polls the queue every second.
+    MailIntake.process); a web message is locked while processed and done once (WebIntake).
+    Replies are delivered by `serve`, which polls the queue every second; chat answers reach the
+    visitor through serve's push loop, which reads what any process committed.
     """
     service = build(settings)
     if service.db.backend != "postgresql":
@@ -656,15 +663,19 @@ async def run_worker(settings: Settings, *, on_ready: Callable[[], None] = lambd
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-    worker: MailWorker | None = None
+    workers: list[MailWorker] = []
     try:
         revision = await current_revision(service.db)
         if revision != head_revision():
             raise StartupError(f"the database schema is at revision {revision or 'none'}, the "
                                f"code needs {head_revision()}: run `intake-bot db upgrade` first")
-        worker = MailWorker(service.intake, clock=service.clock, on_processed=lambda: None,
-                            concurrency=settings.worker_concurrency, scan_seconds=1.0)
-        await worker.start()
+        # a web message a `serve` replica stored is processed by whichever process runs
+        workers = [MailWorker(service.intake, clock=service.clock, on_processed=lambda: None,
+                              concurrency=settings.worker_concurrency, scan_seconds=1.0),
+                   MailWorker(service.web_intake(), clock=service.clock, channel="web",
+                              on_processed=lambda: None, concurrency=8, scan_seconds=1.0)]
+        for worker in workers:
+            await worker.start()
         classifier = service.intake.classifier
         if isinstance(classifier, LazyClassifier):
             await asyncio.to_thread(classifier.wait)
@@ -672,7 +683,7 @@ async def run_worker(settings: Settings, *, on_ready: Callable[[], None] = lambd
         on_ready()
         await stop.wait()
     finally:
-        if worker is not None:
+        for worker in workers:
             await worker.stop()
         if isinstance(service.intake.classifier, LazyClassifier):
             service.intake.classifier.close()

@@ -123,6 +123,7 @@ class Settings(BaseSettings):
     webchat_max_chars: int = Field(default=4000, ge=1, le=12_000)
     webchat_visitor_per_minute: int = Field(default=20, ge=1)
     webchat_address_per_hour: int = Field(default=5, ge=1)
+    webchat_new_visitors_per_hour: int = Field(default=30, ge=1)
     webchat_code_minutes: int = Field(default=10, ge=1, le=60)
     webchat_push_seconds: float = Field(default=0.5, gt=0, le=10)
     webchat_mail_after_minutes: int = Field(default=15, ge=1)

@@ -333,6 +333,7 @@ class WebItem(SQLModel, table=True):
     choices: str = Field(default="", sa_column=Column(Text, nullable=False))  # JSON list or ""
     action: str = Field(default="", max_length=64)  # a clicked choice's action
     value: str = Field(default="", max_length=200)  # a clicked choice's value
+    author: str = Field(default="", max_length=200)  # "out": the agent's name; "" ours
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     seen_at: datetime | None = _instant()  # "out": the widget showed it in an open panel
     mailed_at: datetime | None = _instant()  # "out": sent by mail too (visitor away)

@@ -46,15 +46,16 @@ def _insert(session: AsyncSession) -> Any:
 
 async def add_out_item(session: AsyncSession, *, visitor_id: int, key: str, text: str,
                        now: datetime, ticket_number: int | None = None, kind: str = "text",
-                       choices: Sequence[Choice] = ()) -> bool:
-    """Add an `out` item once per key, in the caller's transaction; False if the key exists."""
+                       choices: Sequence[Choice] = (), author: str = "") -> bool:
+    """Add an `out` item once per key, in the caller's transaction; False if the key exists.
+    `author`: the agent who wrote it; "" for our automatic answers and notes."""
     shown = json.dumps([{"action": c.action, "value": c.value, "label": c.label}
                         for c in choices], ensure_ascii=False) if choices else ""
     statement = (
         _insert(session)(WebItem)
         .values(visitor_id=visitor_id, direction=OUT, kind=kind, key=key[:200],
                 ticket_number=ticket_number, text=text, choices=shown, action="", value="",
-                created_at=now)
+                author=author[:200], created_at=now)
         .on_conflict_do_nothing().returning(col(WebItem.id))
     )
     added = (await session.exec(statement)).first() is not None
@@ -115,3 +116,18 @@ async def offered_to(session: AsyncSession, *, visitor_id: int, ticket_number: i
                                       WebItem.choices != ""))
     return any(c.get("action") == action and c.get("value") == value
                for shown in rows.all() for c in json.loads(shown))
+
+
+async def label_shown(session: AsyncSession, *, visitor_id: int, action: str, value: str) -> str:
+    """The label of the newest button with this action and value we showed the visitor, or ""
+    when we showed none: a click is stored with the words the visitor clicked, never with words
+    the frame brings (anyone can write a frame)."""
+    rows = await session.exec(
+        select(WebItem.choices).where(WebItem.visitor_id == visitor_id, WebItem.direction == OUT,
+                                      WebItem.choices != "")
+        .order_by(col(WebItem.id).desc()).limit(200))
+    for shown in rows.all():
+        for choice in json.loads(shown):
+            if choice.get("action") == action and choice.get("value") == value:
+                return str(choice.get("label", ""))
+    return ""

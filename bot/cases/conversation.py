@@ -261,6 +261,7 @@ class Conversation:
                                actor=actor_of(m.channel), moves=moving)
         language = Language(ticket.language)
         body = render("callback_offer", language, name=m.sender_name, number=ticket.number,
+                      channel=ticket.channel,
                       callbacks=[self.due(slot, language) for slot in slots],
                       slot_minutes=self.engine.policy.callbacks.slot_minutes)
         await self._answer(session, row, ticket, reply, body, now)
@@ -293,6 +294,7 @@ class Conversation:
                                actor=actor_of(m.channel), moves=held.id)
         language = Language(ticket.language)
         body = render("callback_offer", language, name=m.sender_name, number=ticket.number,
+                      channel=ticket.channel,
                       callbacks=[self.due(slot, language) for slot in slots],
                       slot_minutes=self.engine.policy.callbacks.slot_minutes, moving=True)
         row.reason = "callback move asked: slots offered"
@@ -332,6 +334,7 @@ class Conversation:
                         reason="neither a reply to our quote nor a verified sender of the customer")
             row.reason = "answer not accepted as consent: no evidence the sender is the customer"
             body = render("consent_again", language, name="", number=ticket.number,
+                          channel=ticket.channel,
                           price=self.price(ticket.price_cents, language), evidence_missing=True)
             await self._answer(session, row, ticket, reply, body, now)
             return
@@ -339,7 +342,7 @@ class Conversation:
             await audit(session, ticket_number=ticket.number, actor=actor,
                         action="consent_unclear", now=now, sender=m.sender, evidence=evidence)
             row.reason = "answer to the quote is unclear: asked again"
-            body = render("consent_again", language, name=m.sender_name,
+            body = render("consent_again", language, name=m.sender_name, channel=ticket.channel,
                           number=ticket.number, price=self.price(ticket.price_cents, language),
                           evidence_missing=False)
             await self._answer(session, row, ticket, reply, body, now)
@@ -357,7 +360,7 @@ class Conversation:
         language = Language(ticket.language)
         ticket = await record_consent(session, engine=self.engine, number=ticket.number,
                                       consent=consent, now=now, actor=actor, evidence=evidence)
-        body = render("consent", language, name=name, consent=consent,
+        body = render("consent", language, name=name, consent=consent, channel=ticket.channel,
                       number=ticket.number, price=self.price(ticket.price_cents, language),
                       due=self.due(ticket.due_at, language))
         await reply.queue_answer(session, ticket, body, now=now, essential=True)

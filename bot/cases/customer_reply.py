@@ -21,6 +21,7 @@ class AnswerRoute(Protocol):
     """One channel's way back to a ticket's customer."""
 
     channel: str  # the channel's name, as the triage thread reports where an answer went
+    signs_answers: bool  # whether the agent's name goes under the text (mail, Slack) or not
 
     async def reply_channel(self, session: AsyncSession, ticket: Ticket, *,
                             key: str) -> ReplyChannel | None:
@@ -54,8 +55,9 @@ class CustomerReplies:
         """Queue an agent's answer on the ticket's own channel; the channel, or None if
         unreachable."""
         assert ticket.number is not None
-        text = signed(body, agent_name, Language(ticket.language))
         route = self._route(ticket)
+        text = (signed(body, agent_name, Language(ticket.language)) if route.signs_answers
+                else body.strip())
         sent = await route.queue_person_answer(session, ticket, text, key=key,
                                                agent_name=agent_name, now=now)
         return route.channel if sent else None

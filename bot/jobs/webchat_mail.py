@@ -42,7 +42,7 @@ class WebchatMail:
                     continue  # an answer on no ticket: nothing to refer the mail to
                 language = Language(ticket.language)
                 body = render("webchat_away", language, name=visitor.name,
-                              number=ticket.number, text=item.text)
+                              number=ticket.number, text=item.text, author=item.author)
                 message_id = new_message_id(self.from_address.rpartition("@")[2], ticket.number)
                 subject = reply_subject(ticket.number, ticket.subject)
                 raw = mail_bytes(sender=self.from_address, sender_name=self.from_name,

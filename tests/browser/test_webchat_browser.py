@@ -83,6 +83,37 @@ async def test_a_new_tab_shows_the_same_history(start_chat: StartChat,
     await expect(mine(other, "Aus dem ersten Tab")).to_have_count(1)
 
 
+async def test_the_launcher_is_hidden_while_the_panel_is_open(start_chat: StartChat,
+                                                              context: BrowserContext) -> None:
+    """The open panel has its own close button; the launcher does not peek out under it."""
+    chat = await start_chat()
+    page = await chat.page(context)
+    await open_chat(page)
+    await expect(page.locator(".ntw-launcher")).to_be_hidden()
+
+
+async def test_the_open_panel_sits_where_the_launcher_was(start_chat: StartChat,
+                                                          context: BrowserContext) -> None:
+    chat = await start_chat()
+    page = await chat.page(context)
+    closed = await page.locator(".ntw-launcher").bounding_box()
+    await open_chat(page)
+    panel = await page.get_by_role("dialog", name="NetTask Support").bounding_box()
+    assert closed is not None and panel is not None
+    assert round(panel["y"] + panel["height"]) == round(closed["y"] + closed["height"])
+
+
+async def test_the_close_button_shows_the_launcher_again_with_the_focus(
+        start_chat: StartChat, context: BrowserContext) -> None:
+    chat = await start_chat()
+    page = await chat.page(context)
+    await open_chat(page)
+    await page.get_by_role("button", name="Chat schließen").click()
+    launcher = page.get_by_role("button", name="Chat mit dem Support")
+    await expect(launcher).to_be_visible()
+    await expect(launcher).to_be_focused()
+
+
 async def test_keyboard_only_opens_writes_and_closes(start_chat: StartChat,
                                                      context: BrowserContext) -> None:
     chat = await start_chat()

@@ -4,8 +4,10 @@ PostgreSQL)."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
-from playwright.async_api import BrowserContext, expect
+from playwright.async_api import Browser, BrowserContext, expect
 
 from models.tables import Ticket
 from tests.browser.conftest import StartChat
@@ -44,6 +46,27 @@ async def test_an_agents_answer_in_the_triage_thread_appears_without_a_reload(
         **TRIAGE))
     answer = page.locator(".ntw-out .ntw-body", has_text="Wir haben den Dienst neu gestartet.")
     await expect(answer).to_have_count(1)
+
+
+async def test_an_agents_answer_shows_the_agents_name_above_it_and_no_signature(
+        start_chat: StartChat, context: BrowserContext) -> None:
+    chat = await start_chat()
+    page = await chat.page(context)
+    await open_chat(page)
+    await write(page, OUTAGE)
+    await stored(page, OUTAGE)
+    [ticket] = await chat.until(chat.tickets)
+    thread = await triage_post_ts(chat, ticket.number)
+    await chat.sender.event(chat.sender.message(
+        "Wir haben den Dienst neu gestartet.", ts="1763900500.000100", thread_ts=thread,
+        user=AGENT, user_profile={"real_name": "Anna Agentin", "display_name": "anna"},
+        **TRIAGE))
+    answer = page.locator(".ntw-out", has=page.locator(
+        ".ntw-body", has_text="Wir haben den Dienst neu gestartet."))
+    await expect(answer.locator(".ntw-author")).to_have_text("Anna Agentin")
+    # the body is the screen reader's "<author>: " and the agent's text, nothing under it
+    await expect(answer.locator(".ntw-body")).to_have_text(
+        "Anna Agentin: Wir haben den Dienst neu gestartet.")
 
 
 async def test_a_verified_visitors_yes_on_the_quote_records_the_consent(
@@ -94,6 +117,31 @@ async def test_after_a_reload_the_clicked_choice_shows_its_label_and_no_second_c
     await expect(page.get_by_role("button", name="Ja, einverstanden")).to_be_disabled()
 
 
+async def test_another_device_with_the_visitors_token_shows_the_clicked_label(
+        start_chat: StartChat, context: BrowserContext, browser: Browser) -> None:
+    """A fresh browser profile (no localStorage but the token) reads the label from the
+    history the service keeps, not from anything the first browser remembered."""
+    chat = await start_chat(secret=True)
+    page = await chat.page(context)
+    await open_chat(page)
+    await ticket_asking_consent(chat, page)
+    await page.get_by_role("button", name="Ja, einverstanden").click()
+    await expect(page.locator(".ntw-in[data-id] .ntw-body", has_text="Ja, einverstanden")
+                 ).to_have_count(1)
+    token = await page.evaluate("() => JSON.parse(window.localStorage.getItem('ntw.visitor'))")
+    other = await browser.new_context(locale="de-DE", viewport={"width": 1280, "height": 800})
+    try:
+        await other.add_init_script(
+            f"window.localStorage.setItem('ntw.visitor', {json.dumps(json.dumps(token))});")
+        device = await chat.page(other)
+        await open_chat(device)
+        await expect(device.locator(".ntw-in .ntw-body")).to_have_text(
+            [f"Sie: {ADVICE}", "Sie: Ja, einverstanden"])
+        await expect(device.get_by_role("button", name="Ja, einverstanden")).to_be_disabled()
+    finally:
+        await other.close()
+
+
 async def test_an_answer_shown_in_the_open_panel_is_marked_seen(
         start_chat: StartChat, context: BrowserContext) -> None:
     chat = await start_chat()
@@ -102,7 +150,7 @@ async def test_an_answer_shown_in_the_open_panel_is_marked_seen(
     await write(page, OUTAGE)
     await expect(page.locator(".ntw-out")).to_have_count(1)
     [answer] = await page.locator(".ntw-out .ntw-body").all_text_contents()
-    shown = answer.removeprefix("Support: ")[:30]
+    shown = answer.removeprefix("NetTask Support: ")[:30]
     assert await chat.until(lambda: seen_at(chat, shown)) == chat.running.clock()
 
 

@@ -75,6 +75,15 @@ async def test_one_mail_after_the_time(running: Running) -> None:
     assert "Wir haben den Dienst neu gestartet." in mail.text
 
 
+async def test_the_mail_is_signed_with_the_agents_name(running: Running) -> None:
+    """The chat shows the agent's name above the answer; the mail signs it below instead."""
+    anna = await visitor(running.db, now=running.clock())
+    await agent_answer(running, anna, "Wir haben den Dienst neu gestartet.")
+    await job(running).run(later(running, 16))
+    [mail] = await mails_to(running.db, ANNA)
+    assert mail.text.rstrip().endswith("Mit freundlichen Grüßen\nAnna Agentin\nNetTask Support")
+
+
 async def test_the_mailed_answer_is_marked(running: Running) -> None:
     anna = await visitor(running.db, now=running.clock())
     _, answer = await agent_answer(running, anna)

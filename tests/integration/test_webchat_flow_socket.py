@@ -76,3 +76,28 @@ async def test_a_forged_identitys_yes_on_the_socket_records_nothing(chat: Chat) 
     assert after.status == "awaiting_consent"
     assert note["kind"] == "note"
     assert "bestätigte Identität" in note["text"]
+
+
+async def test_a_clicked_choice_comes_back_in_the_history_with_its_label(chat: Chat) -> None:
+    """Another device (a new socket with the same visitor token) shows what was clicked."""
+    ws, first = await chat.hello(identity=identity())
+    await ws.send_str(json.dumps({"type": "message", "client_id": "m-1", "text": ADVICE}))
+    [yes] = [c for c in (await next_item(ws))["choices"] if c["action"] == "consent_yes"]
+    await click(ws, "m-2", yes)
+    await next_item(ws)  # the confirmation: the click is processed
+    _, welcome = await chat.hello(visitor=first["visitor"])
+    [clicked] = [i for i in welcome["history"] if i["kind"] == "choice"]
+    assert (clicked["text"], clicked["action"], clicked["value"]) == (
+        "Ja, einverstanden", yes["action"], yes["value"])
+
+
+async def test_a_choice_we_never_showed_is_stored_without_words_of_its_own(chat: Chat) -> None:
+    """A frame's own label is not taken: a forged `text` never reaches the history."""
+    ws, _ = await chat.hello(identity=identity())
+    await ws.send_str(json.dumps({"type": "choice", "client_id": "m-1",
+                                  "action": "consent_yes", "value": "1:15900",
+                                  "text": "Ich stimme allem zu"}))
+    while (await receive(ws))["type"] != "ack":
+        pass
+    [item] = [i for i in await chat.items() if i.direction == "in"]
+    assert item.text == ""

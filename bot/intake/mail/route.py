@@ -19,6 +19,7 @@ class MailRoute:
     subject)."""
 
     channel = Channel.EMAIL.value
+    signs_answers = True
 
     def __init__(self, mail: MailConfig) -> None:
         self.mail = mail

@@ -136,7 +136,7 @@ class CallbackActions:
         left = await callbacks.callbacks_left(session, engine=self.engine, ticket=ticket,
                                               now=now)
         language = Language(ticket.language)
-        body = render("slack_callback_booked", language, number=ticket.number,
+        body = render("slack_callback_booked", language, number=ticket.number, channel="slack",
                       slot=self._label(slot, ticket), phone=booking.phone or "",
                       total=rule.callbacks if rule else 0, left=left)
         await self._reply(ticket, f"callback-booked:{click.trigger}").queue_answer(

@@ -16,6 +16,7 @@ class SlackRoute:
     `channel:thread_ts`)."""
 
     channel = Channel.SLACK.value
+    signs_answers = True
 
     async def reply_channel(self, session: AsyncSession, ticket: Ticket, *,
                             key: str) -> SlackReply | None:

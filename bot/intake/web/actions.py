@@ -149,7 +149,7 @@ class WebActions:
         left = await callbacks.callbacks_left(session, engine=self.engine, ticket=ticket,
                                               now=now)
         language = Language(ticket.language)
-        body = render("slack_callback_booked", language, number=ticket.number,
+        body = render("slack_callback_booked", language, number=ticket.number, channel="web",
                       slot=local_deadline(slot, self.engine.calendar.zone, language),
                       phone=booking.phone or "", total=rule.callbacks if rule else 0, left=left)
         await self._reply(visitor, f"callback-booked:{row.external_id}").queue_answer(

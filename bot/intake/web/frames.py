@@ -13,6 +13,7 @@ from models.tables import WebItem
 CLIENT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 CODE = re.compile(r"[0-9]{6}")
 MAX_FRAME_BYTES = 16 * 1024
+OUR_NAME = "NetTask Support"  # the author of our automatic answers and notes
 TYPES = ("hello", "message", "choice", "email", "code", "seen", "ping")
 
 
@@ -108,10 +109,14 @@ def item_body(item: WebItem) -> dict[str, Any]:
         "id": item.id, "direction": item.direction, "kind": item.kind, "text": item.text,
         "choices": json.loads(item.choices) if item.choices else [],
         "ticket": item.ticket_number,
+        # a chat names who speaks instead of signing each answer as a mail does
+        "author": (item.author or OUR_NAME) if item.direction == "out" else None,
         "at": item.created_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
     }
     if item.direction == "in":
         body["client_id"] = item.client_id
+    if item.kind == "choice":  # which button it was: the widget disables its question's others
+        body["action"], body["value"] = item.action, item.value
     return body
 
 

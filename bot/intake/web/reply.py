@@ -55,6 +55,7 @@ class WebAnswerRoute:
     """A web ticket's way back: its visitor's chat (the requester is `web:<visitor id>`)."""
 
     channel = Channel.WEB.value
+    signs_answers = False  # the item names its author; a chat line carries no signature
 
     async def reply_channel(self, session: AsyncSession, ticket: Ticket, *,
                             key: str) -> WebReplyChannel | None:
@@ -64,10 +65,11 @@ class WebAnswerRoute:
 
     async def queue_person_answer(self, session: AsyncSession, ticket: Ticket, text: str, *,
                                   key: str, agent_name: str, now: datetime) -> bool:
-        """An agent's answer as an `out` text item keyed `agent:…` (mailed if left unseen)."""
+        """An agent's answer as an `out` text item keyed `agent:…` (mailed if left unseen), with
+        the agent's name as its author."""
         visitor = visitor_of(ticket.requester)
         if visitor is None:
             return False
         await add_out_item(session, visitor_id=visitor, key=f"{AGENT}{key}", text=text.strip(),
-                           now=now, ticket_number=ticket.number)
+                           now=now, ticket_number=ticket.number, author=agent_name)
         return True

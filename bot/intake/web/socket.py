@@ -22,6 +22,7 @@ from bot.intake.web.codes import Asked, CodeConfig, ask_code, try_code
 from bot.intake.web.frames import MAX_FRAME_BYTES, BadFrame, Frame, error, item_body, parse
 from bot.intake.web.hub import Conn, Hub
 from bot.intake.web.identity import IdentityInvalid, check
+from bot.intake.web.newcomers import NewcomerLimit
 from bot.intake.web.verify import accept_identity
 from models.db import Database
 from models.group import GroupCommit
@@ -37,12 +38,14 @@ from models.webchat import (
     touch_visitor,
     visitor_by_token,
 )
+from models.webchat_out import label_shown
 
 log = logging.getLogger(__name__)
 
 HELLO_SECONDS = 10.0
 CLOSE_NO_HELLO = 4400
 CLOSE_STORE_FAILED = 1011  # the widget reconnects and resends what was not acked
+CLOSE_TOO_MANY_VISITORS = 4429  # this address made WEBCHAT_NEW_VISITORS_PER_HOUR already
 # Frames above the protocol's 16 KiB get a `too_large` answer; only past this hard cap does
 # aiohttp drop the connection (1009) instead of reading the frame into memory.
 HARD_MAX_FRAME_BYTES = 256 * 1024
@@ -57,6 +60,7 @@ class ChatConfig:
     visitor_per_minute: int = 20
     address_per_hour: int = 5
     code_minutes: int = 10
+    new_visitors_per_hour: int = 30
     identity_secret: bytes = b""
     identity_max_seconds: int = 86_400
     hello_seconds: float = HELLO_SECONDS
@@ -77,6 +81,7 @@ class ChatConfig:
                    visitor_per_minute=settings.webchat_visitor_per_minute,
                    address_per_hour=settings.webchat_address_per_hour,
                    code_minutes=settings.webchat_code_minutes,
+                   new_visitors_per_hour=settings.webchat_new_visitors_per_hour,
                    identity_secret=settings.webchat_identity_secret.get_secret_value()
                    .encode("utf-8"),
                    identity_max_seconds=settings.webchat_identity_max_seconds,
@@ -103,6 +108,7 @@ class ChatSocket:
         self.on_mail_queued = on_mail_queued  # the mail outbox's wake-up
         self.stores = GroupCommit(db)
         self.hub = hub or Hub(db)
+        self.newcomers = NewcomerLimit(config.new_visitors_per_hour)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         """Refuse a foreign or missing Origin with 403, else speak the protocol until closed."""
@@ -113,7 +119,7 @@ class ChatSocket:
             return web.Response(status=403, text="origin not allowed\n")
         ws = web.WebSocketResponse(max_msg_size=HARD_MAX_FRAME_BYTES, heartbeat=30)
         await ws.prepare(request)
-        conn = await self._hello(ws)
+        conn = await self._hello(ws, request.remote or "")
         if conn is None:
             return ws
         try:
@@ -131,7 +137,7 @@ class ChatSocket:
             self.hub.leave(conn)
         return ws
 
-    async def _hello(self, ws: web.WebSocketResponse) -> Conn | None:
+    async def _hello(self, ws: web.WebSocketResponse, address: str) -> Conn | None:
         """The first frame must be a `hello` within 10 seconds: the visitor, and `welcome`."""
         try:
             first = await ws.receive(timeout=self.config.hello_seconds)
@@ -152,6 +158,12 @@ class ChatSocket:
         now = self.clock()
         token = frame.fields["visitor"]
         language = frame.fields["lang"]
+        if not await self._known(token) and not self.newcomers.allow(address, now):
+            log.warning("event=webchat_rate_limited what=new_visitor address=%s limit=%s/hour",
+                        address, self.config.new_visitors_per_hour)
+            await ws.send_json(error("rate_limited", language))
+            await ws.close(code=CLOSE_TOO_MANY_VISITORS, message=b"too many new visitors")
+            return None
         async with self.db.session() as session:
             visitor = await visitor_by_token(session, token_hash(token)) if token else None
             if visitor is None:
@@ -178,6 +190,14 @@ class ChatSocket:
         log.info("event=webchat_hello visitor=%s verified=%s history=%s", visitor.id,
                  view["verified"], len(items))
         return conn
+
+    async def _known(self, token: str | None) -> bool:
+        """Whether a `hello`'s token names a visitor: anything else makes a new one (a made-up
+        token too, so it counts against the address's new visitors)."""
+        if not token:
+            return False
+        async with self.db.reader() as session:
+            return await visitor_by_token(session, token_hash(token)) is not None
 
     async def prove(self, session: AsyncSession, visitor: WebVisitor, identity: str | None,
                     now: datetime) -> bool:
@@ -282,9 +302,13 @@ class ChatSocket:
                 return None, False
             visitor = await session.get(WebVisitor, conn.visitor_id)
             assert visitor is not None
+            shown = text
+            if frame.type == "choice":  # the history shows what was clicked, on any device
+                shown = await label_shown(session, visitor_id=conn.visitor_id,
+                                          action=frame.text("action"), value=frame.text("value"))
             return await store_in_item(
                 session, visitor=visitor, client_id=client_id,
-                kind="choice" if frame.type == "choice" else "text", text=text,
+                kind="choice" if frame.type == "choice" else "text", text=shown,
                 action=frame.fields.get("action", ""), value=frame.fields.get("value", ""),
                 raw=raw, now=now)
 

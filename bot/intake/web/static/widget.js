@@ -18,7 +18,6 @@
   var identity = script.getAttribute("data-identity") || null;
   var TOKEN_KEY = "ntw.visitor";
   var QUEUE_KEY = "ntw.queue";
-  var CHOICES_KEY = "ntw.choices";
   var BACKOFF_MIN = 1000;
   var BACKOFF_MAX = 30000;
 
@@ -233,9 +232,15 @@
     node.querySelector(".ntw-meta").textContent = parts.filter(Boolean).join(" · ");
   }
 
-  function bubble(direction, kind, text, at) {
+  function bubble(direction, kind, text, at, author) {
     var node = el("div", "ntw-item ntw-" + direction + " ntw-kind-" + kind);
-    var who = el("span", "ntw-sr", (direction === "in" ? t.you : t.support) + ": ");
+    var name = direction === "in" ? t.you : (author || t.support);
+    if (direction === "out") {  // a chat names who answers instead of signing the text
+      var shownName = el("p", "ntw-author", name);
+      shownName.setAttribute("aria-hidden", "true");  // the body's own prefix says it once
+      node.appendChild(shownName);
+    }
+    var who = el("span", "ntw-sr", name + ": ");
     var body = el("p", "ntw-body", text);
     body.insertBefore(who, body.firstChild);
     node.appendChild(body);
@@ -252,12 +257,11 @@
       return;
     }
     var chosen = item.direction === "in" && item.kind === "choice";
-    // a clicked choice is stored without text: show the button's label it came from
-    var clicked = chosen ? load(CHOICES_KEY, {})[item.client_id] : null;
-    var text = chosen ? ((clicked && clicked.label) || item.text || t.chosen) : item.text;
-    var node = bubble(item.direction, item.kind, text, item.at);
+    // a clicked choice is stored with the label of the button it came from
+    var text = chosen ? (item.text || t.chosen) : item.text;
+    var node = bubble(item.direction, item.kind, text, item.at, item.author);
     node.setAttribute("data-id", String(item.id));
-    if (clicked) { answered(clicked.key); }
+    if (chosen) { answered(choiceKey(item)); }
     setMeta(node, [item.ticket ? t.ticket + " NT#" + item.ticket : "", timeOf(item.at)]);
     if (item.choices && item.choices.length) {
       var row = el("div", "ntw-choices");
@@ -270,9 +274,7 @@
             b.disabled = true;
           });
           button.setAttribute("aria-pressed", "true");
-          var clientId = newClientId();
-          remember(clientId, { label: choice.label, key: choiceKey(choice) });
-          sendEntry({ type: "choice", client_id: clientId, action: choice.action,
+          sendEntry({ type: "choice", client_id: newClientId(), action: choice.action,
             value: choice.value, text: choice.label });
         });
         row.appendChild(button);
@@ -283,16 +285,6 @@
     append(node);
     if (item.direction === "out" && item.id > lastOut) { lastOut = item.id; }
     markSeen();
-  }
-
-  // A stored choice comes back without its label (the item has no action or value): the
-  // widget remembers what was clicked under its client_id, for the history after a reload.
-  function remember(clientId, clicked) {
-    var known = load(CHOICES_KEY, {});
-    var ids = Object.keys(known);
-    if (ids.length >= 50) { delete known[ids[0]]; }
-    known[clientId] = clicked;
-    keep(CHOICES_KEY, known);
   }
 
   function choiceKey(choice) { return (choice.action || "") + "\n" + (choice.value || ""); }
@@ -409,11 +401,11 @@
       try { data = JSON.parse(event.data); } catch (e) { return; }
       if (socket === ws) { receive(data); }
     };
-    socket.onclose = function () {
+    socket.onclose = function (event) {
       if (socket !== ws) { return; }
       ready = false;
       clearInterval(pinger);
-      setStatus(t.offline, false);
+      if (event.code !== 4429) { setStatus(t.offline, false); }  // 4429: the refusal stays shown
       schedule();
     };
     socket.onerror = function () { /* onclose follows and reconnects */ };
@@ -483,6 +475,10 @@
           node.classList.remove("ntw-pending");
           node.classList.add("ntw-failed");
           setMeta(node, [t.failed, data.message]);
+        } else if (!ready && data.code === "rate_limited") {
+          // refused before the welcome (too many new visitors from here): the status line
+          // says it once, instead of a note at each reconnect
+          setStatus(data.message, false);
         } else {
           note(data.message || data.code);
         }
