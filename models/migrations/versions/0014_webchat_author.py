@@ -1,7 +1,7 @@
 """The web chat's items name who wrote them: an agent's name, or NetTask Support
 
-Revision ID: 0013_wpolish
-Revises: 0012_webchat
+Revision ID: 0014_webchat_author
+Revises: 0013_scale
 """
 
 from collections.abc import Sequence
@@ -9,8 +9,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0013_wpolish"
-down_revision: str | None = "0012_webchat"
+revision: str = "0014_webchat_author"
+down_revision: str | None = "0013_scale"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
