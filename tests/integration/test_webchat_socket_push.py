@@ -50,7 +50,7 @@ async def test_an_answer_reaches_the_open_socket_without_a_reload(chat: Chat) ->
     assert await receive(ws) == {"type": "item", "item": {
         "id": item_id, "direction": "out", "kind": "text", "text": "Ihr Ticket: NT#1",
         "choices": [{"action": "consent", "value": "yes", "label": "Ja"}], "ticket": None,
-        "at": "2026-11-23T09:00:00Z"}}
+        "at": "2026-11-23T09:00:00Z", "author": "NetTask Support"}}
 
 
 async def test_two_sockets_of_one_visitor_both_get_it(chat: Chat) -> None:

@@ -32,7 +32,7 @@ async def chat(db: Database, database_url: str, tmp_path: Path) -> AsyncIterator
 
 async def newcomers(chat: Chat, count: int) -> list[dict[str, Any]]:
     """`count` hellos without a token; the first frame each got."""
-    return [(await chat.hello())[1] for _ in range(count)]
+    return [(await chat.greet())[1] for _ in range(count)]
 
 
 async def closed(ws: aiohttp.ClientWebSocketResponse) -> int | None:
@@ -49,46 +49,46 @@ async def test_up_to_the_limit_every_new_visitor_is_welcomed(chat: Chat) -> None
 
 async def test_the_next_new_visitor_is_rate_limited(chat: Chat) -> None:
     await newcomers(chat, LIMIT)
-    _, refused = await chat.hello()
+    _, refused = await chat.greet()
     assert (refused["type"], refused["code"]) == ("error", "rate_limited")
 
 
 async def test_the_refusal_says_why_in_the_visitors_language(chat: Chat) -> None:
     await newcomers(chat, LIMIT)
-    _, refused = await chat.hello(lang="en")
+    _, refused = await chat.greet(lang="en")
     assert refused["message"] == "Too many messages in a short time. Please wait a moment."
 
 
 async def test_the_refused_visitor_gets_no_row(chat: Chat) -> None:
     await newcomers(chat, LIMIT)
-    await chat.hello()
+    await chat.greet()
     assert len(await chat.visitors()) == LIMIT
 
 
 async def test_the_refused_socket_is_closed_with_its_code(chat: Chat) -> None:
     await newcomers(chat, LIMIT)
-    ws, _ = await chat.hello()
+    ws, _ = await chat.greet()
     assert await closed(ws) == CLOSE_TOO_MANY_VISITORS
 
 
 async def test_the_refusal_is_logged(chat: Chat, caplog: pytest.LogCaptureFixture) -> None:
     await newcomers(chat, LIMIT)
     with caplog.at_level(logging.WARNING, logger="bot.intake.web.socket"):
-        await chat.hello()
+        await chat.greet()
     assert "event=webchat_rate_limited what=new_visitor address=127.0.0.1 limit=3/hour" in [
         record.getMessage() for record in caplog.records]
 
 
 async def test_a_known_visitor_is_welcomed_past_the_limit(chat: Chat) -> None:
     [first, *_] = await newcomers(chat, LIMIT)
-    _, again = await chat.hello(visitor=first["visitor"])
+    _, again = await chat.greet(visitor=first["visitor"])
     assert (again["type"], again["visitor"]) == ("welcome", first["visitor"])
 
 
 async def test_a_made_up_token_counts_as_a_new_visitor(chat: Chat) -> None:
     """An unknown token would make a new visitor: it cannot get round the limit."""
     await newcomers(chat, LIMIT)
-    _, refused = await chat.hello(visitor=secrets.token_urlsafe(32))
+    _, refused = await chat.greet(visitor=secrets.token_urlsafe(32))
     assert (refused["type"], refused["code"]) == ("error", "rate_limited")
     assert len(await chat.visitors()) == LIMIT
 
@@ -96,14 +96,14 @@ async def test_a_made_up_token_counts_as_a_new_visitor(chat: Chat) -> None:
 async def test_an_hour_later_a_new_visitor_is_welcomed_again(chat: Chat) -> None:
     await newcomers(chat, LIMIT)
     chat.running.clock.now += timedelta(hours=1)
-    _, welcome = await chat.hello()
+    _, welcome = await chat.greet()
     assert welcome["type"] == "welcome"
 
 
 async def test_within_the_hour_the_limit_holds(chat: Chat) -> None:
     await newcomers(chat, LIMIT)
     chat.running.clock.now += timedelta(minutes=59)
-    _, refused = await chat.hello()
+    _, refused = await chat.greet()
     assert refused["type"] == "error"
 
 
@@ -112,7 +112,7 @@ async def test_by_default_the_31st_new_visitor_is_refused(db: Database, database
     await db.dispose()
     async for chat in chat_service(tmp_path, database_url):
         welcomed = await newcomers(chat, 30)
-        _, refused = await chat.hello()
+        _, refused = await chat.greet()
         assert [f["type"] for f in welcomed] == ["welcome"] * 30
         assert (refused["type"], refused["code"]) == ("error", "rate_limited")
         assert len(await chat.visitors()) == 30

@@ -41,13 +41,18 @@ class Chat:
         self.sockets.append(ws)
         return ws
 
-    async def hello(self, *, visitor: str | None = None, identity: str | None = None,
+    async def greet(self, *, visitor: str | None = None, identity: str | None = None,
                     lang: str = "de") -> tuple[aiohttp.ClientWebSocketResponse, dict[str, Any]]:
-        """A socket after its hello, and the welcome."""
+        """A socket after its hello, and the first frame it got (a welcome, or a refusal)."""
         ws = await self.open()
         await ws.send_json({"type": "hello", "visitor": visitor, "identity": identity,
                             "lang": lang})
-        welcome = await receive(ws)  # the first frame, whatever it is: nothing comes before it
+        return ws, await receive(ws)  # the first frame, whatever it is: nothing comes before it
+
+    async def hello(self, *, visitor: str | None = None, identity: str | None = None,
+                    lang: str = "de") -> tuple[aiohttp.ClientWebSocketResponse, dict[str, Any]]:
+        """A socket after its hello, and the welcome."""
+        ws, welcome = await self.greet(visitor=visitor, identity=identity, lang=lang)
         assert welcome["type"] == "welcome", welcome
         return ws, welcome
 
