@@ -6,6 +6,7 @@ loops that want to wake up when they commit (the reminder scheduler, the Slack o
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 from sqlalchemy import event
@@ -13,6 +14,8 @@ from sqlalchemy.orm import Session
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 Hook = Callable[[], None]
+
+log = logging.getLogger(__name__)
 
 
 class CommitHooks:
@@ -37,6 +40,13 @@ class CommitHooks:
         def fire(committed: Session) -> None:
             committed.info.pop(self._marker, None)
             for hook in list(self._hooks):
-                hook()
+                # the commit has happened: a hook that fails (a stopped loop's wake-up) must not
+                # make the caller believe it did not, and retry what is already stored
+                try:
+                    hook()
+                except Exception as exc:
+                    log.warning("event=commit_hook_failed kind=%s error=%s",
+                                self._marker.removeprefix("commit_hooks:"),
+                                f"{type(exc).__name__}: {exc}"[:200])
 
         event.listen(sync, "after_commit", fire, once=True)
