@@ -2,7 +2,8 @@
 micro-batcher under concurrency) and latency p50/p99, plus the evaluation-split macro-F1 of
 each configuration, so that a speed-up is never bought with accuracy unknowingly.
 
-Run: `.venv/bin/python bench/classify.py [--configs fp32-256,int8-256,fp32-128]`.
+Run: `.venv/bin/python bench/classify.py [--configs fp32-256,int8-256,fp32-128,fp32-256-tuned]`
+(`-tuned`: with the adapters of `classify tune` merged in, bot/classify/adapters.safetensors).
 Not part of the tests.
 """
 
@@ -14,6 +15,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+from bot.classify import tune
 from bot.classify.corpus import load
 from bot.classify.encoder import Encoder
 from bot.classify.evaluate import score
@@ -29,10 +31,13 @@ def pct(values: list[float], q: float) -> float:
 
 
 def run(config: str, texts: list[str], truth: dict[str, list[str]], threads: int) -> list[str]:
-    precision, tokens = config.split("-")
+    precision, tokens, *tuned = config.split("-")
+    # "-tuned": the adapters merged into the encoder and the head fitted over them (tune.py)
+    adapters = tune.ADAPTERS_FILE if tuned == ["tuned"] else None
+    head = Head.load(tune.TUNED_HEAD_FILE) if adapters else Head.load()
     encoder = Encoder(ENCODER, max_tokens=int(tokens), threads=threads,
-                      quantize=precision == "int8")
-    model = ModelClassifier(encoder, Head.load())
+                      quantize=precision == "int8", adapters=adapters)
+    model = ModelClassifier(encoder, head)
     model.classify_many(texts[:8])  # warm up
 
     single = []
@@ -61,7 +66,7 @@ def run(config: str, texts: list[str], truth: dict[str, list[str]], threads: int
     model.close()
 
     f1 = {task: score(truth[task], [str(getattr(p, task)) for p in predicted],
-                      Head.load().tasks[task].labels).macro_f1
+                      head.tasks[task].labels).macro_f1
           for task in ("department", "severity")}
     return [config, f"{1 / statistics.mean(single):.1f}", f"{1000 * statistics.median(single):.1f}",
             f"{1000 * pct(single, 0.99):.1f}", f"{1 / batched:.1f}", f"{1000 * batched:.1f}",

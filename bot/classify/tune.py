@@ -13,6 +13,7 @@ import hashlib
 import json
 import logging
 import math
+import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,7 @@ import numpy as np
 
 from bot.classify.corpus import Example, fingerprint
 from bot.classify.head import TASKS
+from bot.classify.voices import other_voice
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +51,7 @@ class TuneConfig:
     lr: float = 5e-4
     weight_decay: float = 0.01
     budget_seconds: float = 15 * 60  # the whole run, caching included
+    voices: int = 0  # copies of each training message in another voice (voices.py)
     seed: int = 20261205
 
 
@@ -191,7 +194,12 @@ def tune(encoder: Any, examples: list[Example], head: Any, config: TuneConfig, *
     model = encoder.model
     total = len(model.encoder.layer)
     start = total - config.layers
+    trained_on = fingerprint(examples)
     texts = [e.text for e in examples]
+    copies = random.Random(config.seed)
+    for _ in range(config.voices):
+        texts += [other_voice(e.subject, e.body, e.language, copies) for e in examples]
+    examples = examples * (1 + config.voices)  # a copy keeps its message's labels
     states = _lower_states(encoder, texts, start, deadline)
     cached = time.monotonic() - began
     log.info("event=tune_cached texts=%d seconds=%.0f", len(texts), cached)
@@ -299,7 +307,8 @@ def tune(encoder: Any, examples: list[Example], head: Any, config: TuneConfig, *
         "first_layer": str(start), "rank": str(config.rank), "alpha": str(config.alpha),
         "epochs": str(epochs_done), "stopped_by": stopped, "lr": str(config.lr),
         "batch": str(config.batch), "seed": str(config.seed), "max_tokens": str(encoder.max_tokens),
-        "data_fingerprint": fingerprint(examples), "texts": str(len(texts)),
+        "data_fingerprint": trained_on,
+        "texts": str(len(texts)), "voices": str(config.voices),
         "losses": json.dumps([round(v, 4) for v in losses]),
         "seconds": f"{time.monotonic() - began:.0f}", "cache_seconds": f"{cached:.0f}",
     }

@@ -310,7 +310,7 @@ def _classify_tune(args: argparse.Namespace, settings: Settings) -> int:
 
         extra = asyncio.run(load_confirmed(settings))
         print(f"adding {len(extra)} triage decisions confirmed or corrected by agents")
-    given = {"layers": args.layers, "epochs": args.epochs,
+    given = {"layers": args.layers, "epochs": args.epochs, "voices": args.voices,
              "budget_seconds": args.budget_minutes and args.budget_minutes * 60}
     config = TuneConfig(**{k: v for k, v in given.items() if v is not None})
     text, code = tune_encoder(settings, config, Path(args.out), extra)
@@ -441,6 +441,8 @@ def parser() -> argparse.ArgumentParser:
                           "over them, within a time budget")
     tu.add_argument("--layers", type=int, help="top transformer layers that get adapters (3)")
     tu.add_argument("--epochs", type=int, help="passes over the training text (3)")
+    tu.add_argument("--voices", type=int,
+                    help="copies of each message in another voice: mobile, footer, quote (0)")
     tu.add_argument("--budget-minutes", type=float,
                     help="stop training once the run has taken this long (15)")
     tu.add_argument("--out", default="bot/classify",

@@ -234,3 +234,13 @@ def test_a_head_fitted_over_other_adapters_is_stale(trained: Any, tmp_path: Path
     head.save(settings.classifier_tuned_head_file)
     with pytest.raises(tune.AdaptersStale, match="fitted over other adapters"):
         tuned_head(settings, shipped)
+
+
+def test_copies_in_other_voices_add_texts_not_training_data(tmp_path: Path) -> None:
+    from bot.classify.corpus import fingerprint
+
+    config = tune.TuneConfig(layers=1, rank=2, epochs=1, batch=8, voices=1)
+    tuned = tune.tune(TinyEncoder(), examples(), tiny_head(), config,
+                      encoder_dir=encoder_dir(tmp_path))
+    assert tuned.metadata["texts"] == str(2 * len(examples()))
+    assert tuned.metadata["data_fingerprint"] == fingerprint(examples())
