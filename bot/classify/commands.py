@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from bot.classify.cache import Embedder, EmbeddingCache
-from bot.classify.corpus import Example, evaluation_sets, load
+from bot.classify.corpus import Example, evaluation_sets, fingerprint, load
 from bot.classify.decide import decide_many
 from bot.classify.evaluate import (
     SliceReport,
@@ -319,9 +319,10 @@ def train(settings: Settings, extra: Iterable[Example] = ()) -> tuple[str, int]:
 
 
 def tune_encoder(settings: Settings, config: TuneConfig, out: Path,
-                 extra: Iterable[Example] = ()) -> tuple[str, int]:
+                 extra: Iterable[Example] = (), *, refit: bool = False) -> tuple[str, int]:
     """`classify tune`: adapters on the encoder's top layers and a head refitted over them,
-    written to `out`, with the scores beside the shipped head's on every evaluation slice."""
+    written to `out`, with the scores beside the shipped head's on every evaluation slice.
+    With `refit`, the adapters already in `out` are kept and only the head is fitted again."""
     import time
 
     from bot.classify import tune as tuning
@@ -339,10 +340,18 @@ def tune_encoder(settings: Settings, config: TuneConfig, out: Path,
     if base.pieces is None:
         raise UserError("classify tune needs the prepared encoder directory (ENCODER)")
     shipped = Head.load()
-    tuned = tuning.tune(base, training, shipped, config, encoder_dir=Path(settings.encoder))
-    out.mkdir(parents=True, exist_ok=True)
     adapters = out / tuning.ADAPTERS_FILE.name
-    tuning.save(tuned, adapters)
+    if refit:
+        try:
+            tuned = tuning.load(adapters, Path(settings.encoder))
+        except tuning.AdaptersStale as exc:
+            raise UserError(f"cannot refit the head: {exc}") from exc
+        if tuned.metadata.get("data_fingerprint") != fingerprint(training):
+            raise UserError(f"{adapters} was tuned on other training data: run `classify tune`")
+    else:
+        tuned = tuning.tune(base, training, shipped, config, encoder_dir=Path(settings.encoder))
+        out.mkdir(parents=True, exist_ok=True)
+        tuning.save(tuned, adapters)
     tuned_encoder = Encoder(settings.encoder, max_tokens=settings.classifier_max_tokens,
                             threads=settings.torch_threads, adapters=adapters)
     cache = EmbeddingCache()
@@ -356,10 +365,13 @@ def tune_encoder(settings: Settings, config: TuneConfig, out: Path,
     trained.head.save(out / tuning.TUNED_HEAD_FILE.name)
     worse = not_worse(after.reports, before.reports)
     seconds = time.monotonic() - began
+    meta = tuned.metadata
     lines = [
-        f"tuned {config.layers} top layers (rank {config.rank}) on {len(training)} messages "
-        f"({len(extra)} confirmed by agents): {tuned.metadata['epochs']} epochs, stopped by "
-        f"{tuned.metadata['stopped_by']}, losses {tuned.metadata['losses']}; "
+        f"tuned {meta['layers']} top layers (rank {meta['rank']}, "
+        f"{meta.get('voices', '0')} copies in other voices) on {len(training)} messages "
+        f"({len(extra)} confirmed by agents): "
+        f"{meta['epochs']} epochs, stopped by {meta['stopped_by']}, losses {meta['losses']}, "
+        f"{meta['seconds']} s; {'head refitted' if refit else 'then the head'}: "
         f"{seconds:.0f} s in all; wrote {adapters} ({adapters.stat().st_size} bytes) and "
         f"{out / tuning.TUNED_HEAD_FILE.name} ({trained.head.version})",
         f"\nshipped head {shipped.version}:", slice_table(before.reports),

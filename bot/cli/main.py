@@ -313,7 +313,7 @@ def _classify_tune(args: argparse.Namespace, settings: Settings) -> int:
     given = {"layers": args.layers, "epochs": args.epochs, "voices": args.voices,
              "budget_seconds": args.budget_minutes and args.budget_minutes * 60}
     config = TuneConfig(**{k: v for k, v in given.items() if v is not None})
-    text, code = tune_encoder(settings, config, Path(args.out), extra)
+    text, code = tune_encoder(settings, config, Path(args.out), extra, refit=args.refit)
     print(text)
     return code
 
@@ -449,6 +449,8 @@ def parser() -> argparse.ArgumentParser:
                     help="directory for adapters.safetensors and head-tuned.json")
     tu.add_argument("--include-confirmed", action="store_true",
                     help="also learn from triage that agents confirmed or corrected")
+    tu.add_argument("--refit", action="store_true",
+                    help="keep the adapters in --out, fit only the head over them again")
     tu.set_defaults(run=_classify_tune)
     ev = clsub.add_parser("eval", help="accuracy, macro-F1 and confusion matrices")
     ev.add_argument("file", nargs="?",
