@@ -3,7 +3,7 @@ micro-batcher under concurrency) and latency p50/p99, plus the evaluation-split 
 each configuration, so that a speed-up is never bought with accuracy unknowingly.
 
 Run: `.venv/bin/python bench/classify.py [--configs fp32-256,int8-256,fp32-128,fp32-256-tuned]`
-(`-tuned`: with the adapters of `classify tune` merged in, bot/classify/adapters.safetensors).
+(`-tuned`: with the adapters of `classify tune` merged in, from --tuned-dir, default bot/classify).
 Not part of the tests.
 """
 
@@ -14,6 +14,7 @@ import statistics
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 from bot.classify import tune
 from bot.classify.corpus import load
@@ -23,6 +24,7 @@ from bot.classify.head import Head
 from bot.classify.model import ModelClassifier
 
 ENCODER = "var/models/multilingual-e5-small"
+TUNED = tune.ADAPTERS_FILE.parent  # where -tuned configs find the files (--tuned-dir)
 
 
 def pct(values: list[float], q: float) -> float:
@@ -30,11 +32,12 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def run(config: str, texts: list[str], truth: dict[str, list[str]], threads: int) -> list[str]:
+def run(config: str, texts: list[str], truth: dict[str, list[str]], threads: int,
+        tuned_dir: Path = TUNED) -> list[str]:
     precision, tokens, *tuned = config.split("-")
     # "-tuned": the adapters merged into the encoder and the head fitted over them (tune.py)
-    adapters = tune.ADAPTERS_FILE if tuned == ["tuned"] else None
-    head = Head.load(tune.TUNED_HEAD_FILE) if adapters else Head.load()
+    adapters = tuned_dir / tune.ADAPTERS_FILE.name if tuned == ["tuned"] else None
+    head = Head.load(tuned_dir / tune.TUNED_HEAD_FILE.name) if adapters else Head.load()
     encoder = Encoder(ENCODER, max_tokens=int(tokens), threads=threads,
                       quantize=precision == "int8", adapters=adapters)
     model = ModelClassifier(encoder, head)
@@ -79,13 +82,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--configs", default="fp32-256,int8-256,fp32-128")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--tuned-dir", type=Path, default=TUNED,
+                        help="adapters.safetensors and head-tuned.json of `classify tune --out`")
     args = parser.parse_args()
     examples = [e for e in load() if e.split == "E"]
     texts = [e.text for e in examples]
     truth = {task: [str(getattr(e, task)) for e in examples] for task in ("department", "severity")}
     header = ["config", "single/s", "p50 ms", "p99 ms", "batch/s", "ms/msg", "conc/s",
               "conc p50", "conc p99", "dept F1", "sev F1"]
-    rows = [run(config, texts, truth, args.threads) for config in args.configs.split(",")]
+    rows = [run(config, texts, truth, args.threads, args.tuned_dir)
+            for config in args.configs.split(",")]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     for row in [header, *rows]:
         print("  ".join(cell.rjust(width) for cell, width in zip(row, widths, strict=True)))

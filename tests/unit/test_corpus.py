@@ -112,6 +112,7 @@ def test_training_never_reads_the_later_evaluation_sets(corpus: list, name: str)
     assert {e.id.split("/")[0] for e in held_out} == {name}
     texts = {e.text for e in held_out}
     assert [e.id for e in corpus if e.text in texts] == []  # neither file nor copy in data/*/
+    # what `classify train` and `classify tune` read (tune.tune also refuses E examples itself)
     assert [e.id for e in training_set() if e.text in texts] == []
     assert Head.load().data_fingerprint != fingerprint(
         [e for e in corpus if e.split == "T"] + held_out)
@@ -219,3 +220,12 @@ def test_a_threshold_picked_on_one_set_is_reported_on_the_other() -> None:
     lines = crossed_thresholds(pooled, [(("a",), ("b",))]).splitlines()
     assert len(lines) == 3
     assert lines[2].split() == ["de", "a", "0.800", "33%", "1.000", "b", "50%", "0.500"]
+
+
+def test_no_evaluation_text_reaches_what_training_reads() -> None:
+    from bot.classify.commands import training_set
+    from bot.classify.corpus import evaluation_sets
+
+    training = {e.text.lower() for e in training_set()}
+    for name, examples in evaluation_sets().items():
+        assert [e.id for e in examples if e.text.lower() in training] == [], name
