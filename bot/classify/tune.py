@@ -50,7 +50,7 @@ class TuneConfig:
     batch: int = 16
     lr: float = 5e-4
     weight_decay: float = 0.01
-    budget_seconds: float = 15 * 60  # the whole run, caching included
+    budget_seconds: float = 15 * 60  # caching and training; the head's refit comes after
     voices: int = 0  # copies of each training message in another voice (voices.py)
     seed: int = 20261205
 
@@ -97,7 +97,7 @@ def load(path: Path, encoder_dir: Path) -> Tuned:
     try:
         with safe_open(str(path), framework="pt") as handle:
             metadata = dict(handle.metadata() or {})
-            tensors = {name: handle.get_tensor(name).float() for name in handle.keys()}  # noqa: SIM118
+            tensors = {name: handle.get_tensor(name).float() for name in handle.keys()}
     except Exception as exc:  # safetensors raises its own error types for a damaged file
         raise AdaptersStale(f"{path} is not a readable safetensors file: {exc}") from exc
     if metadata.get("format") != FORMAT:

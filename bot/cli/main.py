@@ -444,7 +444,8 @@ def parser() -> argparse.ArgumentParser:
     tu.add_argument("--voices", type=int,
                     help="copies of each message in another voice: mobile, footer, quote (0)")
     tu.add_argument("--budget-minutes", type=float,
-                    help="stop training once the run has taken this long (15)")
+                    help="stop training once caching and training have taken this long (15); "
+                         "fitting the head and evaluating come after")
     tu.add_argument("--out", default="bot/classify",
                     help="directory for adapters.safetensors and head-tuned.json")
     tu.add_argument("--include-confirmed", action="store_true",
