@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     encoder: str = "var/models/multilingual-e5-small"
     classifier_threshold: float = Field(default=0.76, ge=0, le=1)
     classifier_head_file: Path = Path("var/head.json")
+    classifier_tuned: bool = False  # no tuned model beat the plain head yet (README)
+    classifier_adapters_file: Path = Path(__file__).parent / "classify" / "adapters.safetensors"
+    classifier_tuned_head_file: Path = Path(__file__).parent / "classify" / "head-tuned.json"
     classifier_max_tokens: int = Field(default=256, ge=16, le=512)
     classifier_quantize: bool = False
     torch_threads: int = Field(default=2, ge=1)

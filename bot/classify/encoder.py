@@ -35,7 +35,7 @@ class Encoder:
     """E5 sentence embeddings: "query: " prefix, mean pooling over the mask, L2-normalised."""
 
     def __init__(self, source: str, *, max_tokens: int = 256, threads: int = 2,
-                 quantize: bool = False) -> None:
+                 quantize: bool = False, adapters: Path | None = None) -> None:
         import torch
         from transformers import AutoModel
         from transformers.utils import logging as hf_logging
@@ -59,6 +59,15 @@ class Encoder:
 
             self.tokenizer = AutoTokenizer.from_pretrained(source)
         model = AutoModel.from_pretrained(source, add_pooling_layer=False).eval()
+        self.adapters = ""  # the digest of the merged adapters, "" for the prepared encoder
+        if adapters is not None:
+            from bot.classify import tune
+
+            tuned = tune.load(adapters, local)  # AdaptersStale if they do not fit
+            tune.merge(model, tuned)
+            self.adapters = tuned.digest
+            # another name for another model: the embedding cache keys on it
+            self.source = f"{source}+tuned-{tuned.digest[:8]}"
         if quantize:
             model = torch.ao.quantization.quantize_dynamic(  # type: ignore[no-untyped-call]
                 model, {torch.nn.Linear}, dtype=torch.qint8

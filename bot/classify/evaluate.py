@@ -136,3 +136,37 @@ def not_worse(new: dict[str, SliceReport], old: dict[str, SliceReport],
                 and after.precision_a < before.precision_a - tolerance):
             worse.append(f"{name}: precision_a {after.precision_a:.3f} < {before.precision_a:.3f}")
     return worse
+
+
+def at_threshold(confidence: Sequence[float], correct: Sequence[bool],
+                 threshold: float) -> Threshold:
+    """What a given threshold does on a set: the share flagged and the accuracy of the rest."""
+    kept = [ok for c, ok in zip(confidence, correct, strict=True) if c >= threshold]
+    accuracy = sum(kept) / len(kept) if kept else 1.0
+    return Threshold(threshold, accuracy, 1 - len(kept) / max(len(confidence), 1))
+
+
+def crossed_thresholds(pooled: dict[str, list[tuple[float, bool]]],
+                       groups: Sequence[tuple[Sequence[str], Sequence[str]]],
+                       target: float = 0.95) -> str:
+    """Per language, the threshold picked on one group of slices and what it does on another
+    (`pooled`: "<set>/<language>" -> (confidence, severity right) of each message)."""
+    languages = sorted({name.split("/")[1] for name in pooled})
+    lines = [f"per language, a threshold for {target:.0%} right among unflagged picked on some "
+             "sets and reported on the others:",
+             f"{'lang':<5} {'picked on':<12} {'threshold':>9} {'flagged':>8} {'right':>6}  "
+             f"{'reported on':<12} {'flagged':>8} {'right':>6}"]
+    for language in languages:
+        for picked, reported in groups:
+            mine = [p for s in picked for p in pooled.get(f"{s}/{language}", [])]
+            other = [p for s in reported for p in pooled.get(f"{s}/{language}", [])]
+            if not mine or not other:
+                continue
+            chosen = choose_threshold([c for c, _ in mine], [ok for _, ok in mine], target)
+            there = at_threshold([c for c, _ in other], [ok for _, ok in other],
+                                 chosen.threshold)
+            lines.append(f"{language:<5} {'+'.join(picked):<12} {chosen.threshold:>9.3f} "
+                         f"{chosen.flagged:>8.0%} {chosen.accuracy_kept:>6.3f}  "
+                         f"{'+'.join(reported):<12} {there.flagged:>8.0%} "
+                         f"{there.accuracy_kept:>6.3f}")
+    return "\n".join(lines)

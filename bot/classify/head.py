@@ -54,10 +54,13 @@ class Head:
     data_fingerprint: str
     max_tokens: int
     metrics: dict[str, Any] = field(default_factory=dict)
+    adapters: str = ""  # digest of the encoder adapters this head reads (tune.py); "": none
 
     @property
     def version(self) -> str:
         """The model version recorded on every ticket it classifies."""
+        if self.adapters:
+            return f"e5-small-tuned-{self.adapters[:8]}-head-{self.data_fingerprint[:8]}"
         return f"e5-small-head-{self.data_fingerprint[:8]}"
 
     def save(self, path: Path = HEAD_FILE) -> None:
@@ -66,6 +69,7 @@ class Head:
             "encoder": self.encoder, "data_fingerprint": self.data_fingerprint,
             "max_tokens": self.max_tokens, "metrics": self.metrics,
             "signal_names": list(signals.NAMES),
+            **({"adapters": self.adapters} if self.adapters else {}),
             "tasks": {
                 name: {"labels": head.labels, "temperature": round(head.temperature, 4),
                        "signals": head.signals,
@@ -94,4 +98,5 @@ class Head:
                              "bot/classify/signals.py defines; retrain it")
         return cls(tasks=tasks, encoder=data["encoder"],
                    data_fingerprint=data["data_fingerprint"],
-                   max_tokens=int(data["max_tokens"]), metrics=data.get("metrics", {}))
+                   max_tokens=int(data["max_tokens"]), metrics=data.get("metrics", {}),
+                   adapters=str(data.get("adapters", "")))

@@ -300,6 +300,24 @@ def _classify_train(args: argparse.Namespace, settings: Settings) -> int:
     return code
 
 
+def _classify_tune(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.classify.commands import tune_encoder
+    from bot.classify.tune import TuneConfig
+
+    extra = []
+    if args.include_confirmed:
+        from bot.cli.db import load_confirmed
+
+        extra = asyncio.run(load_confirmed(settings))
+        print(f"adding {len(extra)} triage decisions confirmed or corrected by agents")
+    given = {"layers": args.layers, "epochs": args.epochs, "voices": args.voices,
+             "budget_seconds": args.budget_minutes and args.budget_minutes * 60}
+    config = TuneConfig(**{k: v for k, v in given.items() if v is not None})
+    text, code = tune_encoder(settings, config, Path(args.out), extra, refit=args.refit)
+    print(text)
+    return code
+
+
 def _classify_eval(args: argparse.Namespace, settings: Settings) -> int:
     from bot.classify.commands import evaluate, read_jsonl
     from bot.classify.corpus import evaluation_sets
@@ -419,6 +437,22 @@ def parser() -> argparse.ArgumentParser:
     tr.add_argument("--include-confirmed", action="store_true",
                     help="also learn from triage that agents confirmed or corrected")
     tr.set_defaults(run=_classify_train)
+    tu = clsub.add_parser("tune", help="fine-tune the encoder's top layers (LoRA) and a head "
+                          "over them, within a time budget")
+    tu.add_argument("--layers", type=int, help="top transformer layers that get adapters (3)")
+    tu.add_argument("--epochs", type=int, help="passes over the training text (3)")
+    tu.add_argument("--voices", type=int,
+                    help="copies of each message in another voice: mobile, footer, quote (0)")
+    tu.add_argument("--budget-minutes", type=float,
+                    help="stop training once caching and training have taken this long (15); "
+                         "fitting the head and evaluating come after")
+    tu.add_argument("--out", default="bot/classify",
+                    help="directory for adapters.safetensors and head-tuned.json")
+    tu.add_argument("--include-confirmed", action="store_true",
+                    help="also learn from triage that agents confirmed or corrected")
+    tu.add_argument("--refit", action="store_true",
+                    help="keep the adapters in --out, fit only the head over them again")
+    tu.set_defaults(run=_classify_tune)
     ev = clsub.add_parser("eval", help="accuracy, macro-F1 and confusion matrices")
     ev.add_argument("file", nargs="?",
                     help="labelled JSONL (default: the fixed evaluation sets eval1, eval2, eval3)")

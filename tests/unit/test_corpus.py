@@ -112,6 +112,7 @@ def test_training_never_reads_the_later_evaluation_sets(corpus: list, name: str)
     assert {e.id.split("/")[0] for e in held_out} == {name}
     texts = {e.text for e in held_out}
     assert [e.id for e in corpus if e.text in texts] == []  # neither file nor copy in data/*/
+    # what `classify train` and `classify tune` read (tune.tune also refuses E examples itself)
     assert [e.id for e in training_set() if e.text in texts] == []
     assert Head.load().data_fingerprint != fingerprint(
         [e for e in corpus if e.split == "T"] + held_out)
@@ -207,3 +208,24 @@ def test_not_worse_compares_every_slice() -> None:
         "eval2/en: severity_f1 0.800 < 0.850"]
     assert not_worse({"eval1/de": report(0.90, 0.80), "eval2/en": report(0.85, 0.9)}, old) == [
         "eval1/de: precision_a 0.800 < 0.950"]
+
+
+def test_a_threshold_picked_on_one_set_is_reported_on_the_other() -> None:
+    from bot.classify.evaluate import at_threshold, crossed_thresholds
+
+    applied = at_threshold([0.9, 0.8, 0.5, 0.4], [True, False, True, False], 0.7)
+    assert (applied.accuracy_kept, applied.flagged) == (0.5, 0.5)
+    pooled = {"a/de": [(0.9, True), (0.8, True), (0.6, False)],  # picks 0.8, flags a third
+              "b/de": [(0.95, True), (0.85, False), (0.7, False), (0.5, True)]}
+    lines = crossed_thresholds(pooled, [(("a",), ("b",))]).splitlines()
+    assert len(lines) == 3
+    assert lines[2].split() == ["de", "a", "0.800", "33%", "1.000", "b", "50%", "0.500"]
+
+
+def test_no_evaluation_text_reaches_what_training_reads() -> None:
+    from bot.classify.commands import training_set
+    from bot.classify.corpus import evaluation_sets
+
+    training = {e.text.lower() for e in training_set()}
+    for name, examples in evaluation_sets().items():
+        assert [e.id for e in examples if e.text.lower() in training] == [], name
