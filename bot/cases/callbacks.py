@@ -159,7 +159,7 @@ async def _book(session: AsyncSession, *, engine: Engine, number: int, slot: dat
         booking_id=booking.id)
     await audit(session, ticket_number=number, actor=actor, action="callback_booked", now=now,
                 slot=slot, booking=booking.id, phone_known=bool(phone))
-    if sender is not None and ticket.requester:
+    if sender is not None and mailable(ticket.requester):
         left = await callbacks_left(session, engine=engine, ticket=ticket, now=now)
         booking.calendar_uid = f"callback-{booking.id}@{sender[0].rpartition('@')[2]}"
         booking.calendar_sequence = 0
@@ -168,6 +168,15 @@ async def _book(session: AsyncSession, *, engine: Engine, number: int, slot: dat
     log.info("event=callback_booked ticket=%s booking=%s slot=%s", number, booking.id,
              slot.isoformat())
     return booking
+
+
+def mailable(requester: str) -> bool:
+    """Whether a ticket's requester is a mail address: a web ticket's `web:<id>` and a Slack
+    thread are not, and a mail to them would bounce at our own relay or worse."""
+    return MAIL_ADDRESS.fullmatch(requester) is not None
+
+
+MAIL_ADDRESS = re.compile(r"[^@\s:<>]+@[^@\s:<>]+\.[^@\s:<>]+")
 
 
 def ics_invitation(*, booking: CallbackBooking, ticket: Ticket, organizer: str,
@@ -233,7 +242,7 @@ async def cancel_booking(session: AsyncSession, *, booking_id: int, now: datetim
     if was_booked and sender is not None and engine is not None \
             and booking.calendar_sequence is not None:
         ticket = await lock_ticket(session, booking.ticket_number)
-        if ticket is not None and ticket.requester:
+        if ticket is not None and mailable(ticket.requester):
             booking.calendar_sequence += 1
             session.add(booking)
             _invite(session, engine=engine, sender=sender, ticket=ticket, booking=booking,
@@ -282,7 +291,7 @@ async def rebook(session: AsyncSession, *, engine: Engine, booking_id: int, slot
     new.calendar_uid, new.calendar_sequence = old.calendar_uid, old.calendar_sequence
     if sender is not None and new.calendar_sequence is not None:
         ticket = await lock_ticket(session, new.ticket_number)
-        if ticket is not None and ticket.requester:
+        if ticket is not None and mailable(ticket.requester):
             new.calendar_sequence += 1
             _invite(session, engine=engine, sender=sender, ticket=ticket, booking=new,
                     template="callback_moved", now=now, old_slot=local_deadline(
