@@ -131,3 +131,18 @@ async def label_shown(session: AsyncSession, *, visitor_id: int, action: str, va
             if choice.get("action") == action and choice.get("value") == value:
                 return str(choice.get("label", ""))
     return ""
+
+
+async def newest_choice(session: AsyncSession, *, visitor_id: int, action: str,
+                        number: int) -> str | None:
+    """The value of the `number`-th (from 1) button with this action on the newest `out` item
+    that showed the visitor buttons at all, or None: a typed "2" answers only the buttons the
+    visitor sees last, never an older offer."""
+    rows = await session.exec(
+        select(WebItem.choices).where(WebItem.visitor_id == visitor_id, WebItem.direction == OUT,
+                                      WebItem.choices != "")
+        .order_by(col(WebItem.id).desc()).limit(1))
+    shown = rows.first()
+    values = [str(c.get("value", "")) for c in json.loads(shown or "[]")
+              if c.get("action") == action]
+    return values[number - 1] if 1 <= number <= len(values) else None

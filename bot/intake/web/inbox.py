@@ -12,6 +12,7 @@ from typing import Protocol
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.cases.callbacks import BOOK_SLOT, slot_choice
 from bot.cases.conversation import Conversation
 from bot.classify import Classifier
 from bot.classify.language import LanguageDetector
@@ -22,7 +23,7 @@ from models.db import Database
 from models.messages import lock_message, record_failure
 from models.senders import serialise
 from models.tables import Message, WebItem, WebVisitor
-from models.webchat_out import item_of_message, last_ticket_message, requester
+from models.webchat_out import item_of_message, last_ticket_message, newest_choice, requester
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +114,8 @@ class WebIntake:
                        visitor: WebVisitor, understood: Understood, now: datetime) -> None:
         assert row.id is not None and visitor.id is not None
         row.text, row.subject = item.text, topic(item.text)
+        if await self._typed_slot(session, row, item, visitor, now):
+            return
         customer, trusted, reason = await visitor_identity(session, visitor)
         # one visitor's messages take turns (PostgreSQL; SQLite has one writer), so that the
         # second of two sent at once finds the ticket the first opened
@@ -129,6 +132,28 @@ class WebIntake:
         await self.conversation.handle(session, row, incoming, customer=customer,
                                        language=understood.language, triage=understood.triage,
                                        reply=reply, now=now)
+
+    async def _typed_slot(self, session: AsyncSession, row: Message, item: WebItem,
+                          visitor: WebVisitor, now: datetime) -> bool:
+        """A typed slot number ("2", "Slot 2") answering the slot buttons the visitor sees last
+        is that button's click: the same checks (a verified visitor of the ticket's customer,
+        the current offer) and the same booking, without a calendar mail (the requester is
+        `web:<id>`). The conversation's own typed reading is for mail only."""
+        assert visitor.id is not None
+        number = slot_choice(item.text)
+        if number is None or self.choices is None:
+            return False
+        value = await newest_choice(session, visitor_id=visitor.id, action=BOOK_SLOT,
+                                    number=number)
+        if value is None:  # no slot buttons showing: just a message
+            return False
+        typed = WebItem(visitor_id=visitor.id, direction="in", kind="choice",
+                        client_id=item.client_id, message_id=row.id, action=BOOK_SLOT,
+                        value=value, created_at=now)  # never added: read by apply only
+        await self.choices.apply(session, row, typed, visitor, now)
+        log.info("event=web_typed_slot message=%s visitor=%s number=%s", row.id, visitor.id,
+                 number)
+        return True
 
     async def fail(self, message_id: int, error: str, now: datetime) -> None:
         """Record a failed attempt; retry later with backoff, or give up after the last one."""
