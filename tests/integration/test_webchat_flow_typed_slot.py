@@ -136,3 +136,15 @@ async def test_a_booking_with_the_mail_sender_mails_no_web_requester(slack: Slac
                              slot=datetime.fromisoformat(slot), now=running.clock(),
                              actor="test", sender=("support@nettask.de", "NetTask Support"))
     assert [m.recipient for m in await mails(running)] == []
+
+
+async def test_a_typed_number_after_the_booking_books_no_second_slot(slack: Slack) -> None:
+    """The newest buttons are the booking's Cancel / Move: a "1" then answers no slot offer."""
+    running = slack.running
+    anna = await visitor(running.db, now=running.clock())
+    number, shown = await offered(running, anna)
+    await send(running, anna, "2", client_id="c2")
+    await send(running, anna, "1", client_id="c3")
+    booked = await booking(running, number)
+    assert booked is not None
+    assert f"{number}:{booked.slot_start.isoformat()}" == shown[1]["value"]
