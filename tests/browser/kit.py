@@ -12,6 +12,7 @@ from sqlmodel import col, select
 from models.slack import list_calls
 from models.tables import AuditEvent, Ticket, WebItem
 from tests.browser.conftest import Chat
+from tests.integration.conftest import AGENT
 
 XSS = "<img src=x onerror=alert(1)>"
 
@@ -58,6 +59,39 @@ async def triage_post_ts(chat: Chat, number: int | None) -> str:
                      if c.key == f"triage:NT#{number}" and c.result_ts), "")
 
     found: str = await chat.until(made)
+    return found
+
+
+async def opened_chat(chat: Chat, context: BrowserContext) -> Page:
+    """A demo portal page with the chat panel open and connected."""
+    page = await chat.page(context)
+    await open_chat(page)
+    return page
+
+
+async def outage_thread(chat: Chat, page: Page) -> str:
+    """Report OUTAGE in the open chat; the ts of its ticket's triage post, once made."""
+    await write(page, OUTAGE)
+    await stored(page, OUTAGE)
+    [ticket] = await chat.until(chat.tickets)
+    return await triage_post_ts(chat, ticket.number)
+
+
+async def agent_answers(chat: Chat, thread: str, text: str) -> None:
+    """Anna Agentin writes `text` in the triage thread `thread`, as Slack sends it to us."""
+    await chat.sender.event(chat.sender.message(
+        text, ts="1763900500.000100", thread_ts=thread,
+        user=AGENT, user_profile={"real_name": "Anna Agentin", "display_name": "anna"},
+        **TRIAGE))
+
+
+async def accepted_ticket(chat: Chat) -> Ticket:
+    """The chat's one ticket once a consent has opened it."""
+    async def accepted() -> Ticket | None:
+        [now] = await chat.tickets()
+        return now if now.status == "open" else None
+
+    found: Ticket = await chat.until(accepted)
     return found
 
 
