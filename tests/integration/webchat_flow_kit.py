@@ -106,3 +106,22 @@ async def items_coming(db: Database, who: WebVisitor, count: int,
 def choices(item: WebItem) -> list[dict[str, str]]:
     """An out item's choices as the widget gets them."""
     return list(json.loads(item.choices)) if item.choices else []
+
+
+async def answered_visitor(running: Running, text: str, *, email: str = ANNA,
+                           verified: bool = True, customer: str | None = LOGISTIK_NORD,
+                           language: str = "de") -> tuple[WebVisitor, WebItem]:
+    """A new visitor (as `visitor` makes it) whose first message is `text`; the visitor and
+    the one answer the chat gave it."""
+    person = await visitor(running.db, now=running.clock(), email=email, verified=verified,
+                           customer=customer, language=language)
+    await send(running, person, text, client_id="c1")
+    [answer] = await out_items(running.db, person)
+    return person, answer
+
+
+async def choose(running: Running, who: WebVisitor, choice: dict[str, str], *,
+                 client_id: str) -> Message:
+    """The visitor presses the button `choice` (one of an out item's `choices`)."""
+    return await send(running, who, client_id=client_id, kind="choice",
+                      action=choice["action"], value=choice["value"])
