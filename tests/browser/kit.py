@@ -85,6 +85,14 @@ async def agent_answers(chat: Chat, thread: str, text: str) -> None:
         **TRIAGE))
 
 
+async def agent_answered_outage(chat: Chat, context: BrowserContext, text: str) -> Page:
+    """A new page whose visitor reports OUTAGE and an agent answers `text` in the triage
+    thread; the page, with the chat open."""
+    page = await opened_chat(chat, context)
+    await agent_answers(chat, await outage_thread(chat, page), text)
+    return page
+
+
 async def accepted_ticket(chat: Chat) -> Ticket:
     """The chat's one ticket once a consent has opened it."""
     async def accepted() -> Ticket | None:

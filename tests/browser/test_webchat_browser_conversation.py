@@ -15,6 +15,7 @@ from tests.browser.kit import (
     OUTAGE,
     PETRA,
     accepted_ticket,
+    agent_answered_outage,
     agent_answers,
     audit_actions,
     give_address,
@@ -33,9 +34,7 @@ pytestmark = pytest.mark.browser
 async def test_an_agents_answer_in_the_triage_thread_appears_without_a_reload(
         start_chat: StartChat, context: BrowserContext) -> None:
     chat = await start_chat()
-    page = await opened_chat(chat, context)
-    thread = await outage_thread(chat, page)
-    await agent_answers(chat, thread, "Wir haben den Dienst neu gestartet.")
+    page = await agent_answered_outage(chat, context, "Wir haben den Dienst neu gestartet.")
     answer = page.locator(".ntw-out .ntw-body", has_text="Wir haben den Dienst neu gestartet.")
     await expect(answer).to_have_count(1)
 
@@ -43,9 +42,7 @@ async def test_an_agents_answer_in_the_triage_thread_appears_without_a_reload(
 async def test_an_agents_answer_shows_the_agents_name_above_it_and_no_signature(
         start_chat: StartChat, context: BrowserContext) -> None:
     chat = await start_chat()
-    page = await opened_chat(chat, context)
-    thread = await outage_thread(chat, page)
-    await agent_answers(chat, thread, "Wir haben den Dienst neu gestartet.")
+    page = await agent_answered_outage(chat, context, "Wir haben den Dienst neu gestartet.")
     answer = page.locator(".ntw-out", has=page.locator(
         ".ntw-body", has_text="Wir haben den Dienst neu gestartet."))
     await expect(answer.locator(".ntw-author")).to_have_text("Anna Agentin")
