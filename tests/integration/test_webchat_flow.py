@@ -18,9 +18,10 @@ from models.db import Database
 from models.tables import WebItem
 from tests.fakes.slack_api import FakeSlack
 from tests.integration.conftest import BERLIN, Clock, Slack, slack_settings, start_service
-from tests.integration.test_slack_answers import confirmation, post_ts, reply_in_thread
+from tests.integration.test_slack_answers import confirmation, post_ts
 from tests.integration.test_slack_chat import posted_to
 from tests.integration.webchat_flow_kit import (
+    agent_answered,
     answered_visitor,
     choices,
     items_coming,
@@ -146,10 +147,7 @@ async def test_the_same_request_from_a_verified_visitor_gets_a_quote(slack: Slac
 
 async def test_an_agents_answer_in_the_triage_thread_reaches_the_chat(slack: Slack) -> None:
     running = slack.running
-    anna = await visitor(running.db, now=running.clock())
-    row = await send(running, anna, OUTAGE, client_id="c1")
-    thread = await post_ts(slack, row.ticket_number)
-    await reply_in_thread(slack, thread, "Wir haben den Dienst neu gestartet.")
+    anna, row, _ = await agent_answered(slack, OUTAGE, "Wir haben den Dienst neu gestartet.")
     _, answer = await items_coming(running.db, anna, 2)
     assert (answer.kind, answer.ticket_number) == ("text", row.ticket_number)
     assert answer.key is not None and answer.key.startswith("agent:")
@@ -158,11 +156,7 @@ async def test_an_agents_answer_in_the_triage_thread_reaches_the_chat(slack: Sla
 
 
 async def test_the_triage_thread_says_the_answer_went_to_the_chat(slack: Slack) -> None:
-    running = slack.running
-    anna = await visitor(running.db, now=running.clock())
-    row = await send(running, anna, OUTAGE, client_id="c1")
-    thread = await post_ts(slack, row.ticket_number)
-    await reply_in_thread(slack, thread, "Wir haben den Dienst neu gestartet.")
+    _, _, thread = await agent_answered(slack, OUTAGE, "Wir haben den Dienst neu gestartet.")
     line = await confirmation(slack, thread)
     assert line.args["text"] == "Sent to the customer in the web chat."
 

@@ -11,8 +11,9 @@ from bot.domain import Language
 from bot.intake.slack.triage import DEPARTMENT
 from bot.intake.web.frames import item_body
 from tests.integration.conftest import AGENT, BERLIN, Slack
-from tests.integration.test_slack_answers import post_ts, reply_in_thread
+from tests.integration.test_slack_answers import post_ts
 from tests.integration.webchat_flow_kit import (
+    agent_answered,
     answered_visitor,
     choices,
     choose,
@@ -89,20 +90,14 @@ async def test_the_consent_confirmation_has_no_closing(slack: Slack) -> None:
 
 async def test_an_agents_answer_is_the_agents_text_alone(slack: Slack) -> None:
     running = slack.running
-    anna = await visitor(running.db, now=running.clock())
-    row = await send(running, anna, OUTAGE, client_id="c1")
-    thread = await post_ts(slack, row.ticket_number)
-    await reply_in_thread(slack, thread, AGENT_TEXT)
+    anna, _, _ = await agent_answered(slack, OUTAGE, AGENT_TEXT)
     _, answer = await items_coming(running.db, anna, 2)
     assert answer.text == AGENT_TEXT
 
 
 async def test_an_agents_answer_names_the_agent_as_its_author(slack: Slack) -> None:
     running = slack.running
-    anna = await visitor(running.db, now=running.clock())
-    row = await send(running, anna, OUTAGE, client_id="c1")
-    thread = await post_ts(slack, row.ticket_number)
-    await reply_in_thread(slack, thread, AGENT_TEXT)
+    anna, _, _ = await agent_answered(slack, OUTAGE, AGENT_TEXT)
     _, answer = await items_coming(running.db, anna, 2)
     assert item_body(answer)["author"] == "Anna Agentin"
 
@@ -124,7 +119,7 @@ async def test_an_unverified_visitors_answer_has_no_mail_words(slack: Slack) -> 
 async def test_an_unknown_visitor_reads_how_to_verify_in_the_chat(slack: Slack) -> None:
     running = slack.running
     nobody, answer = await answered_visitor(running, ADVICE, email="", customer=None,
-                           verified=False)
+                                            verified=False)
     assert "Nennen Sie uns hier im Chat die E-Mail-Adresse" in flat(answer.text)
     assert mail_or_slack_words(answer.text) == []
 

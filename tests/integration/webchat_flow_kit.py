@@ -16,7 +16,8 @@ from sqlmodel import col, select
 from models.db import Database
 from models.tables import Customer, Message, WebItem, WebVisitor
 from models.webchat import store_in_item
-from tests.integration.conftest import Running
+from tests.integration.conftest import Running, Slack
+from tests.integration.test_slack_answers import post_ts, reply_in_thread
 
 ANNA = "anna@logistik-nord.de"  # Logistik Nord AG, D-1003: plan standard
 LOGISTIK_NORD = "D-1003"
@@ -125,3 +126,14 @@ async def choose(running: Running, who: WebVisitor, choice: dict[str, str], *,
     """The visitor presses the button `choice` (one of an out item's `choices`)."""
     return await send(running, who, client_id=client_id, kind="choice",
                       action=choice["action"], value=choice["value"])
+
+
+async def agent_answered(slack: Slack, text: str, answer: str) -> tuple[WebVisitor, Message, str]:
+    """A verified visitor writes `text`, and an agent writes `answer` in its ticket's triage
+    thread; the visitor, its message's pipeline row, and the thread's ts."""
+    running = slack.running
+    who = await visitor(running.db, now=running.clock())
+    row = await send(running, who, text, client_id="c1")
+    thread = await post_ts(slack, row.ticket_number)
+    await reply_in_thread(slack, thread, answer)
+    return who, row, thread
