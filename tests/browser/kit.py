@@ -119,6 +119,17 @@ async def ticket_asking_consent(chat: Chat, page: Page) -> Ticket:
     return ticket
 
 
+async def yes_to_the_quote(chat: Chat, context: BrowserContext) -> Page:
+    """A new page whose visitor asks for a quote and presses Yes; the page once the Yes is
+    stored (shown with its id)."""
+    page = await opened_chat(chat, context)
+    await ticket_asking_consent(chat, page)
+    await page.get_by_role("button", name="Ja, einverstanden").click()
+    await expect(page.locator(".ntw-in[data-id] .ntw-body", has_text="Ja, einverstanden")
+                 ).to_have_count(1)
+    return page
+
+
 async def seen_at(chat: Chat, text: str) -> object:
     async with chat.db.reader() as session:
         [item] = (await session.exec(select(WebItem).where(

@@ -26,6 +26,7 @@ from tests.browser.kit import (
     seen_at,
     ticket_asking_consent,
     write,
+    yes_to_the_quote,
 )
 
 pytestmark = pytest.mark.browser
@@ -79,11 +80,7 @@ async def test_an_unverified_visitors_yes_on_the_quote_records_no_consent(
 async def test_after_a_reload_the_clicked_choice_shows_its_label_and_no_second_click(
         start_chat: StartChat, context: BrowserContext) -> None:
     chat = await start_chat(secret=True)
-    page = await opened_chat(chat, context)
-    await ticket_asking_consent(chat, page)
-    await page.get_by_role("button", name="Ja, einverstanden").click()
-    await expect(page.locator(".ntw-in[data-id] .ntw-body", has_text="Ja, einverstanden")
-                 ).to_have_count(1)
+    page = await yes_to_the_quote(chat, context)
     await page.reload()
     await open_chat(page)
     await expect(page.locator(".ntw-in .ntw-body")).to_have_text(
@@ -96,11 +93,7 @@ async def test_another_device_with_the_visitors_token_shows_the_clicked_label(
     """A fresh browser profile (no localStorage but the token) reads the label from the
     history the service keeps, not from anything the first browser remembered."""
     chat = await start_chat(secret=True)
-    page = await opened_chat(chat, context)
-    await ticket_asking_consent(chat, page)
-    await page.get_by_role("button", name="Ja, einverstanden").click()
-    await expect(page.locator(".ntw-in[data-id] .ntw-body", has_text="Ja, einverstanden")
-                 ).to_have_count(1)
+    page = await yes_to_the_quote(chat, context)
     token = await page.evaluate("() => JSON.parse(window.localStorage.getItem('ntw.visitor'))")
     other = await browser.new_context(locale="de-DE", viewport={"width": 1280, "height": 800})
     try:
