@@ -12,6 +12,7 @@ from models.tables import AuditEvent, Ticket, WebVisitor
 from tests.integration.conftest import Running, Slack
 from tests.integration.webchat_flow_kit import (
     answered_visitor,
+    book_first_slot,
     choices,
     choose,
     out_items,
@@ -144,9 +145,7 @@ async def test_a_callback_slot_choice_books_it(slack: Slack) -> None:
 async def test_the_booked_callback_is_confirmed_with_cancel_and_move(slack: Slack) -> None:
     running = slack.running
     anna, answer = await answered_visitor(running, OUTAGE)
-    first = choices(answer)[0]
-    await choose(running, anna, first, client_id="c2")
-    _, booked = await out_items(running.db, anna)
+    first, booked = await book_first_slot(running, anna, answer)
     assert [c["action"] for c in choices(booked)] == ["callback_cancel", "callback_move"]
     assert first["label"] in booked.text
 

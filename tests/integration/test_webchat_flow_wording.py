@@ -15,6 +15,7 @@ from tests.integration.test_slack_answers import post_ts
 from tests.integration.webchat_flow_kit import (
     agent_answered,
     answered_visitor,
+    book_first_slot,
     choices,
     choose,
     items_coming,
@@ -127,9 +128,7 @@ async def test_an_unknown_visitor_reads_how_to_verify_in_the_chat(slack: Slack) 
 async def test_the_booking_confirmation_speaks_of_the_chat(slack: Slack) -> None:
     running = slack.running
     anna, answer = await answered_visitor(running, OUTAGE)
-    first = choices(answer)[0]
-    await choose(running, anna, first, client_id="c2")
-    _, booked = await out_items(running.db, anna)
+    _, booked = await book_first_slot(running, anna, answer)
     assert mail_or_slack_words(booked.text) == []
     assert "hier im Chat" in flat(booked.text)
 

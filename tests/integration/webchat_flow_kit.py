@@ -137,3 +137,13 @@ async def agent_answered(slack: Slack, text: str, answer: str) -> tuple[WebVisit
     thread = await post_ts(slack, row.ticket_number)
     await reply_in_thread(slack, thread, answer)
     return who, row, thread
+
+
+async def book_first_slot(running: Running, who: WebVisitor,
+                          answer: WebItem) -> tuple[dict[str, str], WebItem]:
+    """The visitor presses the first callback slot `answer` offers (as its message c2); that
+    slot's choice and the confirmation the chat answered with."""
+    first = choices(answer)[0]
+    await choose(running, who, first, client_id="c2")
+    _, booked = await out_items(running.db, who)
+    return first, booked
