@@ -28,7 +28,9 @@ from models.db import Database
 from models.tables import Message, Ticket, WebItem
 from tests.fakes.slack_api import FakeSlack
 from tests.fakes.slack_events import SlackSender
-from tests.integration.conftest import Clock, Running, slack_settings
+
+# `fake` (the fake Slack Web API) is the integration tests' own fixture, made ours by importing it
+from tests.integration.conftest import Clock, Running, fake, slack_settings  # noqa: F401
 
 ROOT_DIR = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -139,7 +141,7 @@ StartChat = Callable[..., Awaitable[Chat]]
 
 @pytest.fixture
 async def start_chat(db: Database, database_url: str, tmp_path: Path,
-                     fake: FakeSlack) -> AsyncIterator[StartChat]:
+                     fake: FakeSlack) -> AsyncIterator[StartChat]:  # noqa: F811
     """Start the service with the chat at a known port; `secret=True`: the demo page signs
     the demo person's identity (WEBCHAT_IDENTITY_SECRET set, demo customers loaded)."""
     await db.dispose()
@@ -167,14 +169,6 @@ async def start_chat(db: Database, database_url: str, tmp_path: Path,
     for chat in started:
         if chat.running.service.runner is not None:  # not stopped by the test itself
             await chat.running.service.stop()
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeSlack]:
-    server = FakeSlack()
-    await server.start()
-    yield server
-    await server.stop()
 
 
 @pytest.fixture

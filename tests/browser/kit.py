@@ -12,6 +12,7 @@ from sqlmodel import col, select
 from models.slack import list_calls
 from models.tables import AuditEvent, Ticket, WebItem
 from tests.browser.conftest import Chat
+from tests.integration.conftest import AGENT
 
 XSS = "<img src=x onerror=alert(1)>"
 
@@ -61,6 +62,47 @@ async def triage_post_ts(chat: Chat, number: int | None) -> str:
     return found
 
 
+async def opened_chat(chat: Chat, context: BrowserContext) -> Page:
+    """A demo portal page with the chat panel open and connected."""
+    page = await chat.page(context)
+    await open_chat(page)
+    return page
+
+
+async def outage_thread(chat: Chat, page: Page) -> str:
+    """Report OUTAGE in the open chat; the ts of its ticket's triage post, once made."""
+    await write(page, OUTAGE)
+    await stored(page, OUTAGE)
+    [ticket] = await chat.until(chat.tickets)
+    return await triage_post_ts(chat, ticket.number)
+
+
+async def agent_answers(chat: Chat, thread: str, text: str) -> None:
+    """Anna Agentin writes `text` in the triage thread `thread`, as Slack sends it to us."""
+    await chat.sender.event(chat.sender.message(
+        text, ts="1763900500.000100", thread_ts=thread,
+        user=AGENT, user_profile={"real_name": "Anna Agentin", "display_name": "anna"},
+        **TRIAGE))
+
+
+async def agent_answered_outage(chat: Chat, context: BrowserContext, text: str) -> Page:
+    """A new page whose visitor reports OUTAGE and an agent answers `text` in the triage
+    thread; the page, with the chat open."""
+    page = await opened_chat(chat, context)
+    await agent_answers(chat, await outage_thread(chat, page), text)
+    return page
+
+
+async def accepted_ticket(chat: Chat) -> Ticket:
+    """The chat's one ticket once a consent has opened it."""
+    async def accepted() -> Ticket | None:
+        [now] = await chat.tickets()
+        return now if now.status == "open" else None
+
+    found: Ticket = await chat.until(accepted)
+    return found
+
+
 async def audit_actions(chat: Chat, number: int | None) -> list[str]:
     async with chat.db.reader() as session:
         rows = await session.exec(select(AuditEvent.action)
@@ -75,6 +117,17 @@ async def ticket_asking_consent(chat: Chat, page: Page) -> Ticket:
     await expect(page.get_by_role("button", name="Ja, einverstanden")).to_be_visible()
     [ticket] = await chat.tickets()
     return ticket
+
+
+async def yes_to_the_quote(chat: Chat, context: BrowserContext) -> Page:
+    """A new page whose visitor asks for a quote and presses Yes; the page once the Yes is
+    stored (shown with its id)."""
+    page = await opened_chat(chat, context)
+    await ticket_asking_consent(chat, page)
+    await page.get_by_role("button", name="Ja, einverstanden").click()
+    await expect(page.locator(".ntw-in[data-id] .ntw-body", has_text="Ja, einverstanden")
+                 ).to_have_count(1)
+    return page
 
 
 async def seen_at(chat: Chat, text: str) -> object:

@@ -9,24 +9,25 @@ import json
 import pytest
 from playwright.async_api import Browser, BrowserContext, expect
 
-from models.tables import Ticket
 from tests.browser.conftest import StartChat
 from tests.browser.kit import (
     ADVICE,
     OUTAGE,
     PETRA,
-    TRIAGE,
+    accepted_ticket,
+    agent_answered_outage,
+    agent_answers,
     audit_actions,
     give_address,
     mailed_code,
     open_chat,
+    opened_chat,
+    outage_thread,
     seen_at,
-    stored,
     ticket_asking_consent,
-    triage_post_ts,
     write,
+    yes_to_the_quote,
 )
-from tests.integration.conftest import AGENT
 
 pytestmark = pytest.mark.browser
 
@@ -34,16 +35,7 @@ pytestmark = pytest.mark.browser
 async def test_an_agents_answer_in_the_triage_thread_appears_without_a_reload(
         start_chat: StartChat, context: BrowserContext) -> None:
     chat = await start_chat()
-    page = await chat.page(context)
-    await open_chat(page)
-    await write(page, OUTAGE)
-    await stored(page, OUTAGE)
-    [ticket] = await chat.until(chat.tickets)
-    thread = await triage_post_ts(chat, ticket.number)
-    await chat.sender.event(chat.sender.message(
-        "Wir haben den Dienst neu gestartet.", ts="1763900500.000100", thread_ts=thread,
-        user=AGENT, user_profile={"real_name": "Anna Agentin", "display_name": "anna"},
-        **TRIAGE))
+    page = await agent_answered_outage(chat, context, "Wir haben den Dienst neu gestartet.")
     answer = page.locator(".ntw-out .ntw-body", has_text="Wir haben den Dienst neu gestartet.")
     await expect(answer).to_have_count(1)
 
@@ -51,16 +43,7 @@ async def test_an_agents_answer_in_the_triage_thread_appears_without_a_reload(
 async def test_an_agents_answer_shows_the_agents_name_above_it_and_no_signature(
         start_chat: StartChat, context: BrowserContext) -> None:
     chat = await start_chat()
-    page = await chat.page(context)
-    await open_chat(page)
-    await write(page, OUTAGE)
-    await stored(page, OUTAGE)
-    [ticket] = await chat.until(chat.tickets)
-    thread = await triage_post_ts(chat, ticket.number)
-    await chat.sender.event(chat.sender.message(
-        "Wir haben den Dienst neu gestartet.", ts="1763900500.000100", thread_ts=thread,
-        user=AGENT, user_profile={"real_name": "Anna Agentin", "display_name": "anna"},
-        **TRIAGE))
+    page = await agent_answered_outage(chat, context, "Wir haben den Dienst neu gestartet.")
     answer = page.locator(".ntw-out", has=page.locator(
         ".ntw-body", has_text="Wir haben den Dienst neu gestartet."))
     await expect(answer.locator(".ntw-author")).to_have_text("Anna Agentin")
@@ -72,17 +55,11 @@ async def test_an_agents_answer_shows_the_agents_name_above_it_and_no_signature(
 async def test_a_verified_visitors_yes_on_the_quote_records_the_consent(
         start_chat: StartChat, context: BrowserContext) -> None:
     chat = await start_chat(secret=True)  # the demo page signs the demo person's identity
-    page = await chat.page(context)
-    await open_chat(page)
+    page = await opened_chat(chat, context)
     ticket = await ticket_asking_consent(chat, page)
     assert ticket.status == "awaiting_consent"
     await page.get_by_role("button", name="Ja, einverstanden").click()
-
-    async def accepted() -> Ticket | None:
-        [now] = await chat.tickets()
-        return now if now.status == "open" else None
-
-    after = await chat.until(accepted)
+    after = await accepted_ticket(chat)
     assert after.accepted_at == chat.running.clock()
     assert "consent" in await audit_actions(chat, ticket.number)
 
@@ -90,8 +67,7 @@ async def test_a_verified_visitors_yes_on_the_quote_records_the_consent(
 async def test_an_unverified_visitors_yes_on_the_quote_records_no_consent(
         start_chat: StartChat, context: BrowserContext) -> None:
     chat = await start_chat(secret=False)  # no identity on the page: an unknown visitor
-    page = await chat.page(context)
-    await open_chat(page)
+    page = await opened_chat(chat, context)
     ticket = await ticket_asking_consent(chat, page)
     await page.get_by_role("button", name="Ja, einverstanden").click()
     await expect(page.locator(".ntw-kind-note .ntw-body")).to_contain_text(
@@ -104,12 +80,7 @@ async def test_an_unverified_visitors_yes_on_the_quote_records_no_consent(
 async def test_after_a_reload_the_clicked_choice_shows_its_label_and_no_second_click(
         start_chat: StartChat, context: BrowserContext) -> None:
     chat = await start_chat(secret=True)
-    page = await chat.page(context)
-    await open_chat(page)
-    await ticket_asking_consent(chat, page)
-    await page.get_by_role("button", name="Ja, einverstanden").click()
-    await expect(page.locator(".ntw-in[data-id] .ntw-body", has_text="Ja, einverstanden")
-                 ).to_have_count(1)
+    page = await yes_to_the_quote(chat, context)
     await page.reload()
     await open_chat(page)
     await expect(page.locator(".ntw-in .ntw-body")).to_have_text(
@@ -122,12 +93,7 @@ async def test_another_device_with_the_visitors_token_shows_the_clicked_label(
     """A fresh browser profile (no localStorage but the token) reads the label from the
     history the service keeps, not from anything the first browser remembered."""
     chat = await start_chat(secret=True)
-    page = await chat.page(context)
-    await open_chat(page)
-    await ticket_asking_consent(chat, page)
-    await page.get_by_role("button", name="Ja, einverstanden").click()
-    await expect(page.locator(".ntw-in[data-id] .ntw-body", has_text="Ja, einverstanden")
-                 ).to_have_count(1)
+    page = await yes_to_the_quote(chat, context)
     token = await page.evaluate("() => JSON.parse(window.localStorage.getItem('ntw.visitor'))")
     other = await browser.new_context(locale="de-DE", viewport={"width": 1280, "height": 800})
     try:
@@ -145,8 +111,7 @@ async def test_another_device_with_the_visitors_token_shows_the_clicked_label(
 async def test_an_answer_shown_in_the_open_panel_is_marked_seen(
         start_chat: StartChat, context: BrowserContext) -> None:
     chat = await start_chat()
-    page = await chat.page(context)
-    await open_chat(page)
+    page = await opened_chat(chat, context)
     await write(page, OUTAGE)
     await expect(page.locator(".ntw-out")).to_have_count(1)
     [answer] = await page.locator(".ntw-out .ntw-body").all_text_contents()
@@ -157,17 +122,10 @@ async def test_an_answer_shown_in_the_open_panel_is_marked_seen(
 async def test_an_answer_that_arrives_while_the_panel_is_closed_is_seen_only_once_opened(
         start_chat: StartChat, context: BrowserContext) -> None:
     chat = await start_chat()
-    page = await chat.page(context)
-    await open_chat(page)
-    await write(page, OUTAGE)
-    await stored(page, OUTAGE)
-    [ticket] = await chat.until(chat.tickets)
-    thread = await triage_post_ts(chat, ticket.number)
+    page = await opened_chat(chat, context)
+    thread = await outage_thread(chat, page)
     await page.keyboard.press("Escape")
-    await chat.sender.event(chat.sender.message(
-        "Bitte starten Sie den Router neu.", ts="1763900500.000100", thread_ts=thread,
-        user=AGENT, user_profile={"real_name": "Anna Agentin", "display_name": "anna"},
-        **TRIAGE))
+    await agent_answers(chat, thread, "Bitte starten Sie den Router neu.")
     await expect(page.locator(".ntw-out .ntw-body", has_text="Bitte starten Sie den Router neu.")
                  ).to_have_count(1)  # in the closed panel's log
     assert await seen_at(chat, "Bitte starten Sie den Router neu.") is None
@@ -178,28 +136,21 @@ async def test_an_answer_that_arrives_while_the_panel_is_closed_is_seen_only_onc
 async def test_the_mailed_code_typed_in_the_chat_verifies_the_visitor_for_the_quote(
         start_chat: StartChat, context: BrowserContext) -> None:
     chat = await start_chat(secret=False)
-    page = await chat.page(context)
-    await open_chat(page)
+    page = await opened_chat(chat, context)
     await give_address(page, PETRA)
     await page.keyboard.type(await mailed_code(chat, PETRA))
     await page.keyboard.press("Enter")
     await expect(page.locator(".ntw-note", has_text="Bestätigt")).to_have_count(1)
     ticket = await ticket_asking_consent(chat, page)
     await page.get_by_role("button", name="Ja, einverstanden").click()
-
-    async def accepted() -> Ticket | None:
-        [now] = await chat.tickets()
-        return now if now.status == "open" else None
-
-    await chat.until(accepted)
+    await accepted_ticket(chat)
     assert "consent" in await audit_actions(chat, ticket.number)
 
 
 async def test_a_wrong_code_says_how_many_tries_are_left(start_chat: StartChat,
                                                          context: BrowserContext) -> None:
     chat = await start_chat(secret=False)
-    page = await chat.page(context)
-    await open_chat(page)
+    page = await opened_chat(chat, context)
     await give_address(page, PETRA)
     right = await mailed_code(chat, PETRA)
     await page.keyboard.type(f"{(int(right) + 1) % 1_000_000:06d}")

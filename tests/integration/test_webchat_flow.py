@@ -18,9 +18,11 @@ from models.db import Database
 from models.tables import WebItem
 from tests.fakes.slack_api import FakeSlack
 from tests.integration.conftest import BERLIN, Clock, Slack, slack_settings, start_service
-from tests.integration.test_slack_answers import confirmation, post_ts, reply_in_thread
+from tests.integration.test_slack_answers import confirmation, post_ts
 from tests.integration.test_slack_chat import posted_to
 from tests.integration.webchat_flow_kit import (
+    agent_answered,
+    answered_visitor,
     choices,
     items_coming,
     out_items,
@@ -57,10 +59,8 @@ async def test_the_new_ticket_gets_its_triage_post(slack: Slack) -> None:
 
 async def test_the_visitor_is_answered_with_the_ticket_number_and_deadline(slack: Slack) -> None:
     running = slack.running
-    anna = await visitor(running.db, now=running.clock())
-    await send(running, anna, OUTAGE, client_id="c1")
+    anna, answer = await answered_visitor(running, OUTAGE)
     [ticket] = await running.tickets()
-    [answer] = await out_items(running.db, anna)
     assert ticket.due_at is not None
     assert (answer.kind, answer.ticket_number) == ("text", ticket.number)
     assert f"NT#{ticket.number}" in answer.text
@@ -69,9 +69,7 @@ async def test_the_visitor_is_answered_with_the_ticket_number_and_deadline(slack
 
 async def test_the_answer_is_worded_for_the_chat(slack: Slack) -> None:
     running = slack.running
-    anna = await visitor(running.db, now=running.clock())
-    await send(running, anna, OUTAGE, client_id="c1")
-    [answer] = await out_items(running.db, anna)
+    anna, answer = await answered_visitor(running, OUTAGE)
     assert "Bitte antworten Sie hier im Chat." in answer.text
     assert "Betreff" not in answer.text
     assert "Wählen Sie unten einen freien Termin" in answer.text
@@ -127,38 +125,29 @@ async def test_an_unverified_visitors_ticket_is_unverified(slack: Slack) -> None
 
 async def test_an_unverified_visitor_gets_no_quote(slack: Slack) -> None:
     running = slack.running
-    stranger = await visitor(running.db, now=running.clock(), verified=False)
-    await send(running, stranger, ADVICE, client_id="c1")
-    [answer] = await out_items(running.db, stranger)
+    stranger, answer = await answered_visitor(running, ADVICE, verified=False)
     assert choices(answer) == []
     assert "EUR" not in answer.text
 
 
 async def test_an_unverified_visitor_reads_why(slack: Slack) -> None:
     running = slack.running
-    stranger = await visitor(running.db, now=running.clock(), verified=False)
-    await send(running, stranger, ADVICE, client_id="c1")
-    [answer] = await out_items(running.db, stranger)
+    stranger, answer = await answered_visitor(running, ADVICE, verified=False)
     assert "noch nicht mit unserem Code bestätigt" in answer.text
 
 
 async def test_the_same_request_from_a_verified_visitor_gets_a_quote(slack: Slack) -> None:
     """The other side of the test above: the text does ask for a quote."""
     running = slack.running
-    anna = await visitor(running.db, now=running.clock())
-    await send(running, anna, ADVICE, client_id="c1")
+    anna, answer = await answered_visitor(running, ADVICE)
     [ticket] = await running.tickets()
-    [answer] = await out_items(running.db, anna)
     assert ticket.status == "awaiting_consent"
     assert [c["action"] for c in choices(answer)] == ["consent_yes", "consent_no"]
 
 
 async def test_an_agents_answer_in_the_triage_thread_reaches_the_chat(slack: Slack) -> None:
     running = slack.running
-    anna = await visitor(running.db, now=running.clock())
-    row = await send(running, anna, OUTAGE, client_id="c1")
-    thread = await post_ts(slack, row.ticket_number)
-    await reply_in_thread(slack, thread, "Wir haben den Dienst neu gestartet.")
+    anna, row, _ = await agent_answered(slack, OUTAGE, "Wir haben den Dienst neu gestartet.")
     _, answer = await items_coming(running.db, anna, 2)
     assert (answer.kind, answer.ticket_number) == ("text", row.ticket_number)
     assert answer.key is not None and answer.key.startswith("agent:")
@@ -167,11 +156,7 @@ async def test_an_agents_answer_in_the_triage_thread_reaches_the_chat(slack: Sla
 
 
 async def test_the_triage_thread_says_the_answer_went_to_the_chat(slack: Slack) -> None:
-    running = slack.running
-    anna = await visitor(running.db, now=running.clock())
-    row = await send(running, anna, OUTAGE, client_id="c1")
-    thread = await post_ts(slack, row.ticket_number)
-    await reply_in_thread(slack, thread, "Wir haben den Dienst neu gestartet.")
+    _, _, thread = await agent_answered(slack, OUTAGE, "Wir haben den Dienst neu gestartet.")
     line = await confirmation(slack, thread)
     assert line.args["text"] == "Sent to the customer in the web chat."
 

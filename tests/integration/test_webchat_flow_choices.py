@@ -10,7 +10,15 @@ from sqlmodel import select
 from models import callbacks as repo
 from models.tables import AuditEvent, Ticket, WebVisitor
 from tests.integration.conftest import Running, Slack
-from tests.integration.webchat_flow_kit import choices, out_items, send, visitor
+from tests.integration.webchat_flow_kit import (
+    answered_visitor,
+    book_first_slot,
+    choices,
+    choose,
+    out_items,
+    send,
+    visitor,
+)
 
 ADVICE = "Wir brauchen eine Beratung zur Architektur unserer Server-Umgebung"
 OUTAGE = "Unser Mailserver ist seit heute früh nicht erreichbar"
@@ -41,8 +49,7 @@ async def test_a_verified_visitors_yes_records_the_consent(slack: Slack) -> None
     running = slack.running
     anna = await visitor(running.db, now=running.clock())
     ticket, yes = await quoted(running, anna)
-    row = await send(running, anna, client_id="c2", kind="choice", action=yes["action"],
-                     value=yes["value"])
+    row = await choose(running, anna, yes, client_id="c2")
     after = await fresh(running, ticket.number)
     assert (row.disposition, row.ticket_number) == ("follow-up", ticket.number)
     assert (after.status, after.accepted_at) == ("open", running.clock())
@@ -53,8 +60,7 @@ async def test_the_visitor_reads_that_the_consent_was_recorded(slack: Slack) -> 
     running = slack.running
     anna = await visitor(running.db, now=running.clock())
     ticket, yes = await quoted(running, anna)
-    await send(running, anna, client_id="c2", kind="choice", action=yes["action"],
-               value=yes["value"])
+    await choose(running, anna, yes, client_id="c2")
     _, confirmed = await out_items(running.db, anna)
     assert confirmed.ticket_number == ticket.number
     assert confirmed.key == f"consent:web:{anna.id}:c2"
@@ -77,8 +83,7 @@ async def test_an_unverified_visitors_yes_is_no_consent(slack: Slack) -> None:
     nobody = await visitor(running.db, now=running.clock(), email="", customer=None,
                            verified=False)
     ticket, yes = await quoted(running, nobody)
-    row = await send(running, nobody, client_id="c2", kind="choice", action=yes["action"],
-                     value=yes["value"])
+    row = await choose(running, nobody, yes, client_id="c2")
     after = await fresh(running, ticket.number)
     assert (row.disposition, row.reason) == ("ignored", "click refused: not_verified")
     assert (after.status, after.accepted_at) == ("awaiting_consent", None)
@@ -92,8 +97,7 @@ async def test_an_unverified_visitor_is_told_consent_needs_a_verified_identity(
     nobody = await visitor(running.db, now=running.clock(), email="", customer=None,
                            verified=False)
     _, yes = await quoted(running, nobody)
-    await send(running, nobody, client_id="c2", kind="choice", action=yes["action"],
-               value=yes["value"])
+    await choose(running, nobody, yes, client_id="c2")
     _, note = await out_items(running.db, nobody)
     assert note.kind == "note"
     assert "bestätigte Identität" in note.text
@@ -104,8 +108,7 @@ async def test_a_yes_for_another_visitors_ticket_changes_nothing(slack: Slack) -
     anna = await visitor(running.db, now=running.clock())
     ben = await visitor(running.db, now=running.clock(), email="ben@logistik-nord.de")
     ticket, yes = await quoted(running, anna)
-    row = await send(running, ben, client_id="c1", kind="choice", action=yes["action"],
-                     value=yes["value"])
+    row = await choose(running, ben, yes, client_id="c1")
     after = await fresh(running, ticket.number)
     assert (row.disposition, row.reason) == ("ignored", "click refused: not_ours")
     assert after.status == "awaiting_consent"
@@ -129,8 +132,7 @@ async def test_a_callback_slot_choice_books_it(slack: Slack) -> None:
     [answer] = await out_items(running.db, anna)
     first = choices(answer)[0]
     assert first["action"] == "callback_book"
-    clicked = await send(running, anna, client_id="c2", kind="choice", action=first["action"],
-                         value=first["value"])
+    clicked = await choose(running, anna, first, client_id="c2")
     assert row.ticket_number is not None
     async with running.db.reader() as session:
         booking = await repo.active_booking(session, row.ticket_number)
@@ -142,13 +144,8 @@ async def test_a_callback_slot_choice_books_it(slack: Slack) -> None:
 
 async def test_the_booked_callback_is_confirmed_with_cancel_and_move(slack: Slack) -> None:
     running = slack.running
-    anna = await visitor(running.db, now=running.clock())
-    await send(running, anna, OUTAGE, client_id="c1")
-    [answer] = await out_items(running.db, anna)
-    first = choices(answer)[0]
-    await send(running, anna, client_id="c2", kind="choice", action=first["action"],
-               value=first["value"])
-    _, booked = await out_items(running.db, anna)
+    anna, answer = await answered_visitor(running, OUTAGE)
+    first, booked = await book_first_slot(running, anna, answer)
     assert [c["action"] for c in choices(booked)] == ["callback_cancel", "callback_move"]
     assert first["label"] in booked.text
 
@@ -161,8 +158,7 @@ async def test_an_unverified_visitor_cannot_book_a_callback(slack: Slack) -> Non
     row = await send(running, anna, OUTAGE, client_id="c1")
     [answer] = await out_items(running.db, anna)
     first = choices(answer)[0]
-    await send(running, stranger, client_id="c1", kind="choice", action=first["action"],
-               value=first["value"])
+    await choose(running, stranger, first, client_id="c1")
     assert row.ticket_number is not None
     async with running.db.reader() as session:
         assert await repo.active_booking(session, row.ticket_number) is None

@@ -13,7 +13,13 @@ from bot.jobs.scheduler import ReminderLoop
 from models.callbacks import active_booking
 from models.tables import WebVisitor
 from tests.integration.conftest import BERLIN, Running
-from tests.integration.webchat_flow_kit import choices, out_items, send, visitor
+from tests.integration.webchat_flow_kit import (
+    choices,
+    choose,
+    out_items,
+    send,
+    visitor,
+)
 
 OUTAGE = "Unser Mailserver ist seit heute früh nicht erreichbar"
 
@@ -71,8 +77,7 @@ async def test_the_reminder_before_a_booked_callback_reaches_the_chat(running: R
     row = await send(running, anna, OUTAGE, client_id="c1")
     [answer] = await out_items(running.db, anna)
     slot = choices(answer)[0]
-    await send(running, anna, client_id="c2", kind="choice", action=slot["action"],
-               value=slot["value"])
+    await choose(running, anna, slot, client_id="c2")
     assert row.ticket_number is not None
     async with running.db.reader() as session:
         booking = await active_booking(session, row.ticket_number)

@@ -11,8 +11,18 @@ from bot.domain import Language
 from bot.intake.slack.triage import DEPARTMENT
 from bot.intake.web.frames import item_body
 from tests.integration.conftest import AGENT, BERLIN, Slack
-from tests.integration.test_slack_answers import post_ts, reply_in_thread
-from tests.integration.webchat_flow_kit import choices, items_coming, out_items, send, visitor
+from tests.integration.test_slack_answers import post_ts
+from tests.integration.webchat_flow_kit import (
+    agent_answered,
+    answered_visitor,
+    book_first_slot,
+    choices,
+    choose,
+    items_coming,
+    out_items,
+    send,
+    visitor,
+)
 
 OUTAGE = "Unser Mailserver ist seit heute früh nicht erreichbar"
 ADVICE = "Wir brauchen eine Beratung zur Architektur unserer Server-Umgebung"
@@ -35,27 +45,21 @@ def mail_or_slack_words(text: str) -> list[str]:
 
 async def test_our_answer_has_no_closing(slack: Slack) -> None:
     running = slack.running
-    anna = await visitor(running.db, now=running.clock())
-    await send(running, anna, OUTAGE, client_id="c1")
-    [answer] = await out_items(running.db, anna)
+    anna, answer = await answered_visitor(running, OUTAGE)
     assert CLOSING not in answer.text
     assert OUR_SIGNATURE not in answer.text
 
 
 async def test_our_answer_ends_with_the_chats_own_request(slack: Slack) -> None:
     running = slack.running
-    anna = await visitor(running.db, now=running.clock())
-    await send(running, anna, OUTAGE, client_id="c1")
-    [answer] = await out_items(running.db, anna)
+    anna, answer = await answered_visitor(running, OUTAGE)
     assert answer.text.endswith("Bitte antworten Sie hier im Chat.")
 
 
 async def test_our_answer_keeps_the_ticket_and_the_deadline(slack: Slack) -> None:
     running = slack.running
-    anna = await visitor(running.db, now=running.clock())
-    await send(running, anna, OUTAGE, client_id="c1")
+    anna, answer = await answered_visitor(running, OUTAGE)
     [ticket] = await running.tickets()
-    [answer] = await out_items(running.db, anna)
     assert ticket.due_at is not None
     assert f"NT#{ticket.number}" in answer.text
     assert local_deadline(ticket.due_at, BERLIN, Language.DE) in answer.text
@@ -63,30 +67,23 @@ async def test_our_answer_keeps_the_ticket_and_the_deadline(slack: Slack) -> Non
 
 async def test_our_answer_is_authored_by_netTask_support(slack: Slack) -> None:
     running = slack.running
-    anna = await visitor(running.db, now=running.clock())
-    await send(running, anna, OUTAGE, client_id="c1")
-    [answer] = await out_items(running.db, anna)
+    anna, answer = await answered_visitor(running, OUTAGE)
     assert item_body(answer)["author"] == "NetTask Support"
 
 
 async def test_a_quote_keeps_its_price_without_a_closing(slack: Slack) -> None:
     running = slack.running
-    anna = await visitor(running.db, now=running.clock())
-    await send(running, anna, ADVICE, client_id="c1")
+    anna, quote = await answered_visitor(running, ADVICE)
     [ticket] = await running.tickets()
-    [quote] = await out_items(running.db, anna)
     assert f"{ticket.price_cents // 100},{ticket.price_cents % 100:02d} EUR" in quote.text
     assert CLOSING not in quote.text
 
 
 async def test_the_consent_confirmation_has_no_closing(slack: Slack) -> None:
     running = slack.running
-    anna = await visitor(running.db, now=running.clock())
-    await send(running, anna, ADVICE, client_id="c1")
-    [quote] = await out_items(running.db, anna)
+    anna, quote = await answered_visitor(running, ADVICE)
     [yes] = [c for c in choices(quote) if c["action"] == "consent_yes"]
-    await send(running, anna, client_id="c2", kind="choice", action=yes["action"],
-               value=yes["value"])
+    await choose(running, anna, yes, client_id="c2")
     _, confirmed = await out_items(running.db, anna)
     assert "Zustimmung" in confirmed.text
     assert CLOSING not in confirmed.text
@@ -94,61 +91,44 @@ async def test_the_consent_confirmation_has_no_closing(slack: Slack) -> None:
 
 async def test_an_agents_answer_is_the_agents_text_alone(slack: Slack) -> None:
     running = slack.running
-    anna = await visitor(running.db, now=running.clock())
-    row = await send(running, anna, OUTAGE, client_id="c1")
-    thread = await post_ts(slack, row.ticket_number)
-    await reply_in_thread(slack, thread, AGENT_TEXT)
+    anna, _, _ = await agent_answered(slack, OUTAGE, AGENT_TEXT)
     _, answer = await items_coming(running.db, anna, 2)
     assert answer.text == AGENT_TEXT
 
 
 async def test_an_agents_answer_names_the_agent_as_its_author(slack: Slack) -> None:
     running = slack.running
-    anna = await visitor(running.db, now=running.clock())
-    row = await send(running, anna, OUTAGE, client_id="c1")
-    thread = await post_ts(slack, row.ticket_number)
-    await reply_in_thread(slack, thread, AGENT_TEXT)
+    anna, _, _ = await agent_answered(slack, OUTAGE, AGENT_TEXT)
     _, answer = await items_coming(running.db, anna, 2)
     assert item_body(answer)["author"] == "Anna Agentin"
 
 
 async def test_an_unverified_visitor_reads_how_to_verify_in_the_chat(slack: Slack) -> None:
     running = slack.running
-    stranger = await visitor(running.db, now=running.clock(), verified=False)
-    await send(running, stranger, ADVICE, client_id="c1")
-    [answer] = await out_items(running.db, stranger)
+    stranger, answer = await answered_visitor(running, ADVICE, verified=False)
     assert "Nennen Sie uns hier im Chat die E-Mail-Adresse" in flat(answer.text)
     assert "tippen Sie den sechsstelligen Code aus unserer Mail ein" in flat(answer.text)
 
 
 async def test_an_unverified_visitors_answer_has_no_mail_words(slack: Slack) -> None:
     running = slack.running
-    stranger = await visitor(running.db, now=running.clock(), verified=False)
-    await send(running, stranger, ADVICE, client_id="c1")
-    [answer] = await out_items(running.db, stranger)
+    stranger, answer = await answered_visitor(running, ADVICE, verified=False)
     assert mail_or_slack_words(answer.text) == []
     assert CLOSING not in answer.text
 
 
 async def test_an_unknown_visitor_reads_how_to_verify_in_the_chat(slack: Slack) -> None:
     running = slack.running
-    nobody = await visitor(running.db, now=running.clock(), email="", customer=None,
-                           verified=False)
-    await send(running, nobody, ADVICE, client_id="c1")
-    [answer] = await out_items(running.db, nobody)
+    nobody, answer = await answered_visitor(running, ADVICE, email="", customer=None,
+                                            verified=False)
     assert "Nennen Sie uns hier im Chat die E-Mail-Adresse" in flat(answer.text)
     assert mail_or_slack_words(answer.text) == []
 
 
 async def test_the_booking_confirmation_speaks_of_the_chat(slack: Slack) -> None:
     running = slack.running
-    anna = await visitor(running.db, now=running.clock())
-    await send(running, anna, OUTAGE, client_id="c1")
-    [answer] = await out_items(running.db, anna)
-    first = choices(answer)[0]
-    await send(running, anna, client_id="c2", kind="choice", action=first["action"],
-               value=first["value"])
-    _, booked = await out_items(running.db, anna)
+    anna, answer = await answered_visitor(running, OUTAGE)
+    _, booked = await book_first_slot(running, anna, answer)
     assert mail_or_slack_words(booked.text) == []
     assert "hier im Chat" in flat(booked.text)
 

@@ -16,7 +16,8 @@ from sqlmodel import col, select
 from models.db import Database
 from models.tables import Customer, Message, WebItem, WebVisitor
 from models.webchat import store_in_item
-from tests.integration.conftest import Running
+from tests.integration.conftest import Running, Slack
+from tests.integration.test_slack_answers import post_ts, reply_in_thread
 
 ANNA = "anna@logistik-nord.de"  # Logistik Nord AG, D-1003: plan standard
 LOGISTIK_NORD = "D-1003"
@@ -106,3 +107,43 @@ async def items_coming(db: Database, who: WebVisitor, count: int,
 def choices(item: WebItem) -> list[dict[str, str]]:
     """An out item's choices as the widget gets them."""
     return list(json.loads(item.choices)) if item.choices else []
+
+
+async def answered_visitor(running: Running, text: str, *, email: str = ANNA,
+                           verified: bool = True, customer: str | None = LOGISTIK_NORD,
+                           language: str = "de") -> tuple[WebVisitor, WebItem]:
+    """A new visitor (as `visitor` makes it) whose first message is `text`; the visitor and
+    the one answer the chat gave it."""
+    person = await visitor(running.db, now=running.clock(), email=email, verified=verified,
+                           customer=customer, language=language)
+    await send(running, person, text, client_id="c1")
+    [answer] = await out_items(running.db, person)
+    return person, answer
+
+
+async def choose(running: Running, who: WebVisitor, choice: dict[str, str], *,
+                 client_id: str) -> Message:
+    """The visitor presses the button `choice` (one of an out item's `choices`)."""
+    return await send(running, who, client_id=client_id, kind="choice",
+                      action=choice["action"], value=choice["value"])
+
+
+async def agent_answered(slack: Slack, text: str, answer: str) -> tuple[WebVisitor, Message, str]:
+    """A verified visitor writes `text`, and an agent writes `answer` in its ticket's triage
+    thread; the visitor, its message's pipeline row, and the thread's ts."""
+    running = slack.running
+    who = await visitor(running.db, now=running.clock())
+    row = await send(running, who, text, client_id="c1")
+    thread = await post_ts(slack, row.ticket_number)
+    await reply_in_thread(slack, thread, answer)
+    return who, row, thread
+
+
+async def book_first_slot(running: Running, who: WebVisitor,
+                          answer: WebItem) -> tuple[dict[str, str], WebItem]:
+    """The visitor presses the first callback slot `answer` offers (as its message c2); that
+    slot's choice and the confirmation the chat answered with."""
+    first = choices(answer)[0]
+    await choose(running, who, first, client_id="c2")
+    _, booked = await out_items(running.db, who)
+    return first, booked
