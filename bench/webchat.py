@@ -72,6 +72,7 @@ class Tally:
         self.acked: dict[tuple[str, str], int] = {}  # (visitor token, client id) -> item id
         self.not_visible: list[int] = []
         self.refused: list[str] = []
+        self.pushed = 0  # our answers that arrived while a visitor waited for an ack
 
 
 async def visitor(n: int, url: str, origin: str, messages: int, http: aiohttp.ClientSession,
@@ -89,6 +90,9 @@ async def visitor(n: int, url: str, origin: str, messages: int, http: aiohttp.Cl
                                           "text": f"{TEXTS[(n + m) % len(TEXTS)]} ({n}/{m})"},
                                          ensure_ascii=False))
             answer = json.loads((await ws.receive(timeout=60)).data)
+            while answer.get("type") == "item":  # our answer to an earlier message, pushed
+                tally.pushed += 1
+                answer = json.loads((await ws.receive(timeout=60)).data)
             if answer.get("type") != "ack" or answer.get("client_id") != client_id:
                 tally.refused.append(f"{client_id}: {answer}")
                 continue
@@ -181,7 +185,7 @@ def main() -> int:
     print(f"database {url.split(':')[0]}, {os.cpu_count()} CPUs, {opts.visitors} concurrent "
           f"visitors x {opts.messages} messages = {sent}")
     print(f"acked {len(tally.acked)} of {sent} in {wall:.2f} s ({len(tally.acked) / wall:.0f}/s), "
-          f"refused {len(tally.refused)}")
+          f"refused {len(tally.refused)}, answers pushed meanwhile {tally.pushed}")
     print(f"ack time p50 {pct(tally.ack_seconds, 50):.1f} ms, p99 {pct(tally.ack_seconds, 99):.1f} "
           f"ms, max {max(tally.ack_seconds) * 1000:.1f} ms")
     print(f"server CPU {cpu:.2f} s for the run ({cpu / sent * 1000:.1f} ms a message, hellos "
