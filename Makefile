@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test test-fast install model lint bench clean
+.PHONY: run test test-fast install model browser lint bench clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,15 @@ run: model
 	$(BIN)/intake-bot customers import --demo --if-empty
 	$(BIN)/intake-bot serve --demo
 
+# The browser tests drive Debian's Chromium (never a downloaded one): installed when missing.
+browser:
+	@test -x /usr/bin/chromium || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
+	  else \
+	    echo "The browser tests need Debian's Chromium: sudo apt-get install chromium" >&2; exit 1; \
+	  fi; }
+
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/mypy
@@ -39,7 +48,7 @@ lint: install
 # share a worker, so module fixtures (the model, its evaluation) are built once.
 WORKERS ?= 4
 PYTEST := $(BIN)/python -m pytest
-test: install model
+test: install model browser
 	$(BIN)/ruff check .
 	$(BIN)/mypy & mypy=$$!; \
 	  $(PYTEST) -n $(WORKERS) --dist loadfile -m "not alone"; tests=$$?; \
