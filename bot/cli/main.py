@@ -14,6 +14,7 @@ from bot.config import Settings, load_policy
 from bot.errors import ConfigError, UserError
 
 EXIT_OK, EXIT_FAILED = 0, 1
+DEMO_WEBCHAT_SECRET = "nettask-demo-only-webchat-identity-secret"  # public: --demo only
 
 
 class CliError(UserError):
@@ -33,7 +34,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         # the demo customers' mail is signed with a key whose private half is in the repository
         settings = settings.model_copy(update={"dkim_keys_file": DEMO_DKIM_KEYS})
     if args.demo:
-        settings = _slack_demo(settings)
+        settings = _webchat_demo(_slack_demo(settings))
     try:
         asyncio.run(serve(settings))
     except (StartupError, OSError) as exc:
@@ -59,6 +60,24 @@ def _slack_demo(settings: Settings) -> Settings:
     if not settings.slack_triage_channel:
         update["slack_triage_channel"] = DEMO_TRIAGE_CHANNEL
     return settings.model_copy(update=update) if update else settings
+
+
+def _webchat_demo(settings: Settings) -> Settings:
+    """--demo without WEBCHAT_IDENTITY_SECRET: the public demo secret, so that /chat/demo signs
+    the logged-in demo person as a portal would and the chat knows its customer; logged as
+    demo-only (anyone can sign with a public secret)."""
+    import logging
+
+    from pydantic import SecretStr
+
+    if settings.webchat_identity_secret.get_secret_value():
+        return settings
+    logging.getLogger(__name__).warning(
+        "event=webchat_demo_secret: --demo and no WEBCHAT_IDENTITY_SECRET, so web-chat "
+        "identities signed with the public demo secret are believed; demo only, never in "
+        "production")
+    return settings.model_copy(
+        update={"webchat_identity_secret": SecretStr(DEMO_WEBCHAT_SECRET)})
 
 
 def _slack_send_test(args: argparse.Namespace, settings: Settings) -> int:
