@@ -492,6 +492,7 @@ class Conversation:
             unverified=ticket.status == TicketStatus.UNVERIFIED,
             plan_name=plan.name if plan else "", entitled=result.entitled,
             covered=covered, included=result.included, included_left=result.included_left,
+            plan_includes=plan.included_incidents if plan else 0,
             is_incident=result.incident, billable=result.billable,
             price=self.price(ticket.price_cents, language),
             target_hours=int(hours) if hours == int(hours) else float(hours),

@@ -43,7 +43,8 @@ def opened(language: Language, **changes: Any) -> str:
         needs_triage=False, unknown_sender=False, unverified=False, plan_name="Basic",
         entitled=False, covered=["accounting", "trouble"], included=False, included_left=0,
         is_incident=True, billable=True, price="85,00", target_hours=8,
-        clock="business_hours", due="", business_hours="Mo–Fr 8–18 Uhr (CEST)")
+        clock="business_hours", due="", business_hours="Mo–Fr 8–18 Uhr (CEST)",
+        plan_includes=0)
     values.update(changes)
     return render("ticket_opened", language, **values)
 
@@ -62,3 +63,22 @@ def test_the_english_covered_departments_use_the_same_words() -> None:
 
 def test_the_quote_prints_the_hours_it_is_given() -> None:
     assert "in unseren Geschäftszeiten, Mo–Fr 8–18 Uhr (CEST))." in opened(Language.DE)
+
+
+@pytest.mark.parametrize(
+    ("language", "includes", "line"),
+    [
+        (Language.DE, 0, "Ihr Plan enthält keine Vorfälle; wir berechnen jeden Vorfall einzeln.\n"),
+        (Language.DE, 2,
+         "Die in Ihrem Plan enthaltenen Vorfälle sind für diesen Monat aufgebraucht.\n"),
+        (Language.EN, 0, "Your plan includes no incidents; each incident is billed on its own.\n"),
+        (Language.EN, 2, "The incidents included in your plan are used up for this month.\n"),
+    ],
+)
+def test_a_billed_incident_says_whether_the_plan_includes_none_or_they_are_used_up(
+        language: Language, includes: int, line: str) -> None:
+    assert line in opened(language, entitled=True, plan_includes=includes)
+
+
+def test_a_plan_without_included_incidents_never_says_they_are_used_up() -> None:
+    assert "aufgebraucht" not in opened(Language.DE, entitled=True, plan_includes=0)
