@@ -80,8 +80,8 @@ def mail_bytes(
     message_id: str,
     in_reply_to: str,
     references: tuple[str, ...],
-    language: Language,
-    ticket_number: int,
+    language: Language | None,
+    ticket_number: int | None,
     now: datetime,
     auto_submitted: str | None = "auto-replied",
 ) -> bytes:
@@ -105,11 +105,13 @@ def mail_bytes(
     if auto_submitted:
         headers += [("Auto-Submitted", auto_submitted), ("X-Auto-Response-Suppress", "All")]
     encoding, content = _text_body(body)
-    headers += [(OUR_HEADER, str(ticket_number)),
-                ("Content-Type", 'text/plain; charset="utf-8"'),
+    if ticket_number is not None:
+        headers.append((OUR_HEADER, str(ticket_number)))
+    headers += [("Content-Type", 'text/plain; charset="utf-8"'),
                 ("Content-Transfer-Encoding", encoding),
-                ("MIME-Version", "1.0"),
-                ("Content-Language", language.value)]
+                ("MIME-Version", "1.0")]
+    if language is not None:
+        headers.append(("Content-Language", language.value))
     head = "".join(_header(name, value) for name, value in headers)
     return f"{head}\n{content}".encode("ascii")
 

@@ -10,19 +10,17 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from email.message import EmailMessage
-from email.utils import format_datetime, formataddr
 from zoneinfo import ZoneInfo
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.cases.replies import OUR_HEADER, local_deadline
-from bot.domain import Channel, Language
+from bot.cases.notices import queue_notice
+from bot.cases.replies import local_deadline
+from bot.domain import Language
 from bot.intake.slack.blocks import escape, section
 from models.customers import CustomerView
-from models.messages import find
 from models.slack import queue_call
-from models.tables import Message, Ticket
+from models.tables import Ticket
 from models.tickets import audit
 
 log = logging.getLogger(__name__)
@@ -119,23 +117,9 @@ async def notify_managers(session: AsyncSession, *, config: AlertConfig, ticket:
 async def _queue_mail(session: AsyncSession, config: AlertConfig, alert: ManagerAlert,
                       headline: str) -> bool:
     domain = config.from_address.rpartition("@")[2]
-    message_id = f"<nt{alert.number}.managers-{alert.kind}@{domain}>"
-    if await find(session, "out", message_id) is not None:
-        return False
-    mail = EmailMessage()
-    mail["From"] = formataddr((config.from_name, config.from_address))
-    mail["To"] = config.email
-    mail["Subject"] = alert.subject()
-    mail["Date"] = format_datetime(alert.now)
-    mail["Message-ID"] = message_id
-    mail["Auto-Submitted"] = "auto-generated"
-    mail[OUR_HEADER] = str(alert.number)
-    mail.set_content(f"{headline}\n\nCustomer: {alert.customer}\nPlan: {alert.plan}\n"
-                     f"Severity: {alert.severity}\n{alert.late().capitalize()}.\n")
-    session.add(Message(
-        ticket_number=alert.number, direction="out", channel=Channel.EMAIL.value,
-        external_id=message_id, sender=config.from_address, recipient=config.email,
-        subject=str(mail["Subject"]), text=mail.get_content(), raw=bytes(mail),
-        disposition="queued", created_at=alert.now, next_attempt_at=alert.now,
-    ))
-    return True
+    return await queue_notice(
+        session, sender=config.from_address, sender_name=config.from_name, to=config.email,
+        subject=alert.subject(), message_id=f"<nt{alert.number}.managers-{alert.kind}@{domain}>",
+        text=(f"{headline}\n\nCustomer: {alert.customer}\nPlan: {alert.plan}\n"
+              f"Severity: {alert.severity}\n{alert.late().capitalize()}.\n"),
+        now=alert.now, ticket_number=alert.number)

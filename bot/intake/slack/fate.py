@@ -8,17 +8,14 @@ import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime
-from email.message import EmailMessage
-from email.utils import format_datetime, formataddr
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.cases.replies import OUR_HEADER
+from bot.cases.notices import queue_notice
 from bot.domain import Channel
 from models.customers import get_customer
-from models.messages import find
 from models.slack import queue_triage_note
-from models.tables import Message, SlackCall, Ticket
+from models.tables import SlackCall, Ticket
 from models.tickets import audit
 
 log = logging.getLogger(__name__)
@@ -41,23 +38,9 @@ async def queue_mail(session: AsyncSession, config: NoticeConfig, *, to: str, su
                      text: str, message_id: str, now: datetime,
                      ticket_number: int | None = None) -> bool:
     """Queue one plain mail in the mail outbox, once per Message-ID; False if queued before."""
-    if await find(session, "out", message_id) is not None:
-        return False
-    mail = EmailMessage()
-    mail["From"] = formataddr((config.from_name, config.from_address))
-    mail["To"] = to
-    mail["Subject"] = subject
-    mail["Date"] = format_datetime(now)
-    mail["Message-ID"] = message_id
-    mail["Auto-Submitted"] = "auto-generated"
-    if ticket_number is not None:
-        mail[OUR_HEADER] = str(ticket_number)
-    mail.set_content(text)
-    session.add(Message(
-        ticket_number=ticket_number, direction="out", channel=Channel.EMAIL.value,
-        external_id=message_id, sender=config.from_address, recipient=to, subject=subject,
-        text=text, raw=bytes(mail), disposition="queued", created_at=now, next_attempt_at=now))
-    return True
+    return await queue_notice(session, sender=config.from_address, sender_name=config.from_name,
+                              to=to, subject=subject, text=text, message_id=message_id, now=now,
+                              ticket_number=ticket_number)
 
 
 def _message_id(config: NoticeConfig, what: str) -> str:

@@ -14,13 +14,13 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from email.message import EmailMessage
-from email.utils import format_datetime, formataddr
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.cases.notices import queue_notice
+from bot.domain import Language
 from models.customers import find_by_email
-from models.tables import Message, WebCode, WebVisitor
+from models.tables import WebCode, WebVisitor
 from models.webchat import close_codes, codes_since, open_code
 
 TRIES = 5
@@ -59,29 +59,17 @@ def code_hash(secret: bytes, visitor_id: int, code: str) -> str:
     return hmac.new(secret, f"{visitor_id}:{code}".encode(), hashlib.sha256).hexdigest()
 
 
-def code_mail(config: CodeConfig, *, to: str, code: str, language: str, now: datetime,
-              message_id: str) -> tuple[str, str, bytes]:
-    """The code's mail: subject, text and the raw bytes."""
+def code_mail(config: CodeConfig, *, code: str, language: str) -> tuple[str, str]:
+    """The code's mail: its subject and text."""
     if language == "en":
-        subject = "Your code for the NetTask support chat"
-        text = (f"Your code for the support chat: {code}\n\nIt is valid for {config.minutes} "
+        return ("Your code for the NetTask support chat",
+                f"Your code for the support chat: {code}\n\nIt is valid for {config.minutes} "
                 "minutes. If you did not ask for it, ignore this mail: nobody gets access "
                 "without the code.\n")
-    else:
-        subject = "Ihr Code für den NetTask-Support-Chat"
-        text = (f"Ihr Code für den Support-Chat: {code}\n\nEr gilt {config.minutes} Minuten. "
-                "Wenn Sie ihn nicht angefordert haben, ignorieren Sie diese Mail: ohne den Code "
-                "erhält niemand Zugang.\n")
-    mail = EmailMessage()
-    mail["From"] = formataddr((config.from_name, config.from_address))
-    mail["To"] = to
-    mail["Subject"] = subject
-    mail["Date"] = format_datetime(now)
-    mail["Message-ID"] = message_id
-    mail["Auto-Submitted"] = "auto-generated"
-    mail["Content-Language"] = language
-    mail.set_content(text)
-    return subject, text, bytes(mail)
+    return ("Ihr Code für den NetTask-Support-Chat",
+            f"Ihr Code für den Support-Chat: {code}\n\nEr gilt {config.minutes} Minuten. "
+            "Wenn Sie ihn nicht angefordert haben, ignorieren Sie diese Mail: ohne den Code "
+            "erhält niemand Zugang.\n")
 
 
 async def ask_code(session: AsyncSession, *, visitor: WebVisitor, address: str, now: datetime,
@@ -111,12 +99,10 @@ async def ask_code(session: AsyncSession, *, visitor: WebVisitor, address: str, 
         return Asked.NO_CUSTOMER
     domain = config.from_address.rpartition("@")[2]
     message_id = f"<webchat-code.{row.id}.{secrets.token_hex(8)}@{domain}>"
-    subject, text, raw = code_mail(config, to=address, code=code, language=visitor.language,
-                                   now=now, message_id=message_id)
-    session.add(Message(direction="out", channel="email", external_id=message_id,
-                        sender=config.from_address, recipient=address, subject=subject,
-                        text=text, raw=raw, disposition="queued", created_at=now,
-                        next_attempt_at=now))
+    subject, text = code_mail(config, code=code, language=visitor.language)
+    await queue_notice(session, sender=config.from_address, sender_name=config.from_name,
+                       to=address, subject=subject, text=text, message_id=message_id, now=now,
+                       language=Language.EN if visitor.language == "en" else Language.DE)
     return Asked.MAILED
 
 
