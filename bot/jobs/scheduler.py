@@ -193,12 +193,20 @@ class ReminderLoop:
     async def _run_every(self) -> None:
         if self.every is None or not self.leading:
             return
+        # stepping down waits for a run in progress, as for reminders: the store it writes to
+        # is closed after the loop stops
+        task = asyncio.current_task()
+        if task is not None:
+            self._running.add(task)
         try:
             if await self.every.run(self.clock()):
                 self.on_sent()
         except Exception as exc:  # logged; the next run retries
             log.error("event=periodic_job_failed job=%s error=%s", type(self.every).__name__,
                       f"{type(exc).__name__}: {exc}"[:200])
+        finally:
+            if task is not None:
+                self._running.discard(task)
 
     async def _step_down(self) -> None:
         self.leading = False
