@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.classify.stated import stated_severity
+from bot.classify.stated import stated_severity, states_severity_label
 from bot.domain import Severity
 
 A, B, C = Severity.A, Severity.B, Severity.C
@@ -37,6 +37,10 @@ CASES = [
     ("KRITISCH: Server down", "", A),
     ("URGENT!!! need invoice copy", "", A),
     ("DRINGEND Tenant deaktiviert", "", A),
+    ("[Ticket#2026120710000123] web-2 returns 503", "Ticket#: 2026120710000123\n"
+     "Priority: 5 very high\nState: new", Severity.A),  # OTRS counts upwards
+    ("Ticket", "Prio: 1 very low", Severity.C),
+    ("Ticket", "Priorität: 1 sehr niedrig", Severity.C),
     # negatives
     ("Nicht kritisch: Tippfehler", "", None),
     ("Rechnung", "Ist nicht dringend, nur zur Info.", None),
@@ -57,3 +61,16 @@ CASES = [
 @pytest.mark.parametrize(("subject", "body", "stated"), CASES)
 def test_stated_severity(subject: str, body: str, stated: Severity | None) -> None:
     assert stated_severity(subject, body) == stated
+
+
+@pytest.mark.parametrize(("subject", "body", "label"), [
+    ("Schweregrad B", "Shop offline", True),
+    ("Störung", "Severity: C\nOne printer", True),
+    ("[Sev 2] VPN", "", True),
+    ("Ticket 4711", "Priorität: 3 normal\nStatus: neu", False),  # a ticket system's field
+    ("INC0104473", "Priority: 4 - Low", False),
+    ("[P1] Shop", "", False),
+    ("Frage", "Nicht kritisch", False),
+])
+def test_severity_label_or_priority(subject: str, body: str, label: bool) -> None:
+    assert states_severity_label(subject, body) is label
