@@ -26,6 +26,8 @@ from bot.classify.evaluate import (
 )
 from bot.classify.head import HEAD_FILE, Head
 from bot.classify.model import ModelClassifier
+from bot.classify.parts import TEXT, features
+from bot.classify.train import embedder
 from bot.classify.tune import TuneConfig
 from bot.config import Settings
 from bot.domain import Department, Language, Severity, Triage
@@ -223,7 +225,7 @@ def evaluate(settings: Settings, sets: dict[str, list[Example]], *, head: Head |
     text = [f"model {head.version}, threshold {threshold}"]
     for name, examples in sets.items():
         texts = [e.text for e in examples]
-        x = cache.embed(encoder, texts)
+        x = features(embedder(encoder, cache), texts, head.pooling)
         final = decide_many(head, x, texts, threshold=threshold)
         layer = head.tasks["severity"]
         probs = layer.probabilities(layer.inputs(x, texts))
@@ -355,8 +357,9 @@ def tune_encoder(settings: Settings, config: TuneConfig, out: Path,
     tuned_encoder = Encoder(settings.encoder, max_tokens=settings.classifier_max_tokens,
                             threads=settings.torch_threads, adapters=adapters)
     cache = EmbeddingCache()
+    # the adapters were trained on the whole text's pooling (tune.py): the head reads that too
     trained = fit(tuned_encoder, training, encoder_id="intfloat/multilingual-e5-small",
-                  cache=cache)
+                  cache=cache, pooling=TEXT)
     trained.head.adapters = tuned.digest
     sets = evaluation_sets()
     after = evaluate(settings, sets, head=trained.head, encoder=tuned_encoder, cache=cache)

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from bot.classify import signals
+from bot.classify.parts import POOLINGS, TEXT
 
 HEAD_FILE = Path(__file__).with_name("head.json")
 TASKS = ("department", "severity", "product")
@@ -55,20 +56,22 @@ class Head:
     max_tokens: int
     metrics: dict[str, Any] = field(default_factory=dict)
     adapters: str = ""  # digest of the encoder adapters this head reads (tune.py); "": none
+    pooling: str = TEXT  # what the layers read (bot/classify/parts.py)
 
     @property
     def version(self) -> str:
         """The model version recorded on every ticket it classifies."""
+        head = "parts-head" if self.pooling != TEXT else "head"
         if self.adapters:
-            return f"e5-small-tuned-{self.adapters[:8]}-head-{self.data_fingerprint[:8]}"
-        return f"e5-small-head-{self.data_fingerprint[:8]}"
+            return f"e5-small-tuned-{self.adapters[:8]}-{head}-{self.data_fingerprint[:8]}"
+        return f"e5-small-{head}-{self.data_fingerprint[:8]}"
 
     def save(self, path: Path = HEAD_FILE) -> None:
         """Write the head as JSON (weights rounded to 6 decimals; about 80 KB)."""
         data = {
             "encoder": self.encoder, "data_fingerprint": self.data_fingerprint,
             "max_tokens": self.max_tokens, "metrics": self.metrics,
-            "signal_names": list(signals.NAMES),
+            "signal_names": list(signals.NAMES), "pooling": self.pooling,
             **({"adapters": self.adapters} if self.adapters else {}),
             "tasks": {
                 name: {"labels": head.labels, "temperature": round(head.temperature, 4),
@@ -96,7 +99,11 @@ class Head:
         if uses_signals and data.get("signal_names") != list(signals.NAMES):
             raise ValueError(f"{path} was trained on other severity signals than "
                              "bot/classify/signals.py defines; retrain it")
-        return cls(tasks=tasks, encoder=data["encoder"],
+        pooling = str(data.get("pooling", TEXT))
+        if pooling not in POOLINGS:
+            raise ValueError(f"{path} reads the pooling {pooling!r}, which this version does "
+                             f"not know ({', '.join(POOLINGS)})")
+        return cls(tasks=tasks, encoder=data["encoder"], pooling=pooling,
                    data_fingerprint=data["data_fingerprint"],
                    max_tokens=int(data["max_tokens"]), metrics=data.get("metrics", {}),
                    adapters=str(data.get("adapters", "")))

@@ -14,13 +14,11 @@ import queue
 import threading
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Any
-
-import numpy as np
 
 from bot.classify.decide import decide_many
 from bot.classify.encoder import Encoder
 from bot.classify.head import Head
+from bot.classify.parts import batched, features
 from bot.domain import Triage
 
 MAX_CHARS = 4000  # the token budget cuts later; this only bounds tokenizer work
@@ -79,7 +77,7 @@ class ModelClassifier:
         results: list[Triage] = []
         for start in range(0, len(texts), 32):
             chunk = [t[:MAX_CHARS] for t in texts[start:start + 32]]
-            results += self._predict(self.encoder.embed(chunk), chunk)
+            results += self._predict(chunk)
         return results
 
     def close(self) -> None:
@@ -130,7 +128,7 @@ class ModelClassifier:
         self.batch_sizes.append(len(batch))
         try:
             texts = [r.text for r in batch]
-            triages = self._predict(self.encoder.embed(texts), texts)
+            triages = self._predict(texts)
         except Exception as exc:  # hand the failure to every waiting caller
             for request in batch:
                 request.future.set_exception(exc)
@@ -138,5 +136,6 @@ class ModelClassifier:
         for request, triage in zip(batch, triages, strict=True):
             request.future.set_result(triage)
 
-    def _predict(self, x: np.ndarray[Any, Any], texts: list[str]) -> list[Triage]:
+    def _predict(self, texts: list[str]) -> list[Triage]:
+        x = features(batched(self.encoder.embed, self.max_batch), texts, self.head.pooling)
         return decide_many(self.head, x, texts, threshold=self.threshold)

@@ -23,6 +23,7 @@ import numpy as np
 
 from bot.classify.corpus import Example, fingerprint
 from bot.classify.head import TASKS
+from bot.classify.parts import TEXT
 from bot.classify.voices import other_voice
 
 log = logging.getLogger(__name__)
@@ -222,9 +223,14 @@ def tune(encoder: Any, examples: list[Example], head: Any, config: TuneConfig, *
     weights = {}
     for task in TASKS:
         th = head.tasks[task]
-        linear = torch.nn.Linear(th.weight.shape[1], len(th.labels))
+        weight = th.weight
+        if head.pooling != TEXT:  # this forward pools the whole text: start from the columns of
+            dimension = int(model.config.hidden_size)  # the sentences' mean, the nearest to it
+            weight = np.ascontiguousarray(np.hstack([weight[:, dimension:2 * dimension],
+                                                     weight[:, 2 * dimension:]]))
+        linear = torch.nn.Linear(weight.shape[1], len(th.labels))
         with torch.no_grad():
-            linear.weight.copy_(torch.from_numpy(th.weight))
+            linear.weight.copy_(torch.from_numpy(weight))
             linear.bias.copy_(torch.from_numpy(th.bias))
         layers[task] = linear
         inputs_signals[task] = torch.from_numpy(
