@@ -8,11 +8,18 @@ The rules, in order (pure; the classifier and the evaluation both use them):
 3. An uncertain A (severity A below the threshold) is not priced as A: the ticket gets the more
    likely of B and C and is flagged; the agent raises it if it really is critical.
 4. A severity the customer states is recorded. Where it is lower than ours, theirs counts (they
-   know their impact and pay for it). A stated A counts only with evidence of critical impact in
-   the text (signals.has_impact) that the model does not rule out (P(A) >= IMPACT_FLOOR: an
-   "Ausfall" last month in an invoice question is no outage now); otherwise the ticket is
-   flagged and keeps our severity: a sender's word alone must not cost them an A quote or wake
-   the night shift.
+   know their impact and pay for it), unless it is a priority rather than a severity on our
+   scale, ours is a sure A (rule 3 has lowered the unsure ones) and the text itself shows
+   critical impact (signals.has_impact): such a priority is often a ticket system's field or
+   default ("Priority: 4 - Low" above "no mailbox receives mail"), not the customer's judgement
+   of the impact they describe. The ticket keeps A and is flagged for an agent; a billable A is
+   still quoted and waits for the customer's consent. A "Schweregrad B" always counts.
+   A stated A counts only with evidence of critical impact in the text (signals.has_impact)
+   that the model does not rule out (P(A) >= IMPACT_FLOOR: an "Ausfall" last month in an
+   invoice question is no outage now); otherwise the ticket keeps our severity, and is flagged
+   only if rule 2 flags it: a sender's word alone must not cost them an A quote or wake the
+   night shift, and an agent need not confirm what the model is sure of ("URGENT!!!" on an
+   invoice copy is C, data/README.md). The stated level is recorded and shown with the triage.
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ import numpy as np
 
 from bot.classify.head import Head
 from bot.classify.signals import has_impact
-from bot.classify.stated import stated_severity
+from bot.classify.stated import stated_severity, states_severity_label
 from bot.domain import Department, Severity, Triage
 
 IMPACT_FLOOR = 0.1
@@ -48,13 +55,15 @@ def decide(labels: dict[str, list[str]], probs: dict[str, np.ndarray[Any, Any]],
         severity = _most_likely_below_a(labels["severity"], probs["severity"])
     stated = stated_severity(*split_text(text))
     if stated is not None and RANK[stated] < RANK[severity]:
-        severity = stated
+        if (severity is Severity.A and has_impact(text)
+                and not states_severity_label(*split_text(text))):
+            needs_triage = True  # our sure A stands against a priority field; an agent confirms
+        else:
+            severity = stated
     elif stated is Severity.A and severity is not Severity.A:
         p_a = float(probs["severity"][labels["severity"].index("A")])
         if has_impact(text) and p_a >= IMPACT_FLOOR:
             severity = Severity.A
-        else:
-            needs_triage = True
     return Triage(department=Department(picked["department"]), severity=severity,
                   product=picked["product"], confidence=conf, needs_triage=needs_triage,
                   model=model, stated_severity=stated)

@@ -42,13 +42,25 @@ CASES = [
      False, Severity.B),  # lower stated severity counts
     (probs(0.95, (0.02, 0.9, 0.08)), "Priorität: niedrig\nDrucker langsam", Severity.C, False,
      Severity.C),
+    # a ticket system's priority below our sure A, with impact in the text: A stands, flagged
+    (probs(0.95, (0.9, 0.08, 0.02)), "Priorität: 3 normal\n" + OUTAGE, Severity.A, True,
+     Severity.B),
+    (probs(0.95, (0.9, 0.08, 0.02)), "Priority: 4 - Low\nSince 2 am nobody can log in.",
+     Severity.A, True, Severity.C),
+    # ... but not without impact in the text, nor against an unsure A
+    (probs(0.95, (0.9, 0.08, 0.02)), "Priorität: niedrig\nBitte das Zertifikat tauschen",
+     Severity.C, False, Severity.C),
+    (probs(0.95, (0.6, 0.3, 0.1)), "Priorität: 3 normal\n" + OUTAGE, Severity.B, True,
+     Severity.B),
     (probs(0.95, (0.02, 0.08, 0.9)), "Priorität: mittel\nFrage zur API", Severity.C, False,
      Severity.B),  # higher stated B: only recorded
     (probs(0.95, (0.15, 0.8, 0.05)), "Schweregrad A\n" + OUTAGE, Severity.A, False,
      Severity.A),  # stated A with impact evidence the model does not rule out
-    (probs(0.95, (0.02, 0.08, 0.9)), TYPO, Severity.C, True, Severity.A),  # the attack
+    # the attack: a stated A without impact evidence keeps our sure C, recorded, not flagged
+    (probs(0.95, (0.02, 0.08, 0.9)), TYPO, Severity.C, False, Severity.A),
     (probs(0.95, (0.02, 0.08, 0.9)), "Priorität: kritisch\nGutschrift für den Ausfall am 4.11. "
-     "fehlt auf der Rechnung", Severity.C, True, Severity.A),  # impact words, P(A) too low
+     "fehlt auf der Rechnung", Severity.C, False, Severity.A),  # impact words, P(A) too low
+    (probs(0.95, (0.02, 0.4, 0.58)), TYPO, Severity.C, True, Severity.A),  # unsure: flagged
 ]
 
 
