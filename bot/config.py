@@ -35,7 +35,7 @@ class Settings(BaseSettings):
     # Classifier
     classifier: str = Field(default="model", pattern="^(model|keywords)$")
     encoder: str = "var/models/multilingual-e5-small"
-    classifier_threshold: float = Field(default=0.76, ge=0, le=1)
+    classifier_threshold: float = Field(default=0.79, ge=0, le=1)
     classifier_head_file: Path = Path("var/head.json")
     classifier_tuned: bool = False  # no tuned model beat the plain head yet (README)
     classifier_adapters_file: Path = Path(__file__).parent / "classify" / "adapters.safetensors"

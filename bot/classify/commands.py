@@ -18,6 +18,8 @@ from bot.classify.evaluate import (
     choose_threshold,
     confusion_text,
     crossed_thresholds,
+    every_slice_text,
+    every_slice_threshold,
     expected_calibration_error,
     not_worse,
     precision_of,
@@ -193,10 +195,18 @@ class Evaluation:
     # per set: (confidence, severity right) of each message, for a threshold over some sets
     pooled: dict[str, list[tuple[float, bool]]] = field(default_factory=dict)
 
+    # per set and language ("eval1/de"): (confidence, severity right) of each message
+    slices: dict[str, list[tuple[float, bool]]] = field(default_factory=dict)
+
     def threshold_over(self, names: Iterable[str]) -> Threshold:
         """The 95 % threshold over the sets `names` only."""
         pooled = [p for name in names for p in self.pooled[name]]
         return choose_threshold([c for c, _ in pooled], [ok for _, ok in pooled], target=0.95)
+
+    def threshold_in_every_slice(self, names: Iterable[str]) -> float:
+        """The lowest threshold at which each language slice of the sets `names` is right
+        95 % of the time among its unflagged messages (the highest of their own thresholds)."""
+        return every_slice_threshold(self.slices, names)
 
 
 def _encoder(settings: Settings) -> Embedder:
@@ -236,8 +246,7 @@ def evaluate(settings: Settings, sets: dict[str, list[Example]], *, head: Head |
                 reports[f"{name}/{language.value}"] = _slice(
                     [examples[i] for i in idx], [final[i] for i in idx],
                     [raw[i] for i in idx], probs[idx].max(axis=1).tolist())
-        per_set[name] = [(min(t.confidence["department"], t.confidence["severity"]),
-                          t.severity == e.severity)
+        per_set[name] = [(_flag_confidence(t, threshold), t.severity == e.severity)
                          for e, t in zip(examples, final, strict=True)]
         for language in Language:
             by_language[f"{name}/{language.value}"] = [
@@ -256,7 +265,16 @@ def evaluate(settings: Settings, sets: dict[str, list[Example]], *, head: Head |
                    f" flags {chosen.flagged:.0%} (right {chosen.accuracy_kept:.3f})\n")
     if {"eval1", "eval2", "eval3"} <= set(sets):
         text.insert(3, crossed_thresholds(by_language, CROSSED) + "\n")
-    return Evaluation(reports=reports, text="\n".join(text), threshold=chosen, pooled=per_set)
+        text.insert(4, every_slice_text(by_language) + "\n")
+    return Evaluation(reports=reports, text="\n".join(text), threshold=chosen, pooled=per_set,
+                      slices=by_language)
+
+
+def _flag_confidence(triage: Triage, threshold: float) -> float:
+    """The confidence a threshold is compared with; 0 for a ticket a rule flags although the
+    model is sure (a priority field below a sure A), which no threshold leaves unflagged."""
+    confidence = min(triage.confidence["department"], triage.confidence["severity"])
+    return 0.0 if triage.needs_triage and confidence >= threshold else confidence
 
 
 def _slice(examples: list[Example], final: list[Triage], raw: list[str],

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 
@@ -169,4 +169,30 @@ def crossed_thresholds(pooled: dict[str, list[tuple[float, bool]]],
                          f"{chosen.flagged:>8.0%} {chosen.accuracy_kept:>6.3f}  "
                          f"{'+'.join(reported):<12} {there.flagged:>8.0%} "
                          f"{there.accuracy_kept:>6.3f}")
+    return "\n".join(lines)
+
+
+def every_slice_threshold(slices: dict[str, list[tuple[float, bool]]],
+                          names: Iterable[str], target: float = 0.95) -> float:
+    """The lowest threshold, in steps of 0.01 (a setting's precision), at which every slice
+    ("<set>/<language>") of the sets `names` is right `target` of the time among its messages
+    at or above it. Accuracy need not grow with the threshold, so each step is checked."""
+    wanted = set(names)
+    chosen = [rows for name, rows in slices.items() if name.split("/")[0] in wanted]
+    for step in range(101):
+        threshold = step / 100
+        if all(at_threshold([c for c, _ in rows], [ok for _, ok in rows],
+                            threshold).accuracy_kept >= target for rows in chosen):
+            return threshold
+    return 1.0
+
+
+def every_slice_text(slices: dict[str, list[tuple[float, bool]]]) -> str:
+    """The threshold every slice of eval1 and eval2 supports, and what it does on eval3."""
+    picked = every_slice_threshold(slices, ("eval1", "eval2"))
+    lines = [f"a threshold for 95 % right among unflagged in every slice of eval1 and eval2: "
+             f"{picked:.2f}; on each slice:"]
+    for name, rows in slices.items():
+        there = at_threshold([c for c, _ in rows], [ok for _, ok in rows], picked)
+        lines.append(f"  {name:<9} flagged {there.flagged:>4.0%}  right {there.accuracy_kept:.3f}")
     return "\n".join(lines)

@@ -12,6 +12,7 @@ import contextlib
 import os
 import queue
 import threading
+from collections import deque
 from concurrent.futures import Future
 from dataclasses import dataclass
 
@@ -48,7 +49,7 @@ class _Request:
 class ModelClassifier:
     """Frozen E5 encoder + trained head; below `threshold` a ticket is marked for triage."""
 
-    def __init__(self, encoder: Encoder, head: Head, *, threshold: float = 0.76,
+    def __init__(self, encoder: Encoder, head: Head, *, threshold: float = 0.79,
                  max_batch: int = 32, wait_seconds: float = 0.005, nice: int = 10) -> None:
         self.encoder = encoder
         self.head = head
@@ -57,7 +58,8 @@ class ModelClassifier:
         self.wait_seconds = wait_seconds
         self.nice = nice
         self.model = head.version
-        self.batch_sizes: list[int] = []  # observed, for tests and the benchmark
+        # the text lengths of the last batches, observed for tests and the benchmark
+        self.batches: deque[tuple[int, ...]] = deque(maxlen=1000)
         self._queue: queue.Queue[_Request | None] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="classifier", daemon=True)
         self._thread.start()
@@ -125,7 +127,7 @@ class ModelClassifier:
                 self._answer(waiting[start:start + self.max_batch])
 
     def _answer(self, batch: list[_Request]) -> None:
-        self.batch_sizes.append(len(batch))
+        self.batches.append(tuple(len(r.text) for r in batch))
         try:
             texts = [r.text for r in batch]
             triages = self._predict(texts)

@@ -224,10 +224,10 @@ def tune(encoder: Any, examples: list[Example], head: Any, config: TuneConfig, *
     for task in TASKS:
         th = head.tasks[task]
         weight = th.weight
-        if head.pooling != TEXT:  # this forward pools the whole text: start from the columns of
-            dimension = int(model.config.hidden_size)  # the sentences' mean, the nearest to it
-            weight = np.ascontiguousarray(np.hstack([weight[:, dimension:2 * dimension],
-                                                     weight[:, 2 * dimension:]]))
+        if head.pooling != TEXT:  # this forward pools the whole text: start from its columns
+            dimension = int(model.config.hidden_size)  # and the signals', not the sentences'
+            weight = np.ascontiguousarray(np.hstack([weight[:, :dimension],
+                                                     weight[:, 3 * dimension:]]))
         linear = torch.nn.Linear(weight.shape[1], len(th.labels))
         with torch.no_grad():
             linear.weight.copy_(torch.from_numpy(weight))

@@ -80,30 +80,33 @@ def test_misleading_keywords(classifier: ModelClassifier) -> None:
     assert api.department is Department.DEVELOPER
 
 
-@pytest.mark.parametrize("part", ["eval1/de", "eval1/en", "eval2/de", "eval2/en"])
-def test_both_evaluation_sets_meet_the_targets(evaluation: Evaluation, part: str) -> None:
-    # issue 10: per set and language, at the shipped threshold
+@pytest.mark.parametrize("part", ["eval1/de", "eval1/en", "eval2/de", "eval2/en", "eval3/de",
+                                  "eval3/en"])
+def test_every_evaluation_set_meets_the_targets(evaluation: Evaluation, part: str) -> None:
+    # issue 25: per set and language, at the shipped threshold
     scores = evaluation.reports[part]
     assert scores.department_f1 >= 0.90, evaluation.text
-    assert scores.severity_f1 >= 0.80, evaluation.text
+    assert scores.severity_f1 >= 0.85, evaluation.text
     assert scores.precision_a is not None and scores.precision_a >= 0.90, evaluation.text
+    assert scores.accuracy_unflagged is not None and scores.accuracy_unflagged >= 0.95, \
+        evaluation.text
+    assert scores.flagged <= 0.25, evaluation.text
 
 
 def test_the_shipped_threshold_is_the_one_the_evaluation_supports(
         evaluation: Evaluation) -> None:
-    # the default setting is the 95 %-threshold of the two sets it was chosen on, rounded up to
-    # 0.01; eval3 (issue 25, written later and blind) is reported, not yet used to choose it
-    chosen = evaluation.threshold_over(["eval1", "eval2"])
-    assert Settings(_env_file=None).classifier_threshold == math.ceil(chosen.threshold * 100) / 100
-    assert chosen.accuracy_kept >= 0.95
-    assert chosen.flagged <= 0.25
+    # the default setting is the lowest threshold at which every language slice of eval1 and
+    # eval2 is right 95 % of the time among its unflagged messages, rounded up to 0.01; eval3
+    # is not used to choose it (it is reported, and must hold there: the test above)
+    chosen = evaluation.threshold_in_every_slice(["eval1", "eval2"])
+    assert Settings(_env_file=None).classifier_threshold == math.ceil(chosen * 100) / 100
 
 
 def test_concurrent_requests_are_batched(classifier: ModelClassifier) -> None:
     texts = [e.text for e in load() if e.split == "E"][:24]
     expected = classifier.classify_many(texts)
     results: dict[int, object] = {}
-    before = len(classifier.batch_sizes)
+    before = len(classifier.batches)
 
     def work(i: int) -> None:
         results[i] = classifier.classify("", texts[i])
@@ -116,30 +119,30 @@ def test_concurrent_requests_are_batched(classifier: ModelClassifier) -> None:
     got = [results[i] for i in range(len(texts))]
     assert [(t.department, t.severity) for t in got] == [  # type: ignore[attr-defined]
         (t.department, t.severity) for t in expected]
-    assert max(classifier.batch_sizes[before:]) > 1
+    assert max(map(len, list(classifier.batches)[before:])) > 1
 
 
 def test_whatever_waits_is_batched_beyond_a_thread_pool(classifier: ModelClassifier) -> None:
     # The service submits from the event loop: no thread per waiting mail caps the batch.
     texts = [e.text for e in load() if e.split == "E"][:40]
     expected = classifier.classify_many(texts)
-    before = len(classifier.batch_sizes)
+    before = len(classifier.batches)
     futures = [classifier.submit("", text) for text in texts]
     got = [future.result(timeout=120) for future in futures]
     assert [(t.department, t.severity) for t in got] == [
         (t.department, t.severity) for t in expected]
-    assert max(classifier.batch_sizes[before:]) > 6
-    assert max(classifier.batch_sizes[before:]) <= classifier.max_batch
+    sizes = [len(batch) for batch in list(classifier.batches)[before:]]
+    assert max(sizes) > 6
+    assert max(sizes) <= classifier.max_batch
 
 
 class Gated:
-    """The real encoder, held at its first batch until `open` is set; notes every batch."""
+    """The real encoder, held at its first batch until `open` is set."""
 
     def __init__(self, encoder: Encoder) -> None:
         self.encoder = encoder
         self.started = threading.Event()
         self.open = threading.Event()
-        self.batches: list[list[str]] = []
 
     def pin_threads(self) -> None:
         self.encoder.pin_threads()
@@ -147,7 +150,6 @@ class Gated:
     def embed(self, texts: list[str]) -> np.ndarray[Any, Any]:
         self.started.set()
         assert self.open.wait(timeout=60)
-        self.batches.append(texts)
         return self.encoder.embed(texts)
 
 
@@ -168,10 +170,10 @@ def test_what_waits_is_sorted_by_length_across_batches(classifier: ModelClassifi
     finally:
         gated.open.set()
         model.close()
-    waiting = gated.batches[1:]
+    waiting = list(model.batches)[1:]
     assert [len(batch) for batch in waiting] == [8, 8, 8, 8, 8]
     for shorter, longer in zip(waiting, waiting[1:], strict=False):
-        assert max(map(len, shorter)) <= min(map(len, longer))
+        assert max(shorter) <= min(longer)  # text lengths
 
 
 def test_predict_command() -> None:
@@ -187,7 +189,7 @@ def test_predict_command() -> None:
     assert done.returncode == 1
     assert first["department"] == "accounting" and first["language"] == "de"
     assert set(first["confidence"]) == {"department", "severity", "product"}
-    assert first["model"].startswith("e5-small-head-")
+    assert first["model"].startswith("e5-small-parts-head-")
     assert first["stated_severity"] is None
     assert "line 2" in second["error"]
 
@@ -204,23 +206,35 @@ async def test_mail_is_classified_by_the_model(db: Database, database_url: str,
         [ticket] = await running.tickets()
     finally:
         await running.service.stop()
-    assert ticket.model_version is not None and ticket.model_version.startswith("e5-small-head")
+    assert ticket.model_version is not None
+    assert ticket.model_version.startswith("e5-small-parts-head")
     assert (ticket.predicted_department, ticket.predicted_severity) == ("trouble", "A")
 
 
-def test_a_stated_a_without_impact_is_flagged_not_priced(classifier: ModelClassifier) -> None:
-    # senders lie: "Schweregrad A" on a cosmetic issue must not become an A quote
+def test_a_stated_a_without_impact_is_not_priced(classifier: ModelClassifier) -> None:
+    # senders lie: "Schweregrad A" on a cosmetic issue must not become an A quote; the model is
+    # sure of its C, so no agent is asked either (the stated A is recorded with the triage)
     typo = classifier.classify("Schweregrad A: Tippfehler",
                                "Auf unserer Login-Seite steht 'Pasword' statt 'Passwort'.")
     outage = classifier.classify("Severity A - shop down",
                                  "Since 7 am our web shop is offline, no customer can order.")
     assert (typo.stated_severity, typo.severity, typo.needs_triage) == (Severity.A, Severity.C,
-                                                                        True)
+                                                                        False)
     assert (outage.stated_severity, outage.severity) == (Severity.A, Severity.A)
 
 
+SHOP_DOWN = "Seit heute Morgen ist unser Shop nicht erreichbar, alle Bestellungen bleiben liegen."
+
+
 def test_a_lower_stated_severity_counts(classifier: ModelClassifier) -> None:
-    slow = classifier.classify("Priorität: niedrig",
-                               "Seit heute Morgen ist unser Shop nicht erreichbar, alle "
-                               "Bestellungen bleiben liegen.")
-    assert (slow.stated_severity, slow.severity) == (Severity.C, Severity.C)
+    slow = classifier.classify("Schweregrad C", SHOP_DOWN)
+    assert (slow.stated_severity, slow.severity, slow.needs_triage) == (Severity.C, Severity.C,
+                                                                        False)
+
+
+def test_a_low_priority_field_does_not_lower_a_described_outage(
+        classifier: ModelClassifier) -> None:
+    # a priority is often a ticket system's field or default: the A stands, an agent confirms
+    exported = classifier.classify("Ticket 4711", "Priorität: niedrig\nStatus: neu\n" + SHOP_DOWN)
+    assert (exported.stated_severity, exported.severity, exported.needs_triage) == (
+        Severity.C, Severity.A, True)

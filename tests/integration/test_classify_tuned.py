@@ -104,7 +104,7 @@ def test_a_head_retrained_with_agents_labels_comes_before_the_tuned_one(
         update={"classifier_head_file": tmp_path / "retrained.json"})
     caplog.set_level(logging.INFO, logger="bot.classify.commands")
     encoder, head = choose_model(settings)
-    assert head.version == "e5-small-head-ffffffff"
+    assert head.version == "e5-small-parts-head-ffffffff"
     assert encoder.adapters == ""
-    assert "event=tuned_model_ignored reason=retrained_head_e5-small-head-ffffffff" in [
+    assert "event=tuned_model_ignored reason=retrained_head_e5-small-parts-head-ffffffff" in [
         r.getMessage() for r in caplog.records]

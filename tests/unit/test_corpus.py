@@ -190,7 +190,7 @@ def test_a_retrained_head_is_used_only_if_accepted_over_the_shipped_one(tmp_path
     assert choose_head(settings).version == shipped.version
     retrained.metrics = {"accepted_over": shipped.version}
     retrained.save(path)
-    assert choose_head(settings).version == "e5-small-head-ffffffff"
+    assert choose_head(settings).version == "e5-small-parts-head-ffffffff"
     path.write_text("{broken", encoding="utf-8")
     assert choose_head(settings).version == shipped.version
 

@@ -44,19 +44,20 @@ def test_text_pooling_is_the_whole_text() -> None:
 def test_parts_keep_a_sentence_that_stands_out() -> None:
     text = "aaaaaaaaaaaaaaaa aaaa. cccccccccccc cc."  # two sentences: all a, all c
     x = parts.features(letters, [text], parts.PARTS)
-    assert x.shape == (1, 6)
-    assert x[0, :3].tolist() == pytest.approx([0.7071, 0.0, 0.7071], abs=1e-4)  # the maximum
+    assert x.shape == (1, 9)
+    assert x[0, :3].tolist() == pytest.approx(letters([text])[0].tolist())  # the whole text
+    assert x[0, 3:6].tolist() == pytest.approx([0.7071, 0.0, 0.7071], abs=1e-4)  # the maximum
 
 
 def test_parts_mean_counts_each_sentence_once() -> None:
     text = "aaaaaaaaaaaaaaaa aaaa. cccccccccccc cc. bbbbbbbbbbbb bb."
     x = parts.features(letters, [text], parts.PARTS)
-    assert x[0, 3:].tolist() == pytest.approx([0.5774, 0.5774, 0.5774], abs=1e-4)
+    assert x[0, 6:].tolist() == pytest.approx([0.5774, 0.5774, 0.5774], abs=1e-4)
 
 
 def test_rows_of_several_texts_are_their_own() -> None:
     x = parts.features(letters, ["aaaaaaaaaaaaaa.", "bbbbbbbbbbbbbb."], parts.PARTS)
-    assert x.tolist() == [[1, 0, 0, 1, 0, 0], [0, 1, 0, 0, 1, 0]]
+    assert x.tolist() == [[1, 0, 0, 1, 0, 0, 1, 0, 0], [0, 1, 0, 0, 1, 0, 0, 1, 0]]
 
 
 def test_rows_stay_in_order_through_batches() -> None:

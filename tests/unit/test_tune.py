@@ -16,6 +16,7 @@ from bot.classify import signals, tune
 from bot.classify.commands import tuned_head
 from bot.classify.corpus import Example, load_eval2, load_eval3
 from bot.classify.head import Head, TaskHead
+from bot.classify.parts import TEXT
 from bot.config import Settings
 from bot.domain import Department, Language, Severity
 
@@ -205,6 +206,7 @@ def tuned_files(trained: Any, tmp_path: Path, *, fingerprint: str) -> Settings:
     tune.save(tuned, tmp_path / "adapters.safetensors")
     head = Head.load()
     head.adapters = tuned.digest
+    head.pooling = TEXT  # the adapters were tuned on the whole text's pooling
     head.save(tmp_path / "head-tuned.json")
     return Settings(_env_file=None, encoder=str(directory),
                     classifier_adapters_file=tmp_path / "adapters.safetensors",
