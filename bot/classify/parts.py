@@ -54,21 +54,24 @@ def _normalised(rows: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
 def features(embed: Embed, texts: Sequence[str], pooling: str) -> np.ndarray[Any, Any]:
     """The rows a head with `pooling` reads, one per text. `embed` gives one normalised row
     per text (an encoder's or the embedding cache's); it is called once with the texts, then
-    once with all their sentences."""
+    once with their sentences that are not one of the texts."""
     whole = embed(list(texts))
     if pooling == TEXT:
         return whole
     if pooling != PARTS:
         raise ValueError(f"unknown pooling {pooling!r}; known: {', '.join(POOLINGS)}")
     split_texts = [split(text) for text in texts]
-    rows = embed([part for parts in split_texts for part in parts])
-    most = np.zeros((len(texts), rows.shape[1]), dtype=np.float32)
-    mean = np.zeros_like(most)
-    start = 0
+    # a sentence is embedded once; a one-sentence chat message is its own whole text
+    known = dict(zip(texts, whole, strict=True))
+    fresh = [part for part in dict.fromkeys(p for parts in split_texts for p in parts)
+             if part not in known]
+    if fresh:
+        known.update(zip(fresh, embed(fresh), strict=True))
+    most = np.zeros_like(whole)
+    mean = np.zeros_like(whole)
     for number, parts in enumerate(split_texts):
-        own = rows[start:start + len(parts)]
+        own = np.stack([known[part] for part in parts])
         most[number], mean[number] = own.max(axis=0), own.mean(axis=0)
-        start += len(parts)
     return np.hstack([whole, _normalised(most), _normalised(mean)]).astype(np.float32)
 
 

@@ -69,3 +69,16 @@ def test_rows_stay_in_order_through_batches() -> None:
 def test_an_unknown_pooling_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown pooling"):
         parts.features(letters, ["a"], "cls")
+
+
+def test_a_sentence_is_embedded_once() -> None:
+    calls: list[list[str]] = []
+
+    def counting(texts: list[str]) -> np.ndarray[Any, np.dtype[np.float32]]:
+        calls.append(texts)
+        return letters(texts)
+
+    texts = ["bbbbbbbbbbbbbbbbbbbb", "Hello there team\nbbbbbbbbbbbbbbbbbbbb"]
+    x = parts.features(counting, texts, parts.PARTS)
+    assert calls == [texts, ["Hello there team"]]
+    assert x[0].tolist() == [0, 1, 0, 0, 1, 0, 0, 1, 0]
