@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -324,27 +325,43 @@ async def record_offer(session: AsyncSession, *, number: int, slots: list[dateti
                 now=now, slots=[s.astimezone(UTC).isoformat() for s in slots], moves=moves)
 
 
-async def offer_moves(session: AsyncSession, number: int) -> int | None:
-    """The booking the newest offer on a ticket was made to move, if it was."""
-    rows = await session.exec(
-        select(AuditEvent).where(AuditEvent.ticket_number == number,
-                                 AuditEvent.action == "callback_offered")
-        .order_by(col(AuditEvent.id).desc()).limit(1))
-    event = rows.first()
-    moves = json.loads(event.detail).get("moves") if event is not None else None
-    return int(moves) if isinstance(moves, int) else None
+@dataclass(frozen=True)
+class Offer:
+    """The newest slots offered on a ticket, in the order they were numbered, and the booking
+    the offer was made to move (None: a plain offer)."""
+
+    slots: list[datetime]
+    moves: int | None
 
 
-async def last_offer(session: AsyncSession, number: int) -> list[datetime]:
-    """The slots of the newest offer on a ticket, in the order they were numbered."""
+async def newest_offer(session: AsyncSession, number: int) -> Offer:
+    """The newest offer on a ticket (no slots when none was made)."""
     rows = await session.exec(
         select(AuditEvent).where(AuditEvent.ticket_number == number,
                                  AuditEvent.action == "callback_offered")
         .order_by(col(AuditEvent.id).desc()).limit(1))
     event = rows.first()
     if event is None:
-        return []
-    return [datetime.fromisoformat(s) for s in json.loads(event.detail).get("slots", [])]
+        return Offer(slots=[], moves=None)
+    detail = json.loads(event.detail)
+    moves = detail.get("moves")
+    return Offer(slots=[datetime.fromisoformat(s) for s in detail.get("slots", [])],
+                 moves=int(moves) if isinstance(moves, int) else None)
+
+
+async def last_offer(session: AsyncSession, number: int) -> list[datetime]:
+    """The slots of the newest offer on a ticket, in the order they were numbered."""
+    return (await newest_offer(session, number)).slots
+
+
+async def held_booking(session: AsyncSession, number: int,
+                       offer: Offer) -> tuple[CallbackBooking | None, int | None]:
+    """The ticket's active booking, and its id when `offer` was made to move it (a slot of
+    that offer then rebooks it instead of booking a second callback)."""
+    held = await repo.active_booking(session, number)
+    moving = held.id if held is not None and held.id is not None and offer.moves == held.id \
+        else None
+    return held, moving
 
 
 def slot_choices(number: int, slots: list[datetime], *, zone: ZoneInfo,

@@ -19,9 +19,9 @@ from bot.cases.callbacks import (
     book,
     callback_change,
     cancel_booking,
-    last_offer,
+    held_booking,
+    newest_offer,
     offer_for,
-    offer_moves,
     rebook,
     record_offer,
     slot_choice,
@@ -230,12 +230,11 @@ class Conversation:
                              now: datetime) -> None:
         """Book the slot the customer chose by its number; a taken slot gets a new offer."""
         assert ticket.number is not None
-        offered = await last_offer(session, ticket.number)
+        offer = await newest_offer(session, ticket.number)
+        offered = offer.slots
         if not offered or not 1 <= choice <= len(offered):
             return  # a number that answers no offer of ours is just a message
-        held = await active_booking(session, ticket.number)
-        moving = (held.id if held is not None and held.id is not None
-                  and await offer_moves(session, ticket.number) == held.id else None)
+        _, moving = await held_booking(session, ticket.number, offer)
         try:
             async with session.begin_nested():  # a failed booking leaves nothing behind
                 if moving is not None:

@@ -204,8 +204,8 @@ class Evaluation:
         return choose_threshold([c for c, _ in pooled], [ok for _, ok in pooled], target=0.95)
 
     def threshold_in_every_slice(self, names: Iterable[str]) -> float:
-        """The lowest threshold at which each language slice of the sets `names` is right
-        95 % of the time among its unflagged messages (the highest of their own thresholds)."""
+        """The lowest threshold (in steps of 0.01) at which each language slice of the sets
+        `names` is right 95 % of the time among its unflagged messages."""
         return every_slice_threshold(self.slices, names)
 
 

@@ -16,8 +16,8 @@ SEED = 20261122
 # Severity signals enter the severity layer at this scale (inputs are scaled by 10 in fit_task);
 # 0.3 beat 0.1 and 1.0 on both evaluation sets (README, "The classifier").
 SIGNAL_SCALE = 0.3
-# The sentences' embeddings pooled (bot/classify/parts.py): on the three evaluation sets they beat
-# the whole text's embedding on severity in both languages (README, "The classifier").
+# The whole text and its sentences (bot/classify/parts.py): on the three evaluation sets they beat
+# the whole text alone on severity in both languages and flag less (README, "The classifier").
 POOLING = PARTS
 
 

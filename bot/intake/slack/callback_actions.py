@@ -106,11 +106,10 @@ class CallbackActions:
             slot = datetime.fromisoformat(value)
         except ValueError:
             return "this button names no slot"
-        if slot not in await callbacks.last_offer(session, ticket.number):
+        offer = await callbacks.newest_offer(session, ticket.number)
+        if slot not in offer.slots:
             return f"this slot is not among those last offered on NT#{ticket.number}"
-        held = await repo.active_booking(session, ticket.number)
-        moving = (held.id if held is not None and held.id is not None
-                  and await callbacks.offer_moves(session, ticket.number) == held.id else None)
+        held, moving = await callbacks.held_booking(session, ticket.number, offer)
         if held is not None and moving is None:  # a double click, or an old offer
             return (f"NT#{ticket.number} already has a callback, "
                     f"{self._label(held.slot_start, ticket)}; cancel it first")

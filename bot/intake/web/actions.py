@@ -117,12 +117,11 @@ class WebActions:
         if ticket.status not in BOOKABLE:
             await self._refuse(session, row, visitor, ticket, "not_callbackable", now)
             return
-        if slot not in await callbacks.last_offer(session, ticket.number):
+        offer = await callbacks.newest_offer(session, ticket.number)
+        if slot not in offer.slots:
             await self._refuse(session, row, visitor, ticket, "mismatch", now)  # an old offer
             return
-        held = await repo.active_booking(session, ticket.number)
-        moving = (held.id if held is not None and held.id is not None
-                  and await callbacks.offer_moves(session, ticket.number) == held.id else None)
+        held, moving = await callbacks.held_booking(session, ticket.number, offer)
         if held is not None and moving is None:  # a double click
             await self._refuse(session, row, visitor, ticket, "not_callbackable", now)
             return
